@@ -1,0 +1,76 @@
+"""cdk-lambda-layer: AWS Lambda layers from a Python project's lock, locally or in a container.
+
+The builders run without CDK; ``PythonDependencyLayer`` (in ``cdk_lambda_layer.layer``)
+is the CDK construct and is imported lazily so that scripts using only the builders do
+not pay for loading aws-cdk-lib.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .builder import (
+    BasedLambdaLayerLocalBuilder,
+    LayerBuildResult,
+    PipBasedLambdaLayerLocalBuilder,
+    PoetryBasedLambdaLayerLocalBuilder,
+    UVBasedLambdaLayerLocalBuilder,
+)
+from .errors import (
+    CommandError,
+    LayerBuildError,
+    LayerTooLargeError,
+    NoWheelError,
+    ProjectError,
+    StaleLockError,
+    TargetError,
+    ToolNotFoundError,
+    VerificationError,
+)
+from .fingerprint import LAYER_FORMAT_VERSION, fingerprint
+from .layout import LayerPathLayout
+from .options import AWS_RUNTIME_PACKAGES, LAMBDA_UNZIPPED_LIMIT, LayerOptions
+from .project import Project, Tool, load_project
+from .target import Architecture, LambdaTarget
+
+if TYPE_CHECKING:
+    from .layer import PythonDependencyLayer
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AWS_RUNTIME_PACKAGES",
+    "LAMBDA_UNZIPPED_LIMIT",
+    "LAYER_FORMAT_VERSION",
+    "Architecture",
+    "BasedLambdaLayerLocalBuilder",
+    "CommandError",
+    "LambdaTarget",
+    "LayerBuildError",
+    "LayerBuildResult",
+    "LayerOptions",
+    "LayerPathLayout",
+    "LayerTooLargeError",
+    "NoWheelError",
+    "PipBasedLambdaLayerLocalBuilder",
+    "PoetryBasedLambdaLayerLocalBuilder",
+    "Project",
+    "ProjectError",
+    "PythonDependencyLayer",
+    "StaleLockError",
+    "TargetError",
+    "Tool",
+    "ToolNotFoundError",
+    "UVBasedLambdaLayerLocalBuilder",
+    "VerificationError",
+    "fingerprint",
+    "load_project",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "PythonDependencyLayer":
+        from .layer import PythonDependencyLayer
+
+        return PythonDependencyLayer
+    raise AttributeError(f"module 'cdk_lambda_layer' has no attribute {name!r}")

@@ -1,0 +1,241 @@
+"""The layer builders: project + lock -> pinned requirements -> install -> trim -> verify -> zip.
+
+A builder plans nothing it cannot explain: each step is a method, timed and logged,
+working in a private staging folder that is moved into build/lambda/layer only when
+every step passed. Subclasses change where the install runs (the host here, a
+container in the container builders) and which tool owns the project.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from . import install as installers
+from .archive import write_layer_zip
+from .export import PinnedRequirements, export_requirements
+from .fingerprint import fingerprint
+from .inventory import InstalledPackage
+from .layout import LayerPathLayout, staging
+from .manifest import ToolVersions, build_manifest, write_manifest
+from .options import LAMBDA_UNZIPPED_LIMIT, Installer, LayerOptions
+from .project import Project, Tool, load_project
+from .runner import Command, run
+from .target import DEFAULT_PYTHON, Architecture, LambdaTarget
+from .tools import find_poetry, find_uv, pip_argv, tool_version
+from .trim import trim
+from .verify import verify
+
+logger = logging.getLogger(__name__)
+
+#: Called after each step with its name and duration in seconds (the CLI prints them).
+StepCallback = Callable[[str, float], None]
+
+
+@dataclass(frozen=True, kw_only=True)
+class LayerBuildResult:
+    """What a build produced; paths point into the final build folder."""
+
+    fingerprint: str
+    layout: LayerPathLayout
+    layer_zip: Path | None
+    packages: tuple[InstalledPackage, ...]
+    unzipped_bytes: int
+    zipped_bytes: int | None
+    manifest: dict[str, Any]
+    steps: tuple[tuple[str, float], ...] = field(default=())
+
+    @property
+    def python_dir(self) -> Path:
+        return self.layout.python
+
+
+class BasedLambdaLayerLocalBuilder:
+    """Build a layer on this machine for any Lambda target (cross-platform, wheels only).
+
+    :param path_pyproject_toml: the project's pyproject.toml, or its folder.
+    :param python: Lambda Python version, "3.10" to "3.14". Default: the newest.
+    :param architecture: "x86_64" or "arm64". Default: "x86_64".
+    :param tool: "auto" detects it from the lock (uv.lock, poetry.lock, requirements.txt).
+    :param groups: dependency groups to include besides the main ones. Default: none.
+    :param extras: optional-dependency extras to include. Default: none.
+    :param exclude: distributions to leave out (e.g. AWS_RUNTIME_PACKAGES). Default: none.
+    :param installer: "uv" (default; resolves for the target from any host) or "pip".
+    :param locked: fail when the lock is stale. Default: True.
+    :param build_dir: where build/lambda/layer goes. Default: next to pyproject.toml.
+    :param make_zip: write layer.zip (the CDK construct does not need it). Default: True.
+    :param max_unzipped_bytes: size limit checked after trimming. Default: Lambda's 250 MB.
+    :param on_step: called with (step name, seconds) after every step.
+    """
+
+    #: The tool this class builds for; None means detect it.
+    tool: ClassVar[Tool | None] = None
+    #: How the fingerprint and manifest name where the install ran.
+    build_mode: ClassVar[str] = "local"
+
+    def __init__(
+        self,
+        path_pyproject_toml: str | os.PathLike[str],
+        *,
+        python: str = DEFAULT_PYTHON,
+        architecture: str | Architecture = Architecture.X86_64,
+        tool: str = "auto",
+        groups: Iterable[str] = (),
+        extras: Iterable[str] = (),
+        exclude: Iterable[str] = (),
+        installer: Installer = "uv",
+        locked: bool = True,
+        build_dir: str | os.PathLike[str] | None = None,
+        make_zip: bool = True,
+        max_unzipped_bytes: int = LAMBDA_UNZIPPED_LIMIT,
+        on_step: StepCallback | None = None,
+    ) -> None:
+        self.target = LambdaTarget(python=python, architecture=architecture)
+        self.options = LayerOptions(
+            groups=tuple(groups), extras=tuple(extras), exclude=tuple(exclude),
+            installer=installer, locked=locked, max_unzipped_bytes=max_unzipped_bytes,
+        )
+        self.project: Project = load_project(path_pyproject_toml, self.tool or tool)
+        root = Path(build_dir) / "lambda" / "layer" if build_dir else None
+        self.layout = LayerPathLayout(root) if root else LayerPathLayout.for_project(self.project.root)
+        self.make_zip = make_zip
+        self.on_step = on_step
+        self._steps: list[tuple[str, float]] = []
+
+    # -- identity -------------------------------------------------------------------------
+    @property
+    def image(self) -> str | None:
+        return None
+
+    @property
+    def fingerprint(self) -> str:
+        """Hash of exactly what determines this layer (the CDK asset hash)."""
+        return fingerprint(self.project, self.target, self.options, build=self.build_mode, image=self.image)
+
+    # -- the pipeline ---------------------------------------------------------------------
+    def run(self, *, copy_python_to: str | os.PathLike[str] | None = None) -> LayerBuildResult:
+        """Build the layer into build/lambda/layer and return what was built.
+
+        :param copy_python_to: also place the finished python/ folder here (hard links
+            where possible), before the build folder is swapped into place.
+        """
+        self._steps = []
+        logger.info("building %s layer for %s (%s)", self.project.tool.value, self.target.describe(),
+                     self.build_mode)
+        tools = self._step("check tools", self.tool_versions)
+        with staging(self.layout) as work:
+            pinned = self._step("export", lambda: self.export(work))
+            self._step("install", lambda: self.install(pinned, work))
+            self._step("trim", lambda: trim(work.python, self.options.exclude))
+            report = self._step("verify", lambda: self.verify(work))
+            zipped = self._step("zip", lambda: write_layer_zip(work.python, work.layer_zip)) if self.make_zip else None
+            manifest = build_manifest(
+                fingerprint=self.fingerprint, project=self.project, target=self.target,
+                options=self.options, tools=tools, build=self.build_mode, packages=report.packages,
+                unzipped_bytes=report.unzipped_bytes, zipped_bytes=zipped,
+            )
+            write_manifest(work.manifest, manifest)
+            if copy_python_to is not None:
+                self._step("copy", lambda: link_tree(work.python, Path(copy_python_to)))
+        return LayerBuildResult(
+            fingerprint=manifest["fingerprint"], layout=self.layout,
+            layer_zip=self.layout.layer_zip if self.make_zip else None,
+            packages=tuple(_rebase(p, work.root, self.layout.root) for p in report.packages),
+            unzipped_bytes=report.unzipped_bytes, zipped_bytes=zipped, manifest=manifest,
+            steps=tuple(self._steps),
+        )
+
+    def _step(self, name: str, action: Callable[[], Any]) -> Any:
+        started = time.perf_counter()
+        result = action()
+        seconds = time.perf_counter() - started
+        self._steps.append((name, seconds))
+        logger.info("step %s: %.2fs", name, seconds)
+        if self.on_step:
+            self.on_step(name, seconds)
+        return result
+
+    def tool_versions(self) -> ToolVersions:
+        """Versions of the project's tool and the installer (and a check they are new enough)."""
+        installer = self.options.installer
+        installer_version = tool_version(find_uv(), "uv") if installer == "uv" else _pip_version()
+        tool = self.project.tool
+        if tool is Tool.POETRY:
+            tool_ver = tool_version(find_poetry(), "poetry")
+        elif tool is Tool.UV:
+            tool_ver = installer_version if installer == "uv" else tool_version(find_uv(), "uv")
+        else:
+            tool_ver = _pip_version()
+        return ToolVersions(tool=tool.value, tool_version=tool_ver, installer=installer,
+                            installer_version=installer_version)
+
+    def export(self, work: LayerPathLayout) -> PinnedRequirements:
+        """Copy pyproject and lock into repo/ and write the pinned requirements there."""
+        for source in self.project.input_files:
+            shutil.copyfile(source, work.repo / source.name)
+        pinned = export_requirements(self.project, self.options)
+        work.requirements.write_text(pinned.text)
+        return pinned
+
+    def install(self, pinned: PinnedRequirements, work: LayerPathLayout) -> None:
+        """Install for the target on this host, wheels only."""
+        installers.install(self.options.installer, work.requirements, work.python, self.target,
+                           no_deps=pinned.complete)
+
+    def verify(self, work: LayerPathLayout):  # noqa: ANN201 - VerifyReport
+        return verify(work.python, self.target, max_unzipped_bytes=self.options.max_unzipped_bytes)
+
+
+def _rebase(package: InstalledPackage, old: Path, new: Path) -> InstalledPackage:
+    def move(path: Path) -> Path:
+        return new / path.relative_to(old)
+
+    return InstalledPackage(name=package.name, version=package.version, dist_info=move(package.dist_info),
+                            files=tuple(move(f) for f in package.files))
+
+
+def _pip_version() -> str:
+    out = run(Command(argv=(*pip_argv(), "--version"), label="pip --version")).stdout
+    return out.split()[1] if len(out.split()) > 1 else out.strip()
+
+
+def _walk_files(root: Path) -> Iterator[Path]:
+    for path in sorted(root.rglob("*")):
+        if path.is_file():
+            yield path
+
+
+def link_tree(source: Path, destination: Path) -> None:
+    """Mirror ``source`` into ``destination`` with hard links, copying where links fail."""
+    for path in _walk_files(source):
+        target = destination / path.relative_to(source)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(path, target)
+        except OSError:
+            shutil.copy2(path, target)
+
+
+class PipBasedLambdaLayerLocalBuilder(BasedLambdaLayerLocalBuilder):
+    """A pip project: requirements.txt, or [project].dependencies when there is none."""
+
+    tool = Tool.PIP
+
+
+class PoetryBasedLambdaLayerLocalBuilder(BasedLambdaLayerLocalBuilder):
+    """A Poetry project: poetry.lock exported with `poetry export` (main group by default)."""
+
+    tool = Tool.POETRY
+
+
+class UVBasedLambdaLayerLocalBuilder(BasedLambdaLayerLocalBuilder):
+    """A uv project: uv.lock exported with `uv export` (dev groups left out by default)."""
+
+    tool = Tool.UV

@@ -1,0 +1,115 @@
+"""The command line: `cdk-lambda-layer build [PROJECT] --python 3.12 --arch arm64 ...`.
+
+Progress and the summary go to stderr; `--json` prints one JSON object on stdout for
+scripts (keys: layer_zip, fingerprint, packages, ...). Errors print their message and
+exit with the error's code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from .builder import BasedLambdaLayerLocalBuilder, LayerBuildResult
+from .errors import LayerBuildError
+from .options import LAMBDA_UNZIPPED_LIMIT
+from .target import DEFAULT_PYTHON, PYTHON_RUNTIMES
+from .verify import largest
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cdk-lambda-layer",
+        description="Build AWS Lambda layers from a Python project's lock (pip, Poetry or uv).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    build = commands.add_parser(
+        "build", help="build build/lambda/layer/layer.zip for a Lambda runtime and CPU",
+        description="Export the lock, install for the Lambda target, trim, verify and zip.",
+    )
+    build.add_argument("project", nargs="?", default=".", help="project folder or pyproject.toml (default: .)")
+    build.add_argument("--python", default=DEFAULT_PYTHON,
+                       help=f"Lambda Python version: {', '.join(PYTHON_RUNTIMES)} (default: {DEFAULT_PYTHON})")
+    build.add_argument("--arch", default="x86_64", help="CPU: x86_64 or arm64 (default: x86_64)")
+    build.add_argument("--tool", default="auto", choices=["auto", "pip", "poetry", "uv"],
+                       help="who manages the project (default: detect from the lock)")
+    build.add_argument("--installer", default="uv", choices=["uv", "pip"], help="who installs (default: uv)")
+    build.add_argument("--exclude", action="append", default=[], metavar="PKG",
+                       help="leave a distribution out of the layer (repeatable), e.g. boto3")
+    build.add_argument("--group", action="append", default=[], metavar="GROUP",
+                       help="include a dependency group (repeatable; dev groups are out by default)")
+    build.add_argument("--extra", action="append", default=[], metavar="EXTRA",
+                       help="include an optional-dependency extra (repeatable)")
+    build.add_argument("--no-locked", dest="locked", action="store_false",
+                       help="build from the lock even if it is stale")
+    build.add_argument("--build-dir", default=None,
+                       help="put lambda/layer/ here instead of <project>/build")
+    build.add_argument("--max-size", type=int, default=LAMBDA_UNZIPPED_LIMIT, metavar="BYTES",
+                       help="largest unzipped layer accepted (default: Lambda's 250 MB)")
+    build.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    build.add_argument("-v", "--verbose", action="store_true", help="log every command run")
+    return parser
+
+
+def result_json(result: LayerBuildResult) -> dict[str, Any]:
+    return {
+        "layer_zip": str(result.layer_zip) if result.layer_zip else None,
+        "fingerprint": result.fingerprint,
+        "python_dir": str(result.python_dir),
+        "manifest": str(result.layout.manifest),
+        "packages": [{"name": p.name, "version": p.version, "bytes": p.size} for p in result.packages],
+        "unzipped_bytes": result.unzipped_bytes,
+        "zipped_bytes": result.zipped_bytes,
+        "target": result.manifest["target"],
+        "steps": {name: round(seconds, 3) for name, seconds in result.steps},
+    }
+
+
+def _summary(result: LayerBuildResult) -> str:
+    lines = [
+        f"layer: {result.layer_zip}",
+        f"size: {(result.zipped_bytes or 0) / 1e6:.1f} MB zipped, {result.unzipped_bytes / 1e6:.1f} MB "
+        f"unzipped, {len(result.packages)} packages",
+        "largest: " + ", ".join(f"{p.name} {p.size / 1e6:.1f} MB" for p in largest(list(result.packages), 5)),
+    ]
+    return "\n".join(lines)
+
+
+def _build(args: argparse.Namespace) -> int:
+    def show(step: str, seconds: float) -> None:
+        print(f"  {step:<12} {seconds:6.2f}s", file=sys.stderr)
+
+    builder = BasedLambdaLayerLocalBuilder(
+        args.project, python=args.python, architecture=args.arch, tool=args.tool,
+        groups=args.group, extras=args.extra, exclude=args.exclude, installer=args.installer,
+        locked=args.locked, build_dir=args.build_dir, max_unzipped_bytes=args.max_size, on_step=show,
+    )
+    print(f"building {builder.project.name} ({builder.project.tool.value}) for "
+          f"{builder.target.describe()}", file=sys.stderr)
+    result = builder.run()
+    print(_summary(result), file=sys.stderr)
+    if args.json:
+        print(json.dumps(result_json(result), indent=2))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
+                        format="%(message)s", stream=sys.stderr)
+    try:
+        return _build(args)
+    except LayerBuildError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted: nothing was published; the next run builds again", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""Typed errors: one base class, one subclass per situation the user can fix.
+
+Every message says what was found, what was expected and what to do next, so the
+command line can print it as is and the construct can prefix it with its path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class LayerBuildError(Exception):
+    """Base of every error this library raises on bad input or a failed build step."""
+
+    #: Exit code of the command line for this kind of error.
+    exit_code = 1
+
+
+class ProjectError(LayerBuildError):
+    """The project folder, its pyproject.toml or its lock cannot be used as given."""
+
+    exit_code = 2
+
+
+class StaleLockError(ProjectError):
+    """The lock file no longer matches pyproject.toml."""
+
+
+class TargetError(LayerBuildError):
+    """An unknown Python version, CPU architecture or Lambda runtime was asked for."""
+
+    exit_code = 2
+
+
+class ToolNotFoundError(LayerBuildError):
+    """A build tool (uv, Poetry, pip) is missing or too old."""
+
+    exit_code = 3
+
+
+class CommandError(LayerBuildError):
+    """A build tool ran and failed; carries the command, exit code and stderr tail."""
+
+    def __init__(self, message: str, *, argv: Sequence[str], returncode: int, stderr: str) -> None:
+        super().__init__(message)
+        self.argv = tuple(argv)
+        self.returncode = returncode
+        self.stderr = stderr
+
+
+class NoWheelError(LayerBuildError):
+    """A package has no wheel that runs on the Lambda target."""
+
+    exit_code = 4
+
+    def __init__(self, message: str, *, package: str | None) -> None:
+        super().__init__(message)
+        self.package = package
+
+
+class VerificationError(LayerBuildError):
+    """The installed layer would not run on the target (wrong wheel tag or CPU)."""
+
+    exit_code = 5
+
+
+class LayerTooLargeError(VerificationError):
+    """The unzipped layer exceeds Lambda's 250 MB limit."""

@@ -1,0 +1,105 @@
+"""Installing pinned requirements for the Lambda target, not for the host.
+
+Both installers are told the target's Python version and manylinux platforms and take
+wheels only, so the result is the same on macOS, Windows or Linux hosts. uv is the
+default: one --python-platform names the glibc ceiling, and it evaluates environment
+markers for the target. pip needs every accepted platform tag listed (it matches each
+--platform exactly): https://pip.pypa.io/en/stable/cli/pip_install/#cmdoption-platform
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+from .errors import CommandError, NoWheelError
+from .options import Installer
+from .runner import Command, run
+from .target import LambdaOS, LambdaTarget
+from .tools import find_uv, pip_argv
+
+
+def uv_install_command(requirements: Path, dest: Path, target: LambdaTarget, *, no_deps: bool) -> Command:
+    argv = [
+        find_uv(), "pip", "install",
+        "--target", str(dest),
+        "--python", sys.executable,
+        "--python-version", target.python,
+        "--python-platform", target.uv_python_platform,
+        "--only-binary", ":all:",
+        "--no-progress",
+        "-r", str(requirements),
+    ]
+    if no_deps:
+        argv.append("--no-deps")
+    return Command(argv=tuple(argv), label="uv pip install")
+
+
+def pip_install_command(requirements: Path, dest: Path, target: LambdaTarget, *, no_deps: bool) -> Command:
+    argv = [
+        *pip_argv(), "install",
+        "--target", str(dest),
+        "--implementation", "cp",
+        "--python-version", target.python,
+        "--abi", target.cpython_abi,
+        *[arg for tag in target.manylinux_platforms for arg in ("--platform", tag)],
+        "--only-binary=:all:",
+        "--no-compile", "--no-input", "--disable-pip-version-check",
+        "-r", str(requirements),
+    ]
+    if no_deps:
+        argv.append("--no-deps")
+    return Command(argv=tuple(argv), label="pip install")
+
+
+def install_command(
+    installer: Installer, requirements: Path, dest: Path, target: LambdaTarget, *, no_deps: bool
+) -> Command:
+    make = uv_install_command if installer == "uv" else pip_install_command
+    return make(requirements, dest, target, no_deps=no_deps)
+
+
+def install(installer: Installer, requirements: Path, dest: Path, target: LambdaTarget, *, no_deps: bool) -> None:
+    """Install into ``dest``; a missing wheel becomes a NoWheelError that says what to do."""
+    command = install_command(installer, requirements, dest, target, no_deps=no_deps)
+    try:
+        run(command)
+    except CommandError as exc:
+        raise explain_install_failure(exc, target) or exc from exc
+
+
+_NO_WHEEL = (
+    re.compile(r"Because (?P<pkg>[A-Za-z0-9._-]+)(?:==(?P<ver>[^\s,]+))? has no (?:usable )?wheels"),
+    re.compile(r"Distribution `(?P<pkg>[A-Za-z0-9._-]+)(?:==(?P<ver>[^\s`@]+))?[^`]*` can't be installed"),
+    re.compile(r"No matching distribution found for (?P<pkg>[A-Za-z0-9._-]+)(?:==(?P<ver>\S+))?"),
+)
+
+
+def explain_install_failure(exc: CommandError, target: LambdaTarget) -> NoWheelError | None:
+    """Recognise 'no wheel for this platform' in uv's or pip's output."""
+    for pattern in _NO_WHEEL:
+        match = pattern.search(exc.stderr)
+        if match:
+            return no_wheel_error(match.group("pkg"), match.group("ver"), target, detail=exc.stderr)
+    return None
+
+
+def no_wheel_error(package: str, version: str | None, target: LambdaTarget, *, detail: str) -> NoWheelError:
+    glibc = ".".join(map(str, target.os.glibc))
+    spec = f"{package}=={version}" if version else package
+    newer = (
+        " or a python3.12+ runtime (Amazon Linux 2023, glibc 2.34)"
+        if target.os is LambdaOS.AMAZON_LINUX_2
+        else ""
+    )
+    last = detail.strip().splitlines()[-6:]
+    return NoWheelError(
+        f"{spec} has no wheel that runs on {target.runtime_name} "
+        f"({target.describe()}): its wheels need a newer glibc than {glibc}, another CPU, or "
+        f"it ships only source. Ways out: pin a version of {package} that publishes a "
+        f"manylinux wheel for glibc <= {glibc}{newer}, or build in the SAM build image "
+        f"(build='container' / --build container), which can compile from source.\n"
+        + "\n".join(last),
+        package=package,
+    )

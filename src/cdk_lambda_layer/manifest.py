@@ -1,0 +1,63 @@
+"""manifest.json: what was built, from what, with which tools, and how big it is."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .fingerprint import LAYER_FORMAT_VERSION
+from .inventory import InstalledPackage
+from .options import LayerOptions
+from .project import Project
+from .target import LambdaTarget
+
+
+@dataclass(frozen=True, kw_only=True)
+class ToolVersions:
+    tool: str
+    tool_version: str
+    installer: str
+    installer_version: str
+
+
+def build_manifest(
+    *,
+    fingerprint: str,
+    project: Project,
+    target: LambdaTarget,
+    options: LayerOptions,
+    tools: ToolVersions,
+    build: str,
+    packages: tuple[InstalledPackage, ...],
+    unzipped_bytes: int,
+    zipped_bytes: int | None,
+) -> dict[str, Any]:
+    """The manifest as a dict; no absolute paths, no timestamps, no credentials."""
+    from . import __version__
+
+    return {
+        "format": LAYER_FORMAT_VERSION,
+        "fingerprint": fingerprint,
+        "builder": {"name": "cdk-lambda-layer", "version": __version__, "build": build},
+        "project": project.name,
+        "tool": {"name": tools.tool, "version": tools.tool_version},
+        "installer": {"name": tools.installer, "version": tools.installer_version},
+        "target": {
+            "runtime": target.runtime_name,
+            "python": target.python,
+            "architecture": target.architecture.value,
+            "os": target.os.label,
+            "glibc": ".".join(map(str, target.os.glibc)),
+        },
+        "groups": list(options.groups),
+        "extras": list(options.extras),
+        "exclude": list(options.exclude),
+        "packages": [{"name": p.name, "version": p.version, "bytes": p.size} for p in packages],
+        "sizes": {"unzipped_bytes": unzipped_bytes, "zipped_bytes": zipped_bytes},
+    }
+
+
+def write_manifest(path: Path, manifest: dict[str, Any]) -> None:
+    path.write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n")

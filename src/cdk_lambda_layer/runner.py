@@ -1,0 +1,93 @@
+"""The one place that runs subprocesses.
+
+Every command is an argument tuple (never a shell string), logged as ``+ argv`` with
+secrets redacted, run with an explicit environment and captured output; a failure
+raises CommandError carrying the command, exit code and the tail of stderr, so no
+caller ever checks a return code by hand.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+import subprocess
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import CommandError, ToolNotFoundError
+
+logger = logging.getLogger(__name__)
+
+#: Lines of stderr kept in an error message.
+STDERR_TAIL_LINES = 25
+
+
+@dataclass(frozen=True, kw_only=True)
+class Command:
+    """A planned subprocess: what to run, where, and which variables to add."""
+
+    argv: tuple[str, ...]
+    #: Short name used in logs and errors, e.g. "uv export".
+    label: str
+    cwd: Path | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Completed:
+    stdout: str
+    stderr: str
+    seconds: float
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """Replace every secret (longest first, so overlapping ones go whole) by '***'."""
+    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
+
+def child_environment(extra: Mapping[str, str]) -> dict[str, str]:
+    """The child's environment: ours plus the command's additions; os.environ is untouched."""
+    env = dict(os.environ)
+    env.update(extra)
+    return env
+
+
+def tail(text: str, lines: int = STDERR_TAIL_LINES) -> str:
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+def run(command: Command, *, secrets: Iterable[str] = ()) -> Completed:
+    """Run ``command``; return its output or raise CommandError / ToolNotFoundError."""
+    secrets = tuple(secrets)
+    shown = redact(shlex.join(command.argv), secrets)
+    logger.info("+ %s", shown)
+    started = time.perf_counter()
+    try:
+        proc = subprocess.run(
+            command.argv,
+            cwd=command.cwd,
+            env=child_environment(command.env),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    except FileNotFoundError as exc:
+        raise ToolNotFoundError(
+            f"{command.label}: cannot run {command.argv[0]!r} (not found). Install it or put it on PATH."
+        ) from exc
+    seconds = time.perf_counter() - started
+    logger.debug("%s finished in %.2fs (exit %d)", command.label, seconds, proc.returncode)
+    if proc.returncode != 0:
+        stderr = redact(proc.stderr or proc.stdout, secrets)
+        raise CommandError(
+            f"{command.label} failed (exit {proc.returncode}): {shown}\n{tail(stderr)}",
+            argv=tuple(redact(a, secrets) for a in command.argv),
+            returncode=proc.returncode,
+            stderr=stderr,
+        )
+    return Completed(stdout=proc.stdout, stderr=proc.stderr, seconds=seconds)

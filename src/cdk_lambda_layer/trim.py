@@ -1,0 +1,71 @@
+"""Trimming: drop what a layer never needs, and the packages the user excluded.
+
+Removed: __pycache__ folders and *.pyc (Lambda compiles on import; stale bytecode for
+another interpreter only costs space), console scripts in bin/ (their shebangs name the
+build host's Python and /opt/python/bin is not on PATH), the installer's own files
+(uv's .lock in the target folder), and every file of an excluded
+distribution, found through its RECORD. Kept: *.dist-info, which importlib.metadata
+needs at run time. Only paths inside the layer folder are ever deleted.
+
+Standard library only, so the container build can run the very same step.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .inventory import _inside, installed_packages, normalize
+
+
+@dataclass(frozen=True)
+class TrimReport:
+    removed_packages: tuple[str, ...]
+    removed_bytes: int
+
+
+def _remove(path: Path, site: Path) -> int:
+    if not _inside(path, site) or not path.exists():
+        return 0
+    if path.is_dir() and not path.is_symlink():
+        size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+        shutil.rmtree(path)
+        return size
+    size = path.stat().st_size
+    path.unlink()
+    return size
+
+
+def remove_distributions(site: Path, names: Iterable[str]) -> tuple[tuple[str, ...], int]:
+    """Delete the files of the named distributions and their dist-info folders."""
+    wanted = {normalize(n) for n in names}
+    removed, freed = [], 0
+    for package in installed_packages(site):
+        if normalize(package.name) not in wanted:
+            continue
+        for file in package.files:
+            freed += _remove(file, site)
+        freed += _remove(package.dist_info, site)
+        removed.append(package.name)
+    return tuple(removed), freed
+
+
+def _prune_empty_dirs(site: Path) -> None:
+    for folder in sorted((p for p in site.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
+        if not any(folder.iterdir()):
+            folder.rmdir()
+
+
+def trim(site: Path, exclude: Iterable[str] = ()) -> TrimReport:
+    """Trim the installed layer folder in place."""
+    removed, freed = remove_distributions(site, exclude)
+    for cache in sorted(site.rglob("__pycache__")):
+        freed += _remove(cache, site)
+    for compiled in sorted([*site.rglob("*.pyc"), *site.rglob("*.pyo")]):
+        freed += _remove(compiled, site)
+    freed += _remove(site / "bin", site)
+    freed += _remove(site / ".lock", site)
+    _prune_empty_dirs(site)
+    return TrimReport(removed_packages=removed, removed_bytes=freed)
