@@ -20,7 +20,7 @@ INCLUDE=python3,python3-pip,python3-venv,ca-certificates,rsync,python-is-python3
 
 log() { echo "[ci/docker +${SECONDS}s] $*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
-engine_up() { timeout 10 docker info >/dev/null 2>&1; }
+engine_up() { timeout 5 docker info >/dev/null 2>&1; }
 [ "$(id -u)" = 0 ] || engine_up || die "must run as root (or with a running engine)"
 
 APT_UPDATED=
@@ -58,12 +58,23 @@ else
   apt_install docker.io   # pulls containerd, runc, iptables, tini
   command -v dockerd >/dev/null || die "dockerd not found after installing docker.io"
   if ! pidof dockerd >/dev/null; then
-    rm -f /var/run/docker.pid
+    # After an unclean stop, dockerd trusts containerd's stale pid file and then waits
+    # forever on a dead socket: end that leftover containerd and drop the pid files.
+    CPID="$(cat /var/run/docker/containerd/containerd.pid 2>/dev/null || true)"
+    if [ -n "$CPID" ] && [ "$(cat "/proc/$CPID/comm" 2>/dev/null)" = containerd ]; then
+      log "stopping leftover containerd (pid $CPID)"; kill "$CPID" || true
+      for _ in $(seq 20); do kill -0 "$CPID" 2>/dev/null || break; sleep 0.5; done
+    fi
+    rm -f /var/run/docker.pid /var/run/docker/containerd/containerd.pid
     log "starting dockerd (log: $DOCKERD_LOG)"
     setsid nohup dockerd >"$DOCKERD_LOG" 2>&1 </dev/null &
   fi
-  for _ in $(seq 60); do engine_up && break; sleep 1; done
-  engine_up || { log "dockerd did not answer within 60 s; log tail:"; tail -30 "$DOCKERD_LOG" >&2 || true; exit 1; }
+  DEADLINE=$((SECONDS + 60))
+  until engine_up; do
+    sleep 1; WHY=; pidof dockerd >/dev/null || WHY="dockerd exited"   # pidof skips zombies
+    [ "$SECONDS" -lt "$DEADLINE" ] || WHY="dockerd did not answer within 60 s"
+    [ -z "$WHY" ] || { log "$WHY; log tail:"; grep -v 'module=grpc' "$DOCKERD_LOG" | tail -30 >&2; exit 1; }
+  done
   log "docker engine up: $(docker version -f '{{.Server.Version}}' 2>/dev/null)"
 fi
 

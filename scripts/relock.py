@@ -23,7 +23,9 @@ PROJECT_DIRS = [ROOT / "tests" / "projects", ROOT / "examples" / "projects", ROO
 def simple_index_url() -> str:
     out = subprocess.run(
         [sys.executable, "-m", "pip", "config", "get", "global.index-url"],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     ).stdout.strip()
     if out:
         return out
@@ -35,18 +37,16 @@ def simple_index_url() -> str:
 def relock_poetry(project: Path) -> None:
     pyproject = project / "pyproject.toml"
     original = pyproject.read_text()
-    source = (
-        '\n[[tool.poetry.source]]\nname = "relock-simple"\n'
-        f'url = "{simple_index_url()}"\npriority = "primary"\n'
-    )
+    source = f'\n[[tool.poetry.source]]\nname = "relock-simple"\nurl = "{simple_index_url()}"\npriority = "primary"\n'
     try:
         pyproject.write_text(original + source)
         subprocess.run(["poetry", "lock"], cwd=project, check=True)
     finally:
         pyproject.write_text(original)
     lock = project / "poetry.lock"
-    text = re.sub(r'\n\[package\.source\]\ntype = "legacy"\nurl = "[^"]*"\nreference = "[^"]*"\n',
-                  "\n", lock.read_text())
+    text = re.sub(
+        r'\n\[package\.source\]\ntype = "legacy"\nurl = "[^"]*"\nreference = "[^"]*"\n', "\n", lock.read_text()
+    )
     from poetry.factory import Factory
 
     digest = Factory().create_poetry(project).locker._get_content_hash()

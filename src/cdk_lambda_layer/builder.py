@@ -13,7 +13,6 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -99,8 +98,12 @@ class BasedLambdaLayerLocalBuilder:
     ) -> None:
         self.target = LambdaTarget(python=python, architecture=architecture)
         self.options = LayerOptions(
-            groups=tuple(groups), extras=tuple(extras), exclude=tuple(exclude),
-            installer=installer, locked=locked, max_unzipped_bytes=max_unzipped_bytes,
+            groups=tuple(groups),
+            extras=tuple(extras),
+            exclude=tuple(exclude),
+            installer=installer,
+            locked=locked,
+            max_unzipped_bytes=max_unzipped_bytes,
         )
         self.project: Project = load_project(path_pyproject_toml, self.tool or tool)
         root = Path(build_dir) / "lambda" / "layer" if build_dir else None
@@ -127,8 +130,7 @@ class BasedLambdaLayerLocalBuilder:
             where possible), before the build folder is swapped into place.
         """
         self._steps = []
-        logger.info("building %s layer for %s (%s)", self.project.tool.value, self.target.describe(),
-                     self.build_mode)
+        logger.info("building %s layer for %s (%s)", self.project.tool.value, self.target.describe(), self.build_mode)
         tools = self._step("check tools", self.tool_versions)
         with staging(self.layout) as work:
             pinned = self._step("export", lambda: self.export(work))
@@ -137,18 +139,27 @@ class BasedLambdaLayerLocalBuilder:
             report = self._step("verify", lambda: self.verify(work))
             zipped = self._step("zip", lambda: write_layer_zip(work.python, work.layer_zip)) if self.make_zip else None
             manifest = build_manifest(
-                fingerprint=self.fingerprint, project=self.project, target=self.target,
-                options=self.options, tools=tools, build=self.build_mode, packages=report.packages,
-                unzipped_bytes=report.unzipped_bytes, zipped_bytes=zipped,
+                fingerprint=self.fingerprint,
+                project=self.project,
+                target=self.target,
+                options=self.options,
+                tools=tools,
+                build=self.build_mode,
+                packages=report.packages,
+                unzipped_bytes=report.unzipped_bytes,
+                zipped_bytes=zipped,
             )
             write_manifest(work.manifest, manifest)
             if copy_python_to is not None:
                 self._step("copy", lambda: link_tree(work.python, Path(copy_python_to)))
         return LayerBuildResult(
-            fingerprint=manifest["fingerprint"], layout=self.layout,
+            fingerprint=manifest["fingerprint"],
+            layout=self.layout,
             layer_zip=self.layout.layer_zip if self.make_zip else None,
             packages=tuple(_rebase(p, work.root, self.layout.root) for p in report.packages),
-            unzipped_bytes=report.unzipped_bytes, zipped_bytes=zipped, manifest=manifest,
+            unzipped_bytes=report.unzipped_bytes,
+            zipped_bytes=zipped,
+            manifest=manifest,
             steps=tuple(self._steps),
         )
 
@@ -173,8 +184,9 @@ class BasedLambdaLayerLocalBuilder:
             tool_ver = installer_version if installer == "uv" else tool_version(find_uv(), "uv")
         else:
             tool_ver = _pip_version()
-        return ToolVersions(tool=tool.value, tool_version=tool_ver, installer=installer,
-                            installer_version=installer_version)
+        return ToolVersions(
+            tool=tool.value, tool_version=tool_ver, installer=installer, installer_version=installer_version
+        )
 
     def export(self, work: LayerPathLayout) -> PinnedRequirements:
         """Copy pyproject and lock into repo/ and write the pinned requirements there."""
@@ -186,10 +198,9 @@ class BasedLambdaLayerLocalBuilder:
 
     def install(self, pinned: PinnedRequirements, work: LayerPathLayout) -> None:
         """Install for the target on this host, wheels only."""
-        installers.install(self.options.installer, work.requirements, work.python, self.target,
-                           no_deps=pinned.complete)
+        installers.install(self.options.installer, work.requirements, work.python, self.target, no_deps=pinned.complete)
 
-    def verify(self, work: LayerPathLayout):  # noqa: ANN201 - VerifyReport
+    def verify(self, work: LayerPathLayout):
         return verify(work.python, self.target, max_unzipped_bytes=self.options.max_unzipped_bytes)
 
 
@@ -197,8 +208,12 @@ def _rebase(package: InstalledPackage, old: Path, new: Path) -> InstalledPackage
     def move(path: Path) -> Path:
         return new / path.relative_to(old)
 
-    return InstalledPackage(name=package.name, version=package.version, dist_info=move(package.dist_info),
-                            files=tuple(move(f) for f in package.files))
+    return InstalledPackage(
+        name=package.name,
+        version=package.version,
+        dist_info=move(package.dist_info),
+        files=tuple(move(f) for f in package.files),
+    )
 
 
 def _pip_version() -> str:

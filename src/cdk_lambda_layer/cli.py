@@ -28,28 +28,56 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True)
     build = commands.add_parser(
-        "build", help="build build/lambda/layer/layer.zip for a Lambda runtime and CPU",
+        "build",
+        help="build build/lambda/layer/layer.zip for a Lambda runtime and CPU",
         description="Export the lock, install for the Lambda target, trim, verify and zip.",
     )
     build.add_argument("project", nargs="?", default=".", help="project folder or pyproject.toml (default: .)")
-    build.add_argument("--python", default=DEFAULT_PYTHON,
-                       help=f"Lambda Python version: {', '.join(PYTHON_RUNTIMES)} (default: {DEFAULT_PYTHON})")
+    build.add_argument(
+        "--python",
+        default=DEFAULT_PYTHON,
+        help=f"Lambda Python version: {', '.join(PYTHON_RUNTIMES)} (default: {DEFAULT_PYTHON})",
+    )
     build.add_argument("--arch", default="x86_64", help="CPU: x86_64 or arm64 (default: x86_64)")
-    build.add_argument("--tool", default="auto", choices=["auto", "pip", "poetry", "uv"],
-                       help="who manages the project (default: detect from the lock)")
+    build.add_argument(
+        "--tool",
+        default="auto",
+        choices=["auto", "pip", "poetry", "uv"],
+        help="who manages the project (default: detect from the lock)",
+    )
     build.add_argument("--installer", default="uv", choices=["uv", "pip"], help="who installs (default: uv)")
-    build.add_argument("--exclude", action="append", default=[], metavar="PKG",
-                       help="leave a distribution out of the layer (repeatable), e.g. boto3")
-    build.add_argument("--group", action="append", default=[], metavar="GROUP",
-                       help="include a dependency group (repeatable; dev groups are out by default)")
-    build.add_argument("--extra", action="append", default=[], metavar="EXTRA",
-                       help="include an optional-dependency extra (repeatable)")
-    build.add_argument("--no-locked", dest="locked", action="store_false",
-                       help="build from the lock even if it is stale")
-    build.add_argument("--build-dir", default=None,
-                       help="put lambda/layer/ here instead of <project>/build")
-    build.add_argument("--max-size", type=int, default=LAMBDA_UNZIPPED_LIMIT, metavar="BYTES",
-                       help="largest unzipped layer accepted (default: Lambda's 250 MB)")
+    build.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="PKG",
+        help="leave a distribution out of the layer (repeatable), e.g. boto3",
+    )
+    build.add_argument(
+        "--group",
+        action="append",
+        default=[],
+        metavar="GROUP",
+        help="include a dependency group (repeatable; dev groups are out by default)",
+    )
+    build.add_argument(
+        "--extra",
+        action="append",
+        default=[],
+        metavar="EXTRA",
+        help="include an optional-dependency extra (repeatable)",
+    )
+    build.add_argument(
+        "--no-locked", dest="locked", action="store_false", help="build from the lock even if it is stale"
+    )
+    build.add_argument("--build-dir", default=None, help="put lambda/layer/ here instead of <project>/build")
+    build.add_argument(
+        "--max-size",
+        type=int,
+        default=LAMBDA_UNZIPPED_LIMIT,
+        metavar="BYTES",
+        help="largest unzipped layer accepted (default: Lambda's 250 MB)",
+    )
     build.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     build.add_argument("-v", "--verbose", action="store_true", help="log every command run")
     return parser
@@ -84,12 +112,23 @@ def _build(args: argparse.Namespace) -> int:
         print(f"  {step:<12} {seconds:6.2f}s", file=sys.stderr)
 
     builder = BasedLambdaLayerLocalBuilder(
-        args.project, python=args.python, architecture=args.arch, tool=args.tool,
-        groups=args.group, extras=args.extra, exclude=args.exclude, installer=args.installer,
-        locked=args.locked, build_dir=args.build_dir, max_unzipped_bytes=args.max_size, on_step=show,
+        args.project,
+        python=args.python,
+        architecture=args.arch,
+        tool=args.tool,
+        groups=args.group,
+        extras=args.extra,
+        exclude=args.exclude,
+        installer=args.installer,
+        locked=args.locked,
+        build_dir=args.build_dir,
+        max_unzipped_bytes=args.max_size,
+        on_step=show,
     )
-    print(f"building {builder.project.name} ({builder.project.tool.value}) for "
-          f"{builder.target.describe()}", file=sys.stderr)
+    print(
+        f"building {builder.project.name} ({builder.project.tool.value}) for {builder.target.describe()}",
+        file=sys.stderr,
+    )
     result = builder.run()
     print(_summary(result), file=sys.stderr)
     if args.json:
@@ -99,8 +138,11 @@ def _build(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
-                        format="%(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
+        format="%(message)s",
+        stream=sys.stderr,
+    )
     try:
         return _build(args)
     except LayerBuildError as exc:

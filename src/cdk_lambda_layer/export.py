@@ -34,9 +34,15 @@ class PinnedRequirements:
 
 def uv_export_command(project: Project, options: LayerOptions) -> Command:
     argv = [
-        find_uv(), "export", "--format", "requirements-txt",
-        "--no-emit-project", "--no-header", "--no-annotate",
-        "--no-python-downloads", "--no-default-groups",
+        find_uv(),
+        "export",
+        "--format",
+        "requirements-txt",
+        "--no-emit-project",
+        "--no-header",
+        "--no-annotate",
+        "--no-python-downloads",
+        "--no-default-groups",
         "--locked" if options.locked else "--frozen",
     ]
     for group in options.groups:
@@ -91,12 +97,13 @@ def _explain_export_failure(exc: CommandError, project: Project) -> Exception:
     lock = project.lock_path.name if project.lock_path else project.tool.lock_name
     stderr = exc.stderr
     if "needs to be updated" in stderr or "changed significantly since poetry.lock" in stderr:
+        override = " (or pass locked=False / --no-locked to build from the lock as it is)"
         return StaleLockError(
             f"{project.root / lock} is out of date with {project.pyproject_path.name}: "
-            f"run `{project.tool.lock_command}` in {project.root} and commit the lock "
-            "(or pass locked=False / --no-locked to build from the lock as it is)."
+            f"run `{project.tool.lock_command}` in {project.root} and commit the lock"
+            f"{override if project.tool is Tool.UV else ''}."
         )
-    if 'command "export" does not exist' in stderr or "The command \"export\" does not exist" in stderr:
+    if 'command "export" does not exist' in stderr or 'The command "export" does not exist' in stderr:
         return ToolNotFoundError(
             "Poetry's export command is missing (Poetry 2 moved it into a plugin): run "
             "`poetry self add poetry-plugin-export` (or pip install poetry-plugin-export)."

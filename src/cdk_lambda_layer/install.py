@@ -22,14 +22,22 @@ from .tools import find_uv, pip_argv
 
 def uv_install_command(requirements: Path, dest: Path, target: LambdaTarget, *, no_deps: bool) -> Command:
     argv = [
-        find_uv(), "pip", "install",
-        "--target", str(dest),
-        "--python", sys.executable,
-        "--python-version", target.python,
-        "--python-platform", target.uv_python_platform,
-        "--only-binary", ":all:",
+        find_uv(),
+        "pip",
+        "install",
+        "--target",
+        str(dest),
+        "--python",
+        sys.executable,
+        "--python-version",
+        target.python,
+        "--python-platform",
+        target.uv_python_platform,
+        "--only-binary",
+        ":all:",
         "--no-progress",
-        "-r", str(requirements),
+        "-r",
+        str(requirements),
     ]
     if no_deps:
         argv.append("--no-deps")
@@ -38,15 +46,23 @@ def uv_install_command(requirements: Path, dest: Path, target: LambdaTarget, *, 
 
 def pip_install_command(requirements: Path, dest: Path, target: LambdaTarget, *, no_deps: bool) -> Command:
     argv = [
-        *pip_argv(), "install",
-        "--target", str(dest),
-        "--implementation", "cp",
-        "--python-version", target.python,
-        "--abi", target.cpython_abi,
+        *pip_argv(),
+        "install",
+        "--target",
+        str(dest),
+        "--implementation",
+        "cp",
+        "--python-version",
+        target.python,
+        "--abi",
+        target.cpython_abi,
         *[arg for tag in target.manylinux_platforms for arg in ("--platform", tag)],
         "--only-binary=:all:",
-        "--no-compile", "--no-input", "--disable-pip-version-check",
-        "-r", str(requirements),
+        "--no-compile",
+        "--no-input",
+        "--disable-pip-version-check",
+        "-r",
+        str(requirements),
     ]
     if no_deps:
         argv.append("--no-deps")
@@ -88,18 +104,13 @@ def explain_install_failure(exc: CommandError, target: LambdaTarget) -> NoWheelE
 def no_wheel_error(package: str, version: str | None, target: LambdaTarget, *, detail: str) -> NoWheelError:
     glibc = ".".join(map(str, target.os.glibc))
     spec = f"{package}=={version}" if version else package
-    newer = (
-        " or a python3.12+ runtime (Amazon Linux 2023, glibc 2.34)"
-        if target.os is LambdaOS.AMAZON_LINUX_2
-        else ""
-    )
+    newer = " or a python3.12+ runtime (Amazon Linux 2023, glibc 2.34)" if target.os is LambdaOS.AMAZON_LINUX_2 else ""
     last = detail.strip().splitlines()[-6:]
     return NoWheelError(
         f"{spec} has no wheel that runs on {target.runtime_name} "
         f"({target.describe()}): its wheels need a newer glibc than {glibc}, another CPU, or "
         f"it ships only source. Ways out: pin a version of {package} that publishes a "
         f"manylinux wheel for glibc <= {glibc}{newer}, or build in the SAM build image "
-        f"(build='container' / --build container), which can compile from source.\n"
-        + "\n".join(last),
+        f"(build='container' / --build container), which can compile from source.\n" + "\n".join(last),
         package=package,
     )

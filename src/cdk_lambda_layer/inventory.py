@@ -49,8 +49,11 @@ def installed_packages(site: Path) -> list[InstalledPackage]:
             path = site / entry
             if path.is_file() and _inside(path, site):
                 files.append(path)
-        packages.append(InstalledPackage(name=name, version=dist.version or "", dist_info=dist_info,
-                                         files=tuple(sorted(set(files)))))
+        packages.append(
+            InstalledPackage(
+                name=name, version=dist.version or "", dist_info=dist_info, files=tuple(sorted(set(files)))
+            )
+        )
     return sorted(packages, key=lambda p: normalize(p.name))
 
 

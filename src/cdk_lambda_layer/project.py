@@ -80,9 +80,7 @@ def resolve_pyproject(path: str | Path) -> Path:
             "pyproject.toml. Add one with a [project] table listing your dependencies "
             "(https://packaging.python.org/en/latest/guides/writing-pyproject-toml/)."
         )
-    raise ProjectError(
-        f"No pyproject.toml at {candidate}: pass the project folder or its pyproject.toml path."
-    )
+    raise ProjectError(f"No pyproject.toml at {candidate}: pass the project folder or its pyproject.toml path.")
 
 
 def read_pyproject(path: Path) -> dict[str, Any]:

@@ -133,10 +133,7 @@ class LambdaTarget:
     def describe(self) -> str:
         """Human summary used in errors, e.g. 'Python 3.11 on x86_64 (Amazon Linux 2, glibc 2.26)'."""
         major, minor = self.os.glibc
-        return (
-            f"Python {self.python} on {self.architecture.value} "
-            f"({self.os.label}, glibc {major}.{minor})"
-        )
+        return f"Python {self.python} on {self.architecture.value} ({self.os.label}, glibc {major}.{minor})"
 
     @cached_property
     def manylinux_platforms(self) -> tuple[str, ...]:

@@ -19,8 +19,7 @@ MIN_VERSIONS = {"uv": Version("0.5.0"), "poetry": Version("2.0.0")}
 
 _INSTALL_ADVICE = {
     "uv": "pip install 'uv>=0.5' (it is a dependency of cdk-lambda-layer) or see https://docs.astral.sh/uv/",
-    "poetry": "pipx install poetry && poetry self add poetry-plugin-export "
-    "(or pip install 'cdk-lambda-layer[poetry]')",
+    "poetry": "pipx install poetry && poetry self add poetry-plugin-export (or pip install 'cdk-lambda-layer[poetry]')",
 }
 
 

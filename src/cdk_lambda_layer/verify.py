@@ -17,8 +17,16 @@ from .errors import LayerTooLargeError, VerificationError
 from .inventory import InstalledPackage, installed_packages, tree_size
 from .target import LambdaTarget
 
-_ELF_MACHINES = {3: "x86 (32-bit)", 8: "MIPS", 20: "PowerPC", 21: "PowerPC64", 40: "ARM (32-bit)",
-                 62: "x86_64", 183: "AArch64", 243: "RISC-V"}
+_ELF_MACHINES = {
+    3: "x86 (32-bit)",
+    8: "MIPS",
+    20: "PowerPC",
+    21: "PowerPC64",
+    40: "ARM (32-bit)",
+    62: "x86_64",
+    183: "AArch64",
+    243: "RISC-V",
+}
 _NATIVE_SUFFIXES = (".so", ".pyd", ".dylib")
 
 

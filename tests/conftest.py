@@ -1,0 +1,23 @@
+"""Shared fixtures: copies of the fixture projects, so builds never write into the repo."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+PROJECTS = Path(__file__).parent / "projects"
+
+
+@pytest.fixture
+def project_copy(tmp_path: Path) -> Callable[..., Path]:
+    """Copy tests/projects/<name> to a fresh folder and return it."""
+
+    def copy(name: str, dest: str | None = None) -> Path:
+        target = tmp_path / (dest or name)
+        shutil.copytree(PROJECTS / name, target, ignore=shutil.ignore_patterns("build", "__pycache__"))
+        return target
+
+    return copy
