@@ -1,0 +1,166 @@
+"""PythonDependencyLayer: a LayerVersion whose asset is the project's dependencies.
+
+Construct time reads pyproject.toml and the lock, hashes them with the target and
+options (the fingerprint becomes the asset hash) and validates; it runs no process and
+touches no Docker. CDK bundles only when the asset is missing from cdk.out, and skips
+stacks excluded from bundling, so unchanged inputs build nothing.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from aws_cdk import AssetHashType, BundlingFileAccess, BundlingOptions, DockerImage, DockerVolume, RemovalPolicy
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+
+from .bundling import BuildMode, LayerBuildSpec, LocalLayerBundling, container_command
+from .errors import LayerBuildError, ProjectError, TargetError
+from .fingerprint import fingerprint
+from .options import LayerOptions
+from .project import ToolName, load_project
+from .target import Architecture, LambdaTarget
+
+#: cdk.json context keys that set app-wide defaults (an explicit prop always wins).
+CONTEXT_BUILD = "cdk-lambda-layer:build"
+CONTEXT_IMAGE = "cdk-lambda-layer:image"
+CONTEXT_INSTALLER = "cdk-lambda-layer:installer"
+
+_BUILD_MODES = ("auto", "local", "container")
+
+#: Container defaults: a writable HOME for the calling (non-root) user, quiet pip.
+_CONTAINER_ENV = {"HOME": "/tmp", "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_INPUT": "1"}
+
+
+def newest_python_runtime() -> lambda_.Runtime:
+    """The newest Python runtime this aws-cdk-lib knows (the construct's default)."""
+    pythons = [r for r in lambda_.Runtime.ALL if r.family == lambda_.RuntimeFamily.PYTHON]
+    return max(pythons, key=lambda r: tuple(int(p) for p in r.name.removeprefix("python").split(".")))
+
+
+class PythonDependencyLayer(lambda_.LayerVersion):
+    """A Lambda layer holding a Python project's locked dependencies under python/.
+
+    :param project: the project folder or its pyproject.toml.
+    :param runtime: a Python ``Runtime``. Default: the newest Python runtime aws-cdk-lib knows.
+    :param architecture: ``Architecture.X86_64`` or ``ARM_64``; one per layer, since the
+        binaries differ. Default: x86_64.
+    :param tool: "auto" (detect from uv.lock / poetry.lock / requirements.txt), "pip",
+        "poetry" or "uv". Default: "auto".
+    :param build: "local" (cross-platform wheels on this machine), "container" (in the SAM
+        build image via Docker) or "auto" (local when every package has a wheel for the
+        target, else Docker). Default: context ``cdk-lambda-layer:build``, else "auto".
+    :param image: the build image for the Docker path, a name or a ``DockerImage``.
+        Default: context ``cdk-lambda-layer:image``, else the SAM build image of the runtime.
+    :param exclude: distributions left out of the layer. Default: none.
+    :param groups: dependency groups to include (dev groups are out by default).
+    :param extras: optional-dependency extras to include.
+    :param installer: "uv" or "pip" for the local path. Default: context, else "uv".
+    :param environment, volumes, network, user, security_opt, bundling_file_access: passed
+        to CDK's Docker bundling as they are. Default: CDK's (the calling user, bind mounts).
+    :param layer_version_name, description, removal_policy, license: as on ``LayerVersion``.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,  # noqa: A002 - CDK's parameter name
+        *,
+        project: str | os.PathLike[str],
+        runtime: lambda_.Runtime | None = None,
+        architecture: lambda_.Architecture | Sequence[lambda_.Architecture] | None = None,
+        tool: ToolName = "auto",
+        build: BuildMode | None = None,
+        image: str | DockerImage | None = None,
+        exclude: Sequence[str] = (),
+        groups: Sequence[str] = (),
+        extras: Sequence[str] = (),
+        installer: str | None = None,
+        environment: Mapping[str, str] | None = None,
+        volumes: Sequence[DockerVolume] | None = None,
+        network: str | None = None,
+        user: str | None = None,
+        security_opt: str | None = None,
+        bundling_file_access: BundlingFileAccess | None = None,
+        layer_version_name: str | None = None,
+        description: str | None = None,
+        removal_policy: RemovalPolicy | None = None,
+        license: str | None = None,  # noqa: A002 - LayerVersion's parameter name
+    ) -> None:
+        path = f"{scope.node.path}/{id}".lstrip("/")
+        context = scope.node.try_get_context
+        try:
+            runtime = runtime or newest_python_runtime()
+            arch = _one_architecture(architecture)
+            target = LambdaTarget(python=_python_of(runtime), architecture=Architecture.parse(arch.name))
+            mode = _build_mode(build or context(CONTEXT_BUILD) or "auto")
+            options = LayerOptions(groups=tuple(groups), extras=tuple(extras), exclude=tuple(exclude),
+                                   installer=installer or context(CONTEXT_INSTALLER) or "uv")
+            loaded = load_project(project, tool)
+        except LayerBuildError as exc:
+            raise type(exc)(f"{path}: {exc}") from exc
+        docker_image = _image(image or context(CONTEXT_IMAGE), target)
+        spec = LayerBuildSpec(project=loaded, target=target, options=options, mode=mode, construct_path=path)
+        asset_hash = fingerprint(loaded, target, options, build=mode, image=docker_image.image)
+        bundling = BundlingOptions(
+            image=docker_image,
+            platform=target.architecture.docker_platform,
+            command=container_command(target),
+            environment={**_CONTAINER_ENV, **(environment or {})},
+            volumes=volumes, network=network, user=user, security_opt=security_opt,
+            bundling_file_access=bundling_file_access,
+            local=LocalLayerBundling(spec),
+        )
+        code = lambda_.Code.from_asset(str(loaded.root), asset_hash=asset_hash,
+                                       asset_hash_type=AssetHashType.CUSTOM, bundling=bundling)
+        super().__init__(
+            scope, id, code=code, compatible_runtimes=[runtime], compatible_architectures=[arch],
+            layer_version_name=layer_version_name, description=description,
+            removal_policy=removal_policy, license=license,
+        )
+        #: The fingerprint used as the asset hash (what determines this layer).
+        self.fingerprint = asset_hash
+        self.target = target
+        self.build_mode = mode
+        self.project = loaded
+
+
+def _one_architecture(value: Any) -> lambda_.Architecture:
+    if value is None:
+        return lambda_.Architecture.X86_64
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        if len(value) != 1:
+            names = ", ".join(getattr(a, "name", str(a)) for a in value) or "none"
+            raise TargetError(
+                f"one layer is built for one architecture, got [{names}]: native code differs per CPU. "
+                "Declare one PythonDependencyLayer per architecture (e.g. architecture=Architecture.ARM_64)."
+            )
+        value = value[0]
+    if not isinstance(value, lambda_.Architecture):
+        raise TargetError(f"architecture must be aws_lambda.Architecture.X86_64 or ARM_64, got {value!r}.")
+    return value
+
+
+def _python_of(runtime: Any) -> str:
+    if not isinstance(runtime, lambda_.Runtime) or runtime.family != lambda_.RuntimeFamily.PYTHON:
+        name = getattr(runtime, "name", repr(runtime))
+        raise TargetError(
+            f"runtime {name} is not a Python runtime: a Python dependency layer needs one of "
+            "Runtime.PYTHON_3_10 ... PYTHON_3_14 (e.g. runtime=Runtime.PYTHON_3_12)."
+        )
+    return runtime.name.removeprefix("python")
+
+
+def _build_mode(value: str) -> BuildMode:
+    if value not in _BUILD_MODES:
+        raise ProjectError(f"unknown build mode {value!r}: use 'auto', 'local' or 'container'.")
+    return value  # type: ignore[return-value]
+
+
+def _image(image: str | DockerImage | None, target: LambdaTarget) -> DockerImage:
+    """The Docker path's image: the given one, else the SAM build image for runtime and CPU."""
+    if isinstance(image, DockerImage):
+        return image
+    return DockerImage.from_registry(image or target.sam_image)
