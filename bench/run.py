@@ -59,8 +59,20 @@ def _copy_project(work: Path) -> Path:
 def _requirements(work: Path) -> Path:
     req = work / "requirements.txt"
     out = subprocess.run(
-        [find_uv(), "export", "--frozen", "--no-dev", "--no-emit-project", "--no-header", "--format",
-         "requirements-txt"], cwd=FIFTEEN, capture_output=True, text=True, check=True,
+        [
+            find_uv(),
+            "export",
+            "--frozen",
+            "--no-dev",
+            "--no-emit-project",
+            "--no-header",
+            "--format",
+            "requirements-txt",
+        ],
+        cwd=FIFTEEN,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     req.write_text(out)
     return req
@@ -70,9 +82,24 @@ def bare_uv(work: Path) -> Path:
     """The uv command the builder wraps, with the same requirements: the floor."""
     req, dest = _requirements(work), work / "python"
     subprocess.run(
-        [find_uv(), "pip", "install", "--target", str(dest), "--python-version", TARGET.python,
-         "--python-platform", TARGET.uv_python_platform, "--only-binary", ":all:", "--no-deps",
-         "-q", "-r", str(req)], check=True,
+        [
+            find_uv(),
+            "pip",
+            "install",
+            "--target",
+            str(dest),
+            "--python-version",
+            TARGET.python,
+            "--python-platform",
+            TARGET.uv_python_platform,
+            "--only-binary",
+            ":all:",
+            "--no-deps",
+            "-q",
+            "-r",
+            str(req),
+        ],
+        check=True,
     )
     return dest
 
@@ -81,9 +108,27 @@ def bare_pip(work: Path) -> Path:
     req, dest = _requirements(work), work / "python"
     platforms = [a for tag in TARGET.manylinux_platforms for a in ("--platform", tag)]
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--target", str(dest), "--implementation", "cp",
-         "--python-version", TARGET.python, "--abi", TARGET.cpython_abi, *platforms,
-         "--only-binary=:all:", "--no-deps", "-r", str(req)], check=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--target",
+            str(dest),
+            "--implementation",
+            "cp",
+            "--python-version",
+            TARGET.python,
+            "--abi",
+            TARGET.cpython_abi,
+            *platforms,
+            "--only-binary=:all:",
+            "--no-deps",
+            "-r",
+            str(req),
+        ],
+        check=True,
     )
     return dest
 
@@ -127,8 +172,9 @@ def table(scenarios: list[Scenario]) -> str:
     for s in scenarios:
         median = statistics.median(s.times)
         size = f"{s.unzipped / 1e6:.1f}" if s.unzipped else "–"
-        rows.append(f"| {s.name} | {median:.2f} | {min(s.times):.2f}–{max(s.times):.2f} | "
-                    f"{median / floor:.2f}× | {size} |")
+        rows.append(
+            f"| {s.name} | {median:.2f} | {min(s.times):.2f}–{max(s.times):.2f} | {median / floor:.2f}× | {size} |"
+        )
     return "\n".join(rows)
 
 
@@ -166,12 +212,12 @@ empty target folder; the download caches are warm (one untimed run first). Our b
 whole pipeline (export from uv.lock, install, trim, verify, deterministic zip); the floor is
 the bare install command alone. {runs} runs each, interleaved.
 
-Machine: {machine()}. Tools: {versions['uv']}; {versions['pip']}.
+Machine: {machine()}. Tools: {versions["uv"]}; {versions["pip"]}.
 
 {table(scenarios)}
 
 Goal (issue 2): our build within 1.5× of the bare `uv pip install`: **{ours_uv / floor:.2f}×**
-({'met' if ours_uv / floor <= 1.5 else 'missed'}). The uv installer makes our build
+({"met" if ours_uv / floor <= 1.5 else "missed"}). The uv installer makes our build
 {pip_ours / ours_uv:.1f}× faster than the same build with pip, which is why uv installs by default.
 <!-- local-build:end -->
 """

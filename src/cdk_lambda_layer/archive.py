@@ -15,6 +15,8 @@ from pathlib import Path
 
 FIXED_DATE_TIME = (1980, 1, 1, 0, 0, 0)
 _UNIX = 3
+#: zlib level; 6 is what the zip tool uses. 1 zips ~2.5x faster for ~15% more bytes.
+DEFAULT_ZIP_LEVEL = 6
 
 
 def layer_entries(site: Path) -> list[tuple[str, Path]]:
@@ -33,10 +35,10 @@ def _zip_info(name: str, path: Path) -> zipfile.ZipInfo:
     return info
 
 
-def write_layer_zip(site: Path, destination: Path) -> int:
+def write_layer_zip(site: Path, destination: Path, level: int = DEFAULT_ZIP_LEVEL) -> int:
     """Write ``site`` as python/... into ``destination`` atomically; return its size in bytes."""
     partial = destination.with_name(f".{destination.name}.{os.getpid()}.partial")
-    with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
+    with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=level) as archive:
         for name, path in layer_entries(site):
             with path.open("rb") as source, archive.open(_zip_info(name, path), "w") as sink:
                 shutil.copyfileobj(source, sink, 1024 * 1024)

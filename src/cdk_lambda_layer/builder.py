@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from . import install as installers
-from .archive import write_layer_zip
+from .archive import DEFAULT_ZIP_LEVEL, write_layer_zip
 from .export import PinnedRequirements, export_requirements
 from .fingerprint import fingerprint
 from .inventory import InstalledPackage
@@ -70,6 +70,7 @@ class BasedLambdaLayerLocalBuilder:
     :param locked: fail when the lock is stale. Default: True.
     :param build_dir: where build/lambda/layer goes. Default: next to pyproject.toml.
     :param make_zip: write layer.zip (the CDK construct does not need it). Default: True.
+    :param zip_level: zlib level of layer.zip, 0-9. Default: 6 (as the zip tool).
     :param max_unzipped_bytes: size limit checked after trimming. Default: Lambda's 250 MB.
     :param on_step: called with (step name, seconds) after every step.
     """
@@ -93,6 +94,7 @@ class BasedLambdaLayerLocalBuilder:
         locked: bool = True,
         build_dir: str | os.PathLike[str] | None = None,
         make_zip: bool = True,
+        zip_level: int = DEFAULT_ZIP_LEVEL,
         max_unzipped_bytes: int = LAMBDA_UNZIPPED_LIMIT,
         on_step: StepCallback | None = None,
     ) -> None:
@@ -109,6 +111,7 @@ class BasedLambdaLayerLocalBuilder:
         root = Path(build_dir) / "lambda" / "layer" if build_dir else None
         self.layout = LayerPathLayout(root) if root else LayerPathLayout.for_project(self.project.root)
         self.make_zip = make_zip
+        self.zip_level = zip_level
         self.on_step = on_step
         self._steps: list[tuple[str, float]] = []
 
@@ -137,7 +140,11 @@ class BasedLambdaLayerLocalBuilder:
             self._step("install", lambda: self.install(pinned, work))
             self._step("trim", lambda: trim(work.python, self.options.exclude))
             report = self._step("verify", lambda: self.verify(work))
-            zipped = self._step("zip", lambda: write_layer_zip(work.python, work.layer_zip)) if self.make_zip else None
+            zipped = (
+                self._step("zip", lambda: write_layer_zip(work.python, work.layer_zip, self.zip_level))
+                if self.make_zip
+                else None
+            )
             manifest = build_manifest(
                 fingerprint=self.fingerprint,
                 project=self.project,

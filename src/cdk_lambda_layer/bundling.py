@@ -43,8 +43,19 @@ def container_command(target: LambdaTarget) -> list[str]:
     """
     site = f"{ASSET_OUTPUT}/python"
     requirements = f"{ASSET_OUTPUT}/{HANDOFF_DIR}/requirements.txt"
-    install = ["python", "-m", "pip", "install", "--no-compile", "--no-input", "--disable-pip-version-check",
-               "--target", site, "-r", requirements]
+    install = [
+        "python",
+        "-m",
+        "pip",
+        "install",
+        "--no-compile",
+        "--no-input",
+        "--disable-pip-version-check",
+        "--target",
+        site,
+        "-r",
+        requirements,
+    ]
     steps = [
         shlex.join(install),
         shlex.join(["find", site, "-name", "__pycache__", "-type", "d", "-prune", "-exec", "rm", "-rf", "{}", "+"]),
@@ -71,7 +82,7 @@ class LocalLayerBundling:
     def __init__(self, spec: LayerBuildSpec) -> None:
         self.spec = spec
 
-    def try_bundle(self, output_dir: str, options: Any) -> bool:  # noqa: ARG002 - CDK passes its options
+    def try_bundle(self, output_dir: str, options: Any) -> bool:
         spec, output = self.spec, Path(output_dir)
         if spec.mode == "container":
             logger.info("%s: building in the container image (build='container')", spec.construct_path)
@@ -84,7 +95,9 @@ class LocalLayerBundling:
                 raise
             logger.warning(
                 "%s: %s has no wheel for %s; falling back to the Docker build (build='auto')",
-                spec.construct_path, exc.package, spec.target.describe(),
+                spec.construct_path,
+                exc.package,
+                spec.target.describe(),
             )
             self._hand_off(output)
             return False
@@ -94,10 +107,17 @@ class LocalLayerBundling:
         spec = self.spec
         logger.info("%s: building locally for %s", spec.construct_path, spec.target.describe())
         builder = BasedLambdaLayerLocalBuilder(
-            spec.project.pyproject_path, python=spec.target.python, architecture=spec.target.architecture,
-            tool=spec.project.tool.value, groups=spec.options.groups, extras=spec.options.extras,
-            exclude=spec.options.exclude, installer=spec.options.installer, locked=spec.options.locked,
-            make_zip=False, max_unzipped_bytes=spec.options.max_unzipped_bytes,
+            spec.project.pyproject_path,
+            python=spec.target.python,
+            architecture=spec.target.architecture,
+            tool=spec.project.tool.value,
+            groups=spec.options.groups,
+            extras=spec.options.extras,
+            exclude=spec.options.exclude,
+            installer=spec.options.installer,
+            locked=spec.options.locked,
+            make_zip=False,
+            max_unzipped_bytes=spec.options.max_unzipped_bytes,
         )
         builder.run(copy_python_to=output / "python")
 
@@ -107,4 +127,3 @@ class LocalLayerBundling:
         handoff.mkdir(parents=True, exist_ok=True)
         pinned = export_requirements(self.spec.project, self.spec.options)
         (handoff / "requirements.txt").write_text(pinned.text)
-

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from .archive import DEFAULT_ZIP_LEVEL
 from .builder import BasedLambdaLayerLocalBuilder, LayerBuildResult
 from .errors import LayerBuildError
 from .options import LAMBDA_UNZIPPED_LIMIT
@@ -77,6 +78,14 @@ def _parser() -> argparse.ArgumentParser:
         default=LAMBDA_UNZIPPED_LIMIT,
         metavar="BYTES",
         help="largest unzipped layer accepted (default: Lambda's 250 MB)",
+    )
+    build.add_argument(
+        "--zip-level",
+        type=int,
+        default=DEFAULT_ZIP_LEVEL,
+        choices=range(10),
+        metavar="0-9",
+        help=f"zlib level of layer.zip (default: {DEFAULT_ZIP_LEVEL}; 1 is ~2.5x faster, ~15%% larger)",
     )
     build.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     build.add_argument("-v", "--verbose", action="store_true", help="log every command run")

@@ -6,6 +6,7 @@ the same code can run inside a build container.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from importlib.metadata import PathDistribution
@@ -31,11 +32,23 @@ class InstalledPackage:
 
 
 def _inside(path: Path, root: Path) -> bool:
+    """Lexically inside ``root`` (RECORD paths may climb out with '..', e.g. to bin/)."""
     try:
-        path.resolve().relative_to(root.resolve())
-    except ValueError:
+        relative = os.path.relpath(os.path.normpath(path), os.path.normpath(root))
+    except ValueError:  # another drive on Windows
         return False
-    return True
+    return relative != ".." and not relative.startswith(".." + os.sep)
+
+
+def walk_files(root: Path) -> list[tuple[Path, int]]:
+    """Every regular file under ``root`` with its size, in one pass."""
+    found = []
+    for folder, _dirs, names in os.walk(root):
+        for name in names:
+            path = Path(folder, name)
+            if not path.is_symlink():
+                found.append((path, path.stat().st_size))
+    return found
 
 
 def installed_packages(site: Path) -> list[InstalledPackage]:
@@ -59,4 +72,4 @@ def installed_packages(site: Path) -> list[InstalledPackage]:
 
 def tree_size(root: Path) -> int:
     """Bytes of all regular files under ``root`` (what Lambda counts, unzipped)."""
-    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file() and not p.is_symlink())
+    return sum(size for _path, size in walk_files(root))

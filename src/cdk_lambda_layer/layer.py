@@ -31,7 +31,11 @@ CONTEXT_INSTALLER = "cdk-lambda-layer:installer"
 _BUILD_MODES = ("auto", "local", "container")
 
 #: Container defaults: a writable HOME for the calling (non-root) user, quiet pip.
-_CONTAINER_ENV = {"HOME": "/tmp", "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_INPUT": "1"}
+_CONTAINER_ENV = {
+    "HOME": "/tmp",  # noqa: S108 - inside the container
+    "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+    "PIP_NO_INPUT": "1",
+}
 
 
 def newest_python_runtime() -> lambda_.Runtime:
@@ -66,7 +70,7 @@ class PythonDependencyLayer(lambda_.LayerVersion):
     def __init__(
         self,
         scope: Construct,
-        id: str,  # noqa: A002 - CDK's parameter name
+        id: str,
         *,
         project: str | os.PathLike[str],
         runtime: lambda_.Runtime | None = None,
@@ -87,7 +91,7 @@ class PythonDependencyLayer(lambda_.LayerVersion):
         layer_version_name: str | None = None,
         description: str | None = None,
         removal_policy: RemovalPolicy | None = None,
-        license: str | None = None,  # noqa: A002 - LayerVersion's parameter name
+        license: str | None = None,
     ) -> None:
         path = f"{scope.node.path}/{id}".lstrip("/")
         context = scope.node.try_get_context
@@ -96,8 +100,12 @@ class PythonDependencyLayer(lambda_.LayerVersion):
             arch = _one_architecture(architecture)
             target = LambdaTarget(python=_python_of(runtime), architecture=Architecture.parse(arch.name))
             mode = _build_mode(build or context(CONTEXT_BUILD) or "auto")
-            options = LayerOptions(groups=tuple(groups), extras=tuple(extras), exclude=tuple(exclude),
-                                   installer=installer or context(CONTEXT_INSTALLER) or "uv")
+            options = LayerOptions(
+                groups=tuple(groups),
+                extras=tuple(extras),
+                exclude=tuple(exclude),
+                installer=installer or context(CONTEXT_INSTALLER) or "uv",
+            )
             loaded = load_project(project, tool)
         except LayerBuildError as exc:
             raise type(exc)(f"{path}: {exc}") from exc
@@ -109,16 +117,26 @@ class PythonDependencyLayer(lambda_.LayerVersion):
             platform=target.architecture.docker_platform,
             command=container_command(target),
             environment={**_CONTAINER_ENV, **(environment or {})},
-            volumes=volumes, network=network, user=user, security_opt=security_opt,
+            volumes=volumes,
+            network=network,
+            user=user,
+            security_opt=security_opt,
             bundling_file_access=bundling_file_access,
             local=LocalLayerBundling(spec),
         )
-        code = lambda_.Code.from_asset(str(loaded.root), asset_hash=asset_hash,
-                                       asset_hash_type=AssetHashType.CUSTOM, bundling=bundling)
+        code = lambda_.Code.from_asset(
+            str(loaded.root), asset_hash=asset_hash, asset_hash_type=AssetHashType.CUSTOM, bundling=bundling
+        )
         super().__init__(
-            scope, id, code=code, compatible_runtimes=[runtime], compatible_architectures=[arch],
-            layer_version_name=layer_version_name, description=description,
-            removal_policy=removal_policy, license=license,
+            scope,
+            id,
+            code=code,
+            compatible_runtimes=[runtime],
+            compatible_architectures=[arch],
+            layer_version_name=layer_version_name,
+            description=description,
+            removal_policy=removal_policy,
+            license=license,
         )
         #: The fingerprint used as the asset hash (what determines this layer).
         self.fingerprint = asset_hash

@@ -12,6 +12,7 @@ Standard library only, so the container build can run the very same step.
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -58,14 +59,22 @@ def _prune_empty_dirs(site: Path) -> None:
             folder.rmdir()
 
 
+def _bytecode(site: Path) -> list[Path]:
+    """__pycache__ folders and stray *.pyc/*.pyo files, found in one walk."""
+    found = []
+    for folder, dirs, names in os.walk(site):
+        if "__pycache__" in dirs:
+            dirs.remove("__pycache__")
+            found.append(Path(folder, "__pycache__"))
+        found += [Path(folder, n) for n in names if n.endswith((".pyc", ".pyo"))]
+    return found
+
+
 def trim(site: Path, exclude: Iterable[str] = ()) -> TrimReport:
     """Trim the installed layer folder in place."""
-    removed, freed = remove_distributions(site, exclude)
-    for cache in sorted(site.rglob("__pycache__")):
-        freed += _remove(cache, site)
-    for compiled in sorted([*site.rglob("*.pyc"), *site.rglob("*.pyo")]):
-        freed += _remove(compiled, site)
-    freed += _remove(site / "bin", site)
-    freed += _remove(site / ".lock", site)
-    _prune_empty_dirs(site)
+    removed, freed = remove_distributions(site, exclude) if exclude else ((), 0)
+    for path in [*_bytecode(site), site / "bin", site / ".lock"]:
+        freed += _remove(path, site)
+    if removed:
+        _prune_empty_dirs(site)
     return TrimReport(removed_packages=removed, removed_bytes=freed)

@@ -14,7 +14,7 @@ from pathlib import Path
 from packaging.tags import Tag, parse_tag
 
 from .errors import LayerTooLargeError, VerificationError
-from .inventory import InstalledPackage, installed_packages, tree_size
+from .inventory import InstalledPackage, installed_packages, tree_size, walk_files
 from .target import LambdaTarget
 
 _ELF_MACHINES = {
@@ -67,9 +67,9 @@ def check_wheel_tags(packages: list[InstalledPackage], target: LambdaTarget) -> 
 
 
 def native_files(site: Path) -> Iterator[Path]:
-    for path in sorted(site.rglob("*")):
+    for path, _size in sorted(walk_files(site)):
         name = path.name
-        if path.is_file() and (name.endswith(_NATIVE_SUFFIXES) or ".so." in name):
+        if name.endswith(_NATIVE_SUFFIXES) or ".so." in name:
             yield path
 
 

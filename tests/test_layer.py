@@ -1,0 +1,259 @@
+"""PythonDependencyLayer: template, asset hash rules, no work at construct time, no rebuilds."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk.assertions import Match
+from cdk_helpers import SKIP_BUNDLING, layer_s3_key, synth_layer
+from syrupy.extensions.json import JSONSnapshotExtension
+
+from cdk_lambda_layer import LayerBuildError, ProjectError, PythonDependencyLayer, TargetError
+from cdk_lambda_layer.builder import BasedLambdaLayerLocalBuilder
+
+
+@pytest.fixture
+def snapshot_json(snapshot):
+    return snapshot.use_extension(JSONSnapshotExtension)
+
+
+@pytest.fixture
+def uv_app(project_copy):
+    return project_copy("uv_app")
+
+
+def test_layer_template_runtimes_architectures_and_function(uv_app, snapshot_json):
+    template, _layer, _ = synth_layer(
+        uv_app,
+        context=SKIP_BUNDLING,
+        with_function=True,
+        runtime=lambda_.Runtime.PYTHON_3_12,
+        architecture=lambda_.Architecture.ARM_64,
+        layer_version_name="deps",
+        description="d",
+        license="MIT",
+        removal_policy=cdk.RemovalPolicy.RETAIN,
+    )
+    template.has_resource_properties(
+        "AWS::Lambda::LayerVersion",
+        {
+            "CompatibleRuntimes": ["python3.12"],
+            "CompatibleArchitectures": ["arm64"],
+            "LayerName": "deps",
+            "LicenseInfo": "MIT",
+            "Content": {"S3Key": Match.string_like_regexp(r"^[0-9a-f]{64}\.zip$")},
+        },
+    )
+    template.has_resource("AWS::Lambda::LayerVersion", {"DeletionPolicy": "Retain"})
+    template.has_resource_properties(
+        "AWS::Lambda::Function",
+        {
+            "Layers": [{"Ref": Match.string_like_regexp("^Deps")}],
+        },
+    )
+    assert template.to_json() == snapshot_json
+
+
+def test_defaults_newest_python_and_x86_64(uv_app):
+    template, layer, _ = synth_layer(uv_app, context=SKIP_BUNDLING)
+    newest = max(
+        (r for r in lambda_.Runtime.ALL if r.family == lambda_.RuntimeFamily.PYTHON),
+        key=lambda r: int(r.name.split(".")[1]),
+    )
+    template.has_resource_properties(
+        "AWS::Lambda::LayerVersion", {"CompatibleRuntimes": [newest.name], "CompatibleArchitectures": ["x86_64"]}
+    )
+    assert layer.build_mode == "auto"
+
+
+def key(project, **props):
+    props.setdefault("runtime", lambda_.Runtime.PYTHON_3_12)
+    return layer_s3_key(synth_layer(project, context=SKIP_BUNDLING, **props)[0])
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"runtime": lambda_.Runtime.PYTHON_3_13},
+        {"architecture": lambda_.Architecture.ARM_64},
+        {"tool": "pip"},
+        {"groups": ["extra-tools"]},
+        {"extras": ["cli"]},
+        {"exclude": ["orjson"]},
+        {"build": "container"},
+        {"build": "container", "image": "registry.example/sam-mirror/build-python3.12:latest-x86_64"},
+    ],
+)
+def test_asset_hash_changes_with_what_determines_the_layer(uv_app, change):
+    assert key(uv_app, **change) != key(uv_app)
+
+
+def test_asset_hash_changes_with_pyproject_and_lock(uv_app):
+    before = key(uv_app)
+    (uv_app / "uv.lock").write_text((uv_app / "uv.lock").read_text() + "\n")
+    after_lock = key(uv_app)
+    (uv_app / "pyproject.toml").write_text((uv_app / "pyproject.toml").read_text() + "\n# x\n")
+    assert len({before, after_lock, key(uv_app)}) == 3
+
+
+def test_asset_hash_ignores_other_files_location_and_tokens(uv_app, project_copy, monkeypatch):
+    before = key(uv_app)
+    (uv_app / ".venv").mkdir()
+    (uv_app / ".venv" / "pyvenv.cfg").write_text("home = /x\n")
+    (uv_app / "src" / "uv_app" / "__init__.py").write_text("changed = True\n")
+    (uv_app / "tests").mkdir()
+    (uv_app / "tests" / "test_it.py").write_text("def test(): pass\n")
+    assert key(uv_app) == before
+    assert key(project_copy("uv_app", "some/other/place")) == before
+    monkeypatch.setenv("UV_INDEX_CORP_PASSWORD", "token-1")
+    monkeypatch.setenv("CODEARTIFACT_AUTH_TOKEN", "token-2")
+    assert key(uv_app) == before
+
+
+def test_context_sets_app_defaults_and_props_win(uv_app):
+    container = key(uv_app, build="container")
+    assert (
+        layer_s3_key(
+            synth_layer(
+                uv_app,
+                context={**SKIP_BUNDLING, "cdk-lambda-layer:build": "container"},
+                runtime=lambda_.Runtime.PYTHON_3_12,
+            )[0]
+        )
+        == container
+    )
+    assert layer_s3_key(
+        synth_layer(
+            uv_app,
+            context={**SKIP_BUNDLING, "cdk-lambda-layer:build": "container"},
+            runtime=lambda_.Runtime.PYTHON_3_12,
+            build="auto",
+        )[0]
+    ) == key(uv_app)
+
+
+def test_construct_time_starts_no_process(uv_app, monkeypatch):
+    import cdk_lambda_layer.layer  # noqa: F401 - aws_cdk (and its node process) loaded before watching
+
+    started = []
+    original = subprocess.Popen.__init__
+
+    def watch(self, *args, **kwargs):
+        started.append(args[0] if args else kwargs.get("args"))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", watch)
+    synth_layer(uv_app, context=SKIP_BUNDLING, runtime=lambda_.Runtime.PYTHON_3_12)[2].node.root.synth()
+    assert started == []
+
+
+@pytest.fixture
+def count_builds(monkeypatch):
+    runs = []
+    original = BasedLambdaLayerLocalBuilder.run
+
+    def counting(self, *args, **kwargs):
+        runs.append(self.project.root)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(BasedLambdaLayerLocalBuilder, "run", counting)
+    return runs
+
+
+@pytest.mark.network
+def test_bundles_only_python_dependencies_and_second_synth_builds_nothing(uv_app, tmp_path, count_builds):
+    out = tmp_path / "cdk.out"
+    _, _layer, stack = synth_layer(uv_app, outdir=out, runtime=lambda_.Runtime.PYTHON_3_12, build="local")
+    stack.node.root.synth()
+    assert len(count_builds) == 1
+    (asset,) = [p for p in out.iterdir() if p.name.startswith("asset.")]
+    assert sorted(p.name for p in asset.iterdir()) == ["python"]
+    names = {p.name for p in (asset / "python").iterdir()}
+    assert {"pydantic", "pydantic_core", "orjson"} <= names
+    files = [p for p in asset.rglob("*")]
+    assert not [p for p in files if p.name in ("pyproject.toml", "uv.lock", "__pycache__") or p.suffix == ".pyc"]
+    assert not [p for p in files if "uv_app" in p.parts]  # no project sources
+    skipped = synth_layer(uv_app, context=SKIP_BUNDLING, runtime=lambda_.Runtime.PYTHON_3_12, build="local")[0]
+    assert asset.name == f"asset.{layer_s3_key(skipped)[:-4]}"  # same hash whether bundled or not
+
+    synth_layer(uv_app, outdir=out, runtime=lambda_.Runtime.PYTHON_3_12, build="local")[2].node.root.synth()
+    assert len(count_builds) == 1  # unchanged inputs, same cdk.out: no build
+
+
+def test_stack_excluded_from_bundling_builds_nothing(uv_app, tmp_path, count_builds):
+    synth_layer(
+        uv_app,
+        outdir=tmp_path / "out",
+        context={"aws:cdk:bundling-stacks": ["SomeOtherStack"]},
+        runtime=lambda_.Runtime.PYTHON_3_12,
+    )[2].node.root.synth()
+    assert count_builds == []
+
+
+def _construct_error(tmp_path, **props):
+    app = cdk.App(context=SKIP_BUNDLING)
+    stack = cdk.Stack(app, "Api")
+    with pytest.raises(LayerBuildError) as info:
+        PythonDependencyLayer(stack, "Deps", **props)
+    return info
+
+
+@pytest.mark.parametrize(
+    ("props", "error", "words"),
+    [
+        ({"project": "does/not/exist"}, ProjectError, ["No pyproject.toml"]),
+        ({"runtime": lambda_.Runtime.NODEJS_20_X}, TargetError, ["nodejs20.x is not a Python runtime", "PYTHON_3_12"]),
+        ({"runtime": lambda_.Runtime.PYTHON_3_9}, TargetError, ["Unknown Python version", "3.10, 3.11"]),
+        ({"build": "docker"}, ProjectError, ["unknown build mode 'docker'", "'container'"]),
+        ({"tool": "pipenv"}, ProjectError, ["Unknown tool 'pipenv'"]),
+        (
+            {"architecture": [lambda_.Architecture.X86_64, lambda_.Architecture.ARM_64]},
+            TargetError,
+            ["one architecture", "x86_64, arm64", "one PythonDependencyLayer per architecture"],
+        ),
+    ],
+)
+def test_bad_input_names_the_construct_and_the_fix(project_copy, tmp_path, props, error, words):
+    props.setdefault("project", project_copy("uv_app"))
+    info = _construct_error(tmp_path, **props)
+    assert isinstance(info.value, error)
+    assert str(info.value).startswith("Api/Deps: ")
+    for word in words:
+        assert word in str(info.value)
+
+
+@pytest.mark.network
+@pytest.mark.cdk_cli
+def test_cdk_cli_synth_of_the_example_app(tmp_path):
+    import os
+    import shutil
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    if not shutil.which("npx"):
+        pytest.fail("npx (Node.js) is needed to run the CDK command line")
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    out = tmp_path / "cdk.out"
+    done = subprocess.run(
+        ["npx", "--yes", "aws-cdk@2", "synth", "--quiet", "-o", str(out)],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    template = json.loads((out / "CdkLambdaLayerExample.template.json").read_text())
+    layers = {k: v for k, v in template["Resources"].items() if v["Type"] == "AWS::Lambda::LayerVersion"}
+    assert len(layers) == 3
+    arches = sorted(v["Properties"]["CompatibleArchitectures"][0] for v in layers.values())
+    assert arches == ["arm64", "x86_64", "x86_64"]
+    for layer in layers.values():
+        asset = out / f"asset.{layer['Properties']['Content']['S3Key'][:-4]}"
+        assert sorted(p.name for p in asset.iterdir()) == ["python"]
+    assert "Bundling asset CdkLambdaLayerExample/UvDeps" in done.stderr
