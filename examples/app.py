@@ -54,6 +54,7 @@ class LayersStack(cdk.Stack):
         )
 
 
-app = cdk.App()
-LayersStack(app, "CdkLambdaLayerExample")
-app.synth()
+if __name__ == "__main__":
+    app = cdk.App()
+    LayersStack(app, "CdkLambdaLayerExample")
+    app.synth()

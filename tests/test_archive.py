@@ -46,3 +46,11 @@ def test_entries_sorted_under_python_with_fixed_metadata(tmp_path):
         assert modes["python/zz.py"] == 0o644
         assert archive.read("python/pkg/sub/data.bin") == bytes(range(256)) * 100
     assert not list(tmp_path.glob("*.partial"))
+
+
+def test_zip_level_is_applied(tmp_path):
+    site = tree(tmp_path / "python", 1_600_000_000)
+    (site / "text.txt").write_text("layer " * 50_000)
+    stored = write_layer_zip(site, tmp_path / "fast.zip", level=0)
+    smallest = write_layer_zip(site, tmp_path / "small.zip", level=9)
+    assert stored > 300_000 > smallest

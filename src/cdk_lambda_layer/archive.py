@@ -8,7 +8,6 @@ as the creating system. Lambda extracts the zip under /opt, so python/ lands on 
 from __future__ import annotations
 
 import os
-import shutil
 import stat
 import zipfile
 from pathlib import Path
@@ -31,7 +30,6 @@ def _zip_info(name: str, path: Path) -> zipfile.ZipInfo:
     info.external_attr = (stat.S_IFREG | (0o755 if executable else 0o644)) << 16
     info.create_system = _UNIX
     info.compress_type = zipfile.ZIP_DEFLATED
-    info.file_size = path.stat().st_size
     return info
 
 
@@ -40,7 +38,7 @@ def write_layer_zip(site: Path, destination: Path, level: int = DEFAULT_ZIP_LEVE
     partial = destination.with_name(f".{destination.name}.{os.getpid()}.partial")
     with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=level) as archive:
         for name, path in layer_entries(site):
-            with path.open("rb") as source, archive.open(_zip_info(name, path), "w") as sink:
-                shutil.copyfileobj(source, sink, 1024 * 1024)
+            # writestr is the public way to give a ZipInfo its own compression level
+            archive.writestr(_zip_info(name, path), path.read_bytes(), compresslevel=level)
     partial.replace(destination)
     return destination.stat().st_size

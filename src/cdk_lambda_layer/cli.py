@@ -132,6 +132,7 @@ def _build(args: argparse.Namespace) -> int:
         locked=args.locked,
         build_dir=args.build_dir,
         max_unzipped_bytes=args.max_size,
+        zip_level=args.zip_level,
         on_step=show,
     )
     print(
