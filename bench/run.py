@@ -312,3 +312,7 @@ Goals: cold (empty cdk.out) ≤ 1.3× the pre-built app: **{cold / floor:.2f}×*
 ({"met" if warm / floor <= 1.05 else "missed"}).
 """
     write_section("synth", body)
+
+
+if __name__ == "__main__":
+    main()

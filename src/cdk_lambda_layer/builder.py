@@ -13,12 +13,14 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
 from . import install as installers
 from .archive import DEFAULT_ZIP_LEVEL, write_layer_zip
+from .errors import LayerBuildError, ToolNotFoundError
 from .export import PinnedRequirements, export_requirements
 from .fingerprint import fingerprint
 from .inventory import InstalledPackage
@@ -26,9 +28,8 @@ from .layout import LayerPathLayout, staging
 from .manifest import ToolVersions, build_manifest, write_manifest
 from .options import LAMBDA_UNZIPPED_LIMIT, Installer, LayerOptions
 from .project import Project, Tool, load_project
-from .runner import Command, run
 from .target import DEFAULT_PYTHON, Architecture, LambdaTarget
-from .tools import find_poetry, find_uv, pip_argv, tool_version
+from .tools import find_poetry, find_uv, pip_version, tool_version
 from .trim import trim
 from .verify import verify
 
@@ -134,10 +135,20 @@ class BasedLambdaLayerLocalBuilder:
         """
         self._steps = []
         logger.info("building %s layer for %s (%s)", self.project.tool.value, self.target.describe(), self.build_mode)
-        tools = self._step("check tools", self.tool_versions)
-        with staging(self.layout) as work:
-            pinned = self._step("export", lambda: self.export(work))
-            self._step("install", lambda: self.install(pinned, work))
+        # Asking each tool its version costs a process start (~0.5 s for Poetry): do it
+        # beside the export and install, and let a missing or too old tool win over the
+        # error that the missing tool then caused.
+        self.locate_tools()
+        with ThreadPoolExecutor(max_workers=1) as pool, staging(self.layout) as work:
+            versions = pool.submit(self.tool_versions)
+            try:
+                pinned = self._step("export", lambda: self.export(work))
+                self._step("install", lambda: self.install(pinned, work))
+            except LayerBuildError:
+                if isinstance(versions.exception(), ToolNotFoundError):
+                    raise versions.exception() from None
+                raise
+            tools = versions.result()
             self._step("trim", lambda: trim(work.python, self.options.exclude))
             report = self._step("verify", lambda: self.verify(work))
             zipped = (
@@ -180,17 +191,25 @@ class BasedLambdaLayerLocalBuilder:
             self.on_step(name, seconds)
         return result
 
+    def locate_tools(self) -> None:
+        """Find the tools first, on this thread: a missing one fails before any work
+        (and sysconfig, which uv's locator reads, is not safe to initialise from two threads)."""
+        if self.options.installer == "uv" or self.project.tool is Tool.UV:
+            find_uv()
+        if self.project.tool is Tool.POETRY:
+            find_poetry()
+
     def tool_versions(self) -> ToolVersions:
         """Versions of the project's tool and the installer (and a check they are new enough)."""
         installer = self.options.installer
-        installer_version = tool_version(find_uv(), "uv") if installer == "uv" else _pip_version()
+        installer_version = tool_version(find_uv(), "uv") if installer == "uv" else pip_version()
         tool = self.project.tool
         if tool is Tool.POETRY:
             tool_ver = tool_version(find_poetry(), "poetry")
         elif tool is Tool.UV:
             tool_ver = installer_version if installer == "uv" else tool_version(find_uv(), "uv")
         else:
-            tool_ver = _pip_version()
+            tool_ver = pip_version()
         return ToolVersions(
             tool=tool.value, tool_version=tool_ver, installer=installer, installer_version=installer_version
         )
@@ -221,11 +240,6 @@ def _rebase(package: InstalledPackage, old: Path, new: Path) -> InstalledPackage
         dist_info=move(package.dist_info),
         files=tuple(move(f) for f in package.files),
     )
-
-
-def _pip_version() -> str:
-    out = run(Command(argv=(*pip_argv(), "--version"), label="pip --version")).stdout
-    return out.split()[1] if len(out.split()) > 1 else out.strip()
 
 
 def _walk_files(root: Path) -> Iterator[Path]:

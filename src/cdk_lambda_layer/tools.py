@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import re
 import shutil
 import sys
@@ -29,6 +30,7 @@ def _beside_interpreter(name: str) -> str | None:
     return str(candidate) if candidate.is_file() else None
 
 
+@cache
 def find_uv() -> str:
     """The uv binary: the one from the uv package we depend on, else PATH."""
     try:
@@ -56,6 +58,17 @@ def find_poetry() -> str:
 def pip_argv() -> tuple[str, ...]:
     """pip of the interpreter running this library (pip is always there with venv/ensurepip)."""
     return (sys.executable, "-m", "pip")
+
+
+def pip_version() -> str:
+    """Version of that pip, read from its metadata (starting pip just to ask costs ~0.4 s)."""
+    try:
+        return importlib.metadata.version("pip")
+    except importlib.metadata.PackageNotFoundError:
+        raise ToolNotFoundError(
+            f"pip is not installed for {sys.executable}: run `{sys.executable} -m ensurepip` "
+            "or use the default installer (installer='uv')."
+        ) from None
 
 
 @cache
