@@ -20,7 +20,7 @@ from cdk_lambda_layer import (
     ToolNotFoundError,
     UVBasedLambdaLayerLocalBuilder,
 )
-from cdk_lambda_layer.verify import elf_machine, native_files
+from cdk_lambda_layer.native import elf_machine, native_files
 
 pytestmark = pytest.mark.network
 

@@ -48,7 +48,7 @@ def test_errors_exit_non_zero_with_the_message_only(project_copy, args, code, wo
     project = project_copy("pip_pyproject")
     done = cli("build", str(project), *args)
     assert done.returncode == code
-    assert done.stderr.startswith("error: ")
+    assert "\nerror: " in "\n" + done.stderr
     assert "Traceback" not in done.stderr
     for word in words:
         assert word in done.stderr

@@ -16,8 +16,16 @@ from .builder import (
     PoetryBasedLambdaLayerLocalBuilder,
     UVBasedLambdaLayerLocalBuilder,
 )
+from .container import ContainerOptions
+from .container_builder import (
+    BasedLambdaLayerContainerBuilder,
+    PipBasedLambdaLayerContainerBuilder,
+    PoetryBasedLambdaLayerContainerBuilder,
+    UVBasedLambdaLayerContainerBuilder,
+)
 from .errors import (
     CommandError,
+    DockerUnavailableError,
     LayerBuildError,
     LayerTooLargeError,
     NoWheelError,
@@ -43,8 +51,11 @@ __all__ = [
     "LAMBDA_UNZIPPED_LIMIT",
     "LAYER_FORMAT_VERSION",
     "Architecture",
+    "BasedLambdaLayerContainerBuilder",
     "BasedLambdaLayerLocalBuilder",
     "CommandError",
+    "ContainerOptions",
+    "DockerUnavailableError",
     "LambdaTarget",
     "LayerBuildError",
     "LayerBuildResult",
@@ -52,7 +63,9 @@ __all__ = [
     "LayerPathLayout",
     "LayerTooLargeError",
     "NoWheelError",
+    "PipBasedLambdaLayerContainerBuilder",
     "PipBasedLambdaLayerLocalBuilder",
+    "PoetryBasedLambdaLayerContainerBuilder",
     "PoetryBasedLambdaLayerLocalBuilder",
     "Project",
     "ProjectError",
@@ -61,6 +74,7 @@ __all__ = [
     "TargetError",
     "Tool",
     "ToolNotFoundError",
+    "UVBasedLambdaLayerContainerBuilder",
     "UVBasedLambdaLayerLocalBuilder",
     "VerificationError",
     "fingerprint",

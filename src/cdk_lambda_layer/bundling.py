@@ -3,65 +3,32 @@
 CDK calls ``try_bundle`` first. It builds the layer on this machine and answers True,
 or, when the build must run in the image (build="container", or build="auto" and no
 wheel exists for the target), exports the pinned requirements into the bundling
-output folder and answers False, so CDK's own Docker bundling runs ``container_command``
-in the SAM build image. The host exports because the tool (uv, Poetry) and the lock are
-here; the image only needs pip, which every SAM build image has.
+output folder and answers False, so CDK's own Docker bundling runs ``container.step_command``
+in the SAM build image (see container.py: the same step the container builders run).
+The host exports because the tool (uv, Poetry) and the lock are here; the image only
+needs pip, which every SAM build image has.
 """
 
 from __future__ import annotations
 
 import logging
-import shlex
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import jsii
 from aws_cdk import ILocalBundling
 
 from .builder import BasedLambdaLayerLocalBuilder
+from .container import host_ca_bundle, stage_handoff
 from .errors import NoWheelError
 from .export import export_requirements
+from .modes import BuildMode
 from .options import LayerOptions
 from .project import Project
 from .target import LambdaTarget
 
 logger = logging.getLogger(__name__)
-
-BuildMode = Literal["auto", "local", "container"]
-
-#: Where the host leaves the pinned requirements for the container, inside /asset-output.
-HANDOFF_DIR = ".cdk-lambda-layer"
-ASSET_OUTPUT = "/asset-output"
-
-
-def container_command(target: LambdaTarget) -> list[str]:
-    """The command CDK runs in the build image: install the handed-off requirements.
-
-    The image's own pip and Python decide the tags (sdists are built there); caches and
-    console scripts are dropped and the hand-off folder removed, so only python/ is left.
-    """
-    site = f"{ASSET_OUTPUT}/python"
-    requirements = f"{ASSET_OUTPUT}/{HANDOFF_DIR}/requirements.txt"
-    install = [
-        "python",
-        "-m",
-        "pip",
-        "install",
-        "--no-compile",
-        "--no-input",
-        "--disable-pip-version-check",
-        "--target",
-        site,
-        "-r",
-        requirements,
-    ]
-    steps = [
-        shlex.join(install),
-        shlex.join(["find", site, "-name", "__pycache__", "-type", "d", "-prune", "-exec", "rm", "-rf", "{}", "+"]),
-        shlex.join(["rm", "-rf", f"{site}/bin", f"{ASSET_OUTPUT}/{HANDOFF_DIR}"]),
-    ]
-    return ["bash", "-c", "set -euo pipefail; " + " && ".join(steps)]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -122,8 +89,6 @@ class LocalLayerBundling:
         builder.run(copy_python_to=output / "python")
 
     def _hand_off(self, output: Path) -> None:
-        """Export the pinned requirements where the container will find them."""
-        handoff = output / HANDOFF_DIR
-        handoff.mkdir(parents=True, exist_ok=True)
+        """Export the pinned requirements, with the step and the host's CA bundle, for the container."""
         pinned = export_requirements(self.spec.project, self.spec.options)
-        (handoff / "requirements.txt").write_text(pinned.text)
+        stage_handoff(output, pinned, host_ca_bundle())

@@ -15,8 +15,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from .archive import DEFAULT_ZIP_LEVEL
-from .builder import BasedLambdaLayerLocalBuilder, LayerBuildResult
+from .builder import LayerBuildResult
 from .errors import LayerBuildError
+from .modes import BUILD_MODES, build_layer
 from .options import LAMBDA_UNZIPPED_LIMIT
 from .target import DEFAULT_PYTHON, PYTHON_RUNTIMES
 from .verify import largest
@@ -45,6 +46,16 @@ def _parser() -> argparse.ArgumentParser:
         default="auto",
         choices=["auto", "pip", "poetry", "uv"],
         help="who manages the project (default: detect from the lock)",
+    )
+    build.add_argument(
+        "--build",
+        default="auto",
+        choices=BUILD_MODES,
+        help="local (wheels for the target, no Docker), container (in the build image), or auto: "
+        "local unless a package has no wheel for the target (default: auto)",
+    )
+    build.add_argument(
+        "--image", default=None, help="build image for --build container (default: the SAM build image of the runtime)"
     )
     build.add_argument("--installer", default="uv", choices=["uv", "pip"], help="who installs (default: uv)")
     build.add_argument(
@@ -120,26 +131,24 @@ def _build(args: argparse.Namespace) -> int:
     def show(step: str, seconds: float) -> None:
         print(f"  {step:<12} {seconds:6.2f}s", file=sys.stderr)
 
-    builder = BasedLambdaLayerLocalBuilder(
-        args.project,
-        python=args.python,
-        architecture=args.arch,
-        tool=args.tool,
-        groups=args.group,
-        extras=args.extra,
-        exclude=args.exclude,
-        installer=args.installer,
-        locked=args.locked,
-        build_dir=args.build_dir,
-        max_unzipped_bytes=args.max_size,
-        zip_level=args.zip_level,
-        on_step=show,
-    )
-    print(
-        f"building {builder.project.name} ({builder.project.tool.value}) for {builder.target.describe()}",
-        file=sys.stderr,
-    )
-    result = builder.run()
+    options = {
+        "python": args.python,
+        "architecture": args.arch,
+        "tool": args.tool,
+        "groups": args.group,
+        "extras": args.extra,
+        "exclude": args.exclude,
+        "installer": args.installer,
+        "locked": args.locked,
+        "build_dir": args.build_dir,
+        "max_unzipped_bytes": args.max_size,
+        "zip_level": args.zip_level,
+        "on_step": show,
+    }
+    if args.image:
+        options["image"] = args.image
+    print(f"building {args.project} for Python {args.python} on {args.arch} (build: {args.build})", file=sys.stderr)
+    result = build_layer(args.project, build=args.build, **options)
     print(_summary(result), file=sys.stderr)
     if args.json:
         print(json.dumps(result_json(result), indent=2))

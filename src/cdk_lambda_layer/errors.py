@@ -66,3 +66,9 @@ class VerificationError(LayerBuildError):
 
 class LayerTooLargeError(VerificationError):
     """The unzipped layer exceeds Lambda's 250 MB limit."""
+
+
+class DockerUnavailableError(LayerBuildError):
+    """No Docker engine answers where a container build needs one."""
+
+    exit_code = 6

@@ -16,11 +16,13 @@ from aws_cdk import AssetHashType, BundlingFileAccess, BundlingOptions, DockerIm
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from .bundling import BuildMode, LayerBuildSpec, LocalLayerBundling, container_command
-from .errors import LayerBuildError, ProjectError, TargetError
+from .bundling import LayerBuildSpec, LocalLayerBundling
+from .container import step_command
+from .errors import LayerBuildError, TargetError
 from .fingerprint import fingerprint
+from .modes import BuildMode, parse_build_mode
 from .options import LayerOptions
-from .project import ToolName, load_project
+from .project import Tool, ToolName, load_project
 from .target import Architecture, LambdaTarget
 
 #: cdk.json context keys that set app-wide defaults (an explicit prop always wins).
@@ -28,7 +30,6 @@ CONTEXT_BUILD = "cdk-lambda-layer:build"
 CONTEXT_IMAGE = "cdk-lambda-layer:image"
 CONTEXT_INSTALLER = "cdk-lambda-layer:installer"
 
-_BUILD_MODES = ("auto", "local", "container")
 
 #: Container defaults: a writable HOME for the calling (non-root) user, quiet pip.
 _CONTAINER_ENV = {
@@ -99,7 +100,7 @@ class PythonDependencyLayer(lambda_.LayerVersion):
             runtime = runtime or newest_python_runtime()
             arch = _one_architecture(architecture)
             target = LambdaTarget(python=_python_of(runtime), architecture=Architecture.parse(arch.name))
-            mode = _build_mode(build or context(CONTEXT_BUILD) or "auto")
+            mode = parse_build_mode(build or context(CONTEXT_BUILD) or "auto")
             options = LayerOptions(
                 groups=tuple(groups),
                 extras=tuple(extras),
@@ -115,7 +116,7 @@ class PythonDependencyLayer(lambda_.LayerVersion):
         bundling = BundlingOptions(
             image=docker_image,
             platform=target.architecture.docker_platform,
-            command=container_command(target),
+            command=step_command(target, options, no_deps=loaded.tool is not Tool.PIP),
             environment={**_CONTAINER_ENV, **(environment or {})},
             volumes=volumes,
             network=network,
@@ -169,12 +170,6 @@ def _python_of(runtime: Any) -> str:
             "Runtime.PYTHON_3_10 ... PYTHON_3_14 (e.g. runtime=Runtime.PYTHON_3_12)."
         )
     return runtime.name.removeprefix("python")
-
-
-def _build_mode(value: str) -> BuildMode:
-    if value not in _BUILD_MODES:
-        raise ProjectError(f"unknown build mode {value!r}: use 'auto', 'local' or 'container'.")
-    return value  # type: ignore[return-value]
 
 
 def _image(image: str | DockerImage | None, target: LambdaTarget) -> DockerImage:

@@ -173,6 +173,12 @@ class LambdaTarget:
         pure = compatible_tags(version, interpreter=self.cpython_abi, platforms=platforms)
         return frozenset([*binary, *pure])
 
+    @cached_property
+    def image_built_tags(self) -> frozenset[Tag]:
+        """Tags of wheels the build image compiles from sdists (platform ``linux_<cpu>``)."""
+        platforms = [f"linux_{self.architecture.machine}"]
+        return frozenset(cpython_tags(self.version_tuple, abis=[self.cpython_abi], platforms=platforms))
+
     @property
     def sam_image(self) -> str:
         """The AWS SAM build image for this runtime and CPU."""

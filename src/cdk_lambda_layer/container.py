@@ -1,0 +1,226 @@
+"""Running the install in the build image: the hand-off, the command, and the Docker SDK.
+
+The host exports pinned requirements (the tool and the lock are here) and stages them,
+with the in-container step's modules, in ``<output>/.cdk-lambda-layer/``. One command
+(``step_command``) then runs in the image, whether CDK's Docker bundling starts the
+container (the construct) or this module does through the Docker SDK (the standalone
+container builders). The container runs as the calling user with a unique name, a
+persistent pip cache mounted from the host, proxy variables passed through, and the
+host's CA bundle trusted when one is configured.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .container_step import CA_FILE, HANDOFF_DIR, STEP_PACKAGE
+from .errors import CommandError, DockerUnavailableError, LayerBuildError
+from .export import PinnedRequirements
+from .options import LayerOptions
+from .runner import redact, tail
+from .target import LambdaTarget
+
+logger = logging.getLogger(__name__)
+
+#: Modules copied into the image: the step and what it imports (standard library only).
+STEP_MODULES = ("container_step.py", "errors.py", "inventory.py", "native.py", "trim.py")
+CONTAINER_OUTPUT = "/asset-output"
+CONTAINER_CACHE = "/tmp/cdk-lambda-layer-pip-cache"  # noqa: S108 - a path inside the container
+#: Variables passed from the host into the container when set (proxies, pip's index).
+PASSTHROUGH = (
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+    "PIP_INDEX_URL",
+    "PIP_EXTRA_INDEX_URL",
+    "PIP_TRUSTED_HOST",
+)
+_CA_VARIABLES = ("SSL_CERT_FILE", "PIP_CERT", "REQUESTS_CA_BUNDLE")
+
+
+def stage_handoff(output: Path, pinned: PinnedRequirements, ca_bundle: Path | None) -> Path:
+    """Write requirements.txt, the host's CA bundle and the step package under ``output``/.cdk-lambda-layer."""
+    handoff = output / HANDOFF_DIR
+    package = handoff / STEP_PACKAGE
+    package.mkdir(parents=True, exist_ok=True)
+    here = Path(__file__).parent
+    for module in STEP_MODULES:
+        shutil.copyfile(here / module, package / module)
+    (package / "__init__.py").write_text('"""cdk-lambda-layer\'s in-container step (copied)."""\n')
+    (package / "__main__.py").write_text("from .container_step import main\n\nraise SystemExit(main())\n")
+    (handoff / "requirements.txt").write_text(pinned.text)
+    if ca_bundle is not None:
+        shutil.copyfile(ca_bundle, handoff / CA_FILE)
+    return handoff
+
+
+def step_command(target: LambdaTarget, options: LayerOptions, *, no_deps: bool) -> list[str]:
+    """The argv run in the image; no shell, so nothing needs quoting."""
+    argv = [
+        "env",
+        f"PYTHONPATH={CONTAINER_OUTPUT}/{HANDOFF_DIR}",
+        "python",
+        "-m",
+        STEP_PACKAGE,
+        "--output",
+        CONTAINER_OUTPUT,
+        "--elf-machine",
+        str(target.architecture.elf_machine),
+        "--describe",
+        target.describe(),
+        "--max-bytes",
+        str(options.max_unzipped_bytes),
+    ]
+    for name in options.exclude:
+        argv += ["--exclude", name]
+    if no_deps:
+        argv.append("--no-deps")
+    return argv
+
+
+def host_ca_bundle(explicit: str | os.PathLike[str] | None = None) -> Path | None:
+    """The CA bundle to trust in the container: the explicit one, else the host's configured one."""
+    if explicit:
+        return Path(explicit)
+    for variable in _CA_VARIABLES:
+        value = os.environ.get(variable)
+        if value and Path(value).is_file():
+            return Path(value)
+    return None
+
+
+def default_download_cache() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "cdk-lambda-layer" / "pip"
+
+
+def calling_user() -> str | None:
+    """uid:gid of this process, so files written in the container belong to the caller."""
+    if hasattr(os, "getuid"):
+        return f"{os.getuid()}:{os.getgid()}"
+    return None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ContainerOptions:
+    """How the build container runs. Every field has a default that works behind a proxy."""
+
+    #: Build image. Default: the SAM build image for the runtime and CPU.
+    image: str | None = None
+    #: "uid:gid" in the container. Default: the calling user.
+    user: str | None = None
+    #: Host folder for pip's download cache; False turns it off. Default: ~/.cache/cdk-lambda-layer/pip.
+    download_cache: str | os.PathLike[str] | bool | None = None
+    #: CA bundle to trust. Default: SSL_CERT_FILE, PIP_CERT or REQUESTS_CA_BUNDLE of the host.
+    ca_bundle: str | os.PathLike[str] | None = None
+    #: Extra variables for the container.
+    environment: Mapping[str, str] = field(default_factory=dict)
+    #: Docker network. Default: the engine's default.
+    network: str | None = None
+
+    def image_for(self, target: LambdaTarget) -> str:
+        return self.image or target.sam_image
+
+    def cache_dir(self) -> Path | None:
+        if self.download_cache is False:
+            return None
+        if self.download_cache in (None, True):
+            return default_download_cache()
+        return Path(self.download_cache)  # type: ignore[arg-type]
+
+    def mounts_and_environment(self) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
+        """Docker SDK volumes and environment for the pip cache, proxies and HOME."""
+        volumes: dict[str, dict[str, str]] = {}
+        env = {"HOME": "/tmp", "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_INPUT": "1"}  # noqa: S108
+        env.update({k: os.environ[k] for k in PASSTHROUGH if os.environ.get(k)})
+        cache = self.cache_dir()
+        if cache is None:
+            env["PIP_NO_CACHE_DIR"] = "1"
+        else:
+            cache.mkdir(parents=True, exist_ok=True)
+            volumes[str(cache.resolve())] = {"bind": CONTAINER_CACHE, "mode": "rw"}
+            env["PIP_CACHE_DIR"] = CONTAINER_CACHE
+        env.update(self.environment)
+        return volumes, env
+
+
+def docker_client() -> Any:
+    """A Docker SDK client that answers, or a DockerUnavailableError that says what to do."""
+    import docker
+    from docker.errors import DockerException
+
+    host = os.environ.get("DOCKER_HOST", "the default socket")
+    try:
+        client = docker.from_env()
+        client.ping()
+    except (DockerException, OSError) as exc:
+        raise DockerUnavailableError(
+            f"Cannot reach a Docker engine at {host} ({exc.__class__.__name__}: {str(exc)[:200]}). "
+            "Start Docker (Docker Desktop, or `sudo systemctl start docker`), set DOCKER_HOST to a "
+            "reachable engine, or build without Docker (build='local' / --build local)."
+        ) from exc
+    return client
+
+
+def run_step(
+    *,
+    output: Path,
+    target: LambdaTarget,
+    options: LayerOptions,
+    container: ContainerOptions,
+    no_deps: bool,
+    label: str,
+    secrets: tuple[str, ...] = (),
+) -> str:
+    """Run the step in the image with ``output`` mounted at /asset-output; return its log."""
+    from docker.errors import APIError, ImageNotFound
+
+    client = docker_client()
+    image = container.image_for(target)
+    volumes, env = container.mounts_and_environment()
+    volumes[str(output.resolve())] = {"bind": CONTAINER_OUTPUT, "mode": "rw"}
+    argv = step_command(target, options, no_deps=no_deps)
+    name = f"cdk-lambda-layer-{label}-{uuid.uuid4().hex[:8]}"
+    logger.info("+ docker run --name %s %s %s", name, image, redact(" ".join(argv), secrets))
+    try:
+        handle = client.containers.run(
+            image,
+            argv,
+            name=name,
+            user=container.user or calling_user(),
+            environment=env,
+            volumes=volumes,
+            platform=target.architecture.docker_platform,
+            network=container.network,
+            detach=True,
+        )
+    except ImageNotFound as exc:
+        raise LayerBuildError(
+            f"Build image {image} is not on this machine and could not be pulled ({exc.explanation}). "
+            "Pull it first, or pass image= / --image with an image you have (a mirror or custom build)."
+        ) from exc
+    except APIError as exc:
+        raise LayerBuildError(f"Docker refused to start {image}: {exc.explanation}") from exc
+    try:
+        status = handle.wait()
+        log = redact(handle.logs().decode(errors="replace"), secrets)
+    finally:
+        handle.remove(force=True)
+    if status.get("StatusCode", 1) != 0:
+        raise CommandError(
+            f"the build in {image} failed (exit {status.get('StatusCode')}):\n{tail(log)}",
+            argv=argv,
+            returncode=int(status.get("StatusCode", 1)),
+            stderr=log,
+        )
+    return log

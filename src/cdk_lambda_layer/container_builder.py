@@ -1,0 +1,112 @@
+"""Container builders: the same steps and build folder, with the install in the build image.
+
+The host exports the pinned requirements with the project's tool; the SAM build image
+(or the image you name) installs them with its own pip and Python, so sdists are built
+for the Lambda environment; the host then verifies (tags, ELF CPU, size) and zips, as
+the local builders do.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from .builder import BasedLambdaLayerLocalBuilder
+from .container import ContainerOptions, docker_client, host_ca_bundle, run_step, stage_handoff
+from .export import PinnedRequirements
+from .layout import LayerPathLayout
+from .manifest import ToolVersions
+from .project import Tool
+from .verify import VerifyReport, verify
+
+
+class BasedLambdaLayerContainerBuilder(BasedLambdaLayerLocalBuilder):
+    """Build a layer in the SAM build image for the runtime and CPU, through Docker.
+
+    Takes every option of the local builder, plus:
+
+    :param image: build image. Default: ``public.ecr.aws/sam/build-pythonX.Y:latest-<arch>``.
+    :param user: "uid:gid" in the container. Default: the calling user (output owned by you).
+    :param download_cache: host folder for pip's cache, or False. Default: ~/.cache/cdk-lambda-layer/pip.
+    :param ca_bundle: CA bundle trusted in the container. Default: the host's SSL_CERT_FILE,
+        PIP_CERT or REQUESTS_CA_BUNDLE, so builds behind a TLS-intercepting proxy work.
+    :param environment: extra variables for the container (proxies pass through by themselves).
+    :param network: Docker network for the container. Default: the engine's default.
+    """
+
+    build_mode: ClassVar[str] = "container"
+
+    def __init__(
+        self,
+        path_pyproject_toml: str | os.PathLike[str],
+        *,
+        image: str | None = None,
+        user: str | None = None,
+        download_cache: str | os.PathLike[str] | bool | None = None,
+        ca_bundle: str | os.PathLike[str] | None = None,
+        environment: Mapping[str, str] | None = None,
+        network: str | None = None,
+        **options: Any,
+    ) -> None:
+        self.container = ContainerOptions(
+            image=image,
+            user=user,
+            download_cache=download_cache,
+            ca_bundle=ca_bundle,
+            environment=dict(environment or {}),
+            network=network,
+        )
+        super().__init__(path_pyproject_toml, **options)
+
+    @property
+    def image(self) -> str:
+        return self.container.image_for(self.target)
+
+    def locate_tools(self) -> None:
+        """The project's tool on the host, and a Docker engine that answers."""
+        if self.project.tool is not Tool.PIP:
+            super().locate_tools()
+        docker_client()
+
+    def tool_versions(self) -> ToolVersions:
+        local = super().tool_versions()
+        return ToolVersions(
+            tool=local.tool,
+            tool_version=local.tool_version,
+            installer=f"pip in {self.image}",
+            installer_version="image",
+        )
+
+    def install(self, pinned: PinnedRequirements, work: LayerPathLayout) -> None:
+        stage_handoff(work.artifacts, pinned, host_ca_bundle(self.container.ca_bundle))
+        run_step(
+            output=work.artifacts,
+            target=self.target,
+            options=self.options,
+            container=self.container,
+            no_deps=pinned.complete,
+            label=self.fingerprint[:12],
+        )
+
+    def verify(self, work: LayerPathLayout) -> VerifyReport:
+        """As the local builders, also accepting linux_<cpu> wheels the image built from sdists."""
+        return verify(work.python, self.target, max_unzipped_bytes=self.options.max_unzipped_bytes, built_in_image=True)
+
+
+class PipBasedLambdaLayerContainerBuilder(BasedLambdaLayerContainerBuilder):
+    """A pip project built in the image."""
+
+    tool = Tool.PIP
+
+
+class PoetryBasedLambdaLayerContainerBuilder(BasedLambdaLayerContainerBuilder):
+    """A Poetry project: exported on the host with `poetry export`, installed in the image."""
+
+    tool = Tool.POETRY
+
+
+class UVBasedLambdaLayerContainerBuilder(BasedLambdaLayerContainerBuilder):
+    """A uv project: exported on the host with `uv export`, installed in the image."""
+
+    tool = Tool.UV

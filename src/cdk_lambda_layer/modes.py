@@ -1,0 +1,49 @@
+"""Choosing where a layer is built: local, container, or auto (local unless it cannot be correct).
+
+The rule, shared by the command line and (through CDK's bundling) the construct: a local
+build is correct when every package has a wheel for the target; the only failure that
+sends "auto" to the container is therefore NoWheelError, and it says so in the log.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any, Literal
+
+from .builder import BasedLambdaLayerLocalBuilder, LayerBuildResult
+from .container_builder import BasedLambdaLayerContainerBuilder
+from .errors import DockerUnavailableError, NoWheelError, ProjectError
+
+logger = logging.getLogger(__name__)
+
+BuildMode = Literal["auto", "local", "container"]
+BUILD_MODES: tuple[str, ...] = ("auto", "local", "container")
+
+_CONTAINER_ONLY = ("image", "user", "download_cache", "ca_bundle", "environment", "network")
+
+
+def parse_build_mode(value: str) -> BuildMode:
+    if value not in BUILD_MODES:
+        raise ProjectError(f"unknown build mode {value!r}: use 'auto', 'local' or 'container'.")
+    return value  # type: ignore[return-value]
+
+
+def build_layer(path: str | os.PathLike[str], *, build: str = "auto", **options: Any) -> LayerBuildResult:
+    """Build with the builder the mode calls for; container options apply to the container path."""
+    mode = parse_build_mode(build)
+    local_options = {k: v for k, v in options.items() if k not in _CONTAINER_ONLY}
+    if mode == "container":
+        return BasedLambdaLayerContainerBuilder(path, **options).run()
+    try:
+        return BasedLambdaLayerLocalBuilder(path, **local_options).run()
+    except NoWheelError as exc:
+        if mode == "local":
+            raise
+        logger.warning("%s has no wheel for the target; building in the container instead (build=auto)", exc.package)
+        try:
+            return BasedLambdaLayerContainerBuilder(path, **options).run()
+        except DockerUnavailableError as docker:
+            raise NoWheelError(
+                f"{exc}\nThe container fallback (build=auto) is not possible: {docker}", package=exc.package
+            ) from docker
