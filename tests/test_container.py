@@ -1,0 +1,242 @@
+"""Standalone container builders against a real engine and the stand-in build image."""
+
+from __future__ import annotations
+
+import grp
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+import pytest
+from docker_helpers import import_in_image, standin_image
+
+import cdk_lambda_layer
+from cdk_lambda_layer import (
+    DockerUnavailableError,
+    NoWheelError,
+    PipBasedLambdaLayerContainerBuilder,
+    PoetryBasedLambdaLayerContainerBuilder,
+    UVBasedLambdaLayerContainerBuilder,
+    UVBasedLambdaLayerLocalBuilder,
+)
+from cdk_lambda_layer.modes import build_layer
+from cdk_lambda_layer.tools import find_uv
+
+# The stand-in image runs Debian's Python 3.11, so its layers target python3.11.
+PY = "3.11"
+
+
+@pytest.fixture(scope="module")
+def image() -> str:
+    return standin_image()
+
+
+def install_for_another_user(site: Path) -> tuple[str, Path]:
+    """This library and what its CLI needs, installed where any user can read it.
+
+    The test interpreter may live under /root (not readable by others), so the other user
+    runs the system Python with a --target install made by uv from its warm cache.
+    """
+    python = shutil.which("python3", path="/usr/bin:/usr/local/bin") or sys.executable
+    subprocess.run(
+        [
+            find_uv(),
+            "pip",
+            "install",
+            "--quiet",
+            "--target",
+            str(site),
+            "--python",
+            python,
+            "packaging",
+            "docker",
+            "uv",
+        ],
+        check=True,
+    )
+    shutil.copytree(Path(cdk_lambda_layer.__file__).parent, site / "cdk_lambda_layer")
+    for path in [site, *site.rglob("*")]:
+        path.chmod(path.stat().st_mode | 0o055)
+    return python, site
+
+
+def names(result):
+    return {p.name.lower().replace("_", "-") for p in result.packages}
+
+
+@pytest.mark.docker
+@pytest.mark.network
+@pytest.mark.parametrize(
+    ("builder", "fixture", "code", "expected"),
+    [
+        (UVBasedLambdaLayerContainerBuilder, "uv_sdist", "import docopt, six; print(docopt.__version__)", "0.6.2"),
+        (
+            PoetryBasedLambdaLayerContainerBuilder,
+            "poetry_app",
+            "import requests, orjson; print(orjson.dumps(2).decode())",
+            "2",
+        ),
+        (PipBasedLambdaLayerContainerBuilder, "pip_requirements", "import pydantic_core; print('ok')", "ok"),
+    ],
+)
+def test_container_builders_make_layers_that_import_in_the_image(project_copy, image, builder, fixture, code, expected):
+    result = builder(project_copy(fixture), python=PY, image=image).run()
+    assert result.layer_zip.is_file()
+    assert result.manifest["builder"]["build"] == "container"
+    assert result.manifest["installer"]["name"] == f"pip in {image}"
+    assert not (result.layout.artifacts / ".cdk-lambda-layer").exists()  # hand-off gone
+    assert not list(result.python_dir.rglob("__pycache__"))
+    assert import_in_image(image, result.python_dir, code) == expected
+
+
+@pytest.mark.docker
+@pytest.mark.network
+def test_sdist_only_dependency_needs_the_container(project_copy, image):
+    project = project_copy("uv_sdist")
+    with pytest.raises(NoWheelError) as info:
+        UVBasedLambdaLayerLocalBuilder(project, python=PY).run()
+    assert info.value.package == "docopt"
+    result = build_layer(project, build="auto", python=PY, image=image)
+    assert {"docopt", "six"} == names(result)
+    assert result.manifest["builder"]["build"] == "container"
+
+
+@pytest.mark.docker
+@pytest.mark.network
+def test_two_container_builds_at_once_both_succeed(project_copy, image):
+    projects = [project_copy("pip_pyproject", f"p{i}") for i in range(2)]
+    results, errors = [None, None], []
+
+    def build(index):
+        try:
+            results[index] = PipBasedLambdaLayerContainerBuilder(projects[index], python=PY, image=image).run()
+        except Exception as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=build, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert results[0].layer_zip.read_bytes() == results[1].layer_zip.read_bytes()
+
+
+@pytest.fixture
+def other_user_dir():
+    """A folder another user can reach (pytest's tmp_path sits under a 0700 folder)."""
+    folder = Path(tempfile.mkdtemp(prefix="cdk-layer-owner-"))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.mark.docker
+@pytest.mark.network
+@pytest.mark.skipif(os.geteuid() != 0, reason="switching to another user to prove ownership needs root")
+def test_output_belongs_to_the_calling_user(image, other_user_dir):
+    """A non-root user runs the CLI; everything the container wrote belongs to that user."""
+    uid = 4321
+    project = Path(shutil.copytree(Path(__file__).parent / "projects" / "pip_pyproject", other_user_dir / "p"))
+    home = other_user_dir / "home"
+    home.mkdir()
+    for path in [project, home, *project.rglob("*")]:
+        os.chown(path, uid, uid)
+    socket_gid = os.stat("/var/run/docker.sock").st_gid
+    python, pythonpath = install_for_another_user(other_user_dir / "site")
+    env = {
+        "HOME": str(home),
+        "PATH": os.environ["PATH"],
+        "PYTHONPATH": str(pythonpath),
+        "SSL_CERT_FILE": os.environ.get("SSL_CERT_FILE", ""),
+        "PIP_INDEX_URL": os.environ.get("PIP_INDEX_URL", ""),
+    }
+    done = subprocess.run(
+        [
+            python,
+            "-m",
+            "cdk_lambda_layer",
+            "build",
+            str(project),
+            "--python",
+            PY,
+            "--build",
+            "container",
+            "--image",
+            image,
+            "--json",
+        ],
+        user=uid,
+        group=uid,
+        extra_groups=[socket_gid],
+        env={k: v for k, v in env.items() if v},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    layer = project / "build" / "lambda" / "layer"
+    owners = {p.stat().st_uid for p in layer.rglob("*")}
+    assert owners == {uid}, f"files owned by {owners}"
+    assert (home / ".cache" / "cdk-lambda-layer" / "pip").is_dir()  # persistent download cache
+    assert json.loads(done.stdout)["layer_zip"] == str(layer / "layer.zip")
+    assert grp.getgrgid(socket_gid)  # the socket's group exists (documents how access was given)
+
+
+def test_docker_unreachable_says_what_to_do(project_copy, monkeypatch):
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    with pytest.raises(DockerUnavailableError) as info:
+        PipBasedLambdaLayerContainerBuilder(project_copy("pip_pyproject"), python=PY).run()
+    message = str(info.value)
+    for words in (
+        "Cannot reach a Docker engine at unix:///nonexistent/docker.sock",
+        "Start Docker",
+        "DOCKER_HOST",
+        "build='local'",
+    ):
+        assert words in message
+
+
+@pytest.mark.network
+def test_auto_builds_locally_without_docker_when_wheels_exist(project_copy, monkeypatch):
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    result = build_layer(project_copy("uv_app"), build="auto", python="3.12")
+    assert result.manifest["builder"]["build"] == "local"
+
+
+@pytest.mark.network
+def test_auto_without_docker_keeps_the_no_wheel_explanation(project_copy, monkeypatch):
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    with pytest.raises(NoWheelError) as info:
+        build_layer(project_copy("uv_sdist"), build="auto", python=PY)
+    assert "docopt==0.6.2 has no wheel" in str(info.value)
+    assert "container fallback (build=auto) is not possible" in str(info.value)
+    assert "Start Docker" in str(info.value)
+
+
+def test_cli_build_container_with_missing_engine_exits_6(project_copy):
+    env = {**os.environ, "DOCKER_HOST": "unix:///nonexistent/docker.sock"}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cdk_lambda_layer",
+            "build",
+            str(project_copy("pip_pyproject")),
+            "--build",
+            "container",
+            "--image",
+            "some/image:tag",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 6
+    assert "Cannot reach a Docker engine" in done.stderr and "Traceback" not in done.stderr
