@@ -10,7 +10,7 @@ import logging
 from pathlib import Path
 
 import pytest
-from aws_cdk import DockerVolume
+from aws_cdk import BundlingFileAccess, DockerVolume
 from aws_cdk import aws_lambda as lambda_
 from cdk_helpers import layer_s3_key, synth_layer
 from docker_helpers import import_in_image, standin_image
@@ -76,13 +76,42 @@ def test_auto_falls_back_to_docker_when_no_wheel_fits(project_copy, tmp_path, im
     out = tmp_path / "cdk.out"
     with caplog.at_level(logging.WARNING, logger="cdk_lambda_layer"):
         template, _, _ = synth_layer(
+            project_copy("uv_sdist"), outdir=out, runtime=lambda_.Runtime.PYTHON_3_11, build="auto", image=image
+        )
+    assert "Stack/Deps: docopt has no wheel for Python 3.11" in caplog.text
+    assert f"falling back to the Docker build in {image}" in caplog.text
+    asset = asset_dir(out, template)
+    assert import_in_image(image, asset / "python", "import docopt; print(docopt.__version__)") == "0.6.2"
+
+
+def test_container_result_is_verified_against_the_runtime(project_copy, tmp_path, image):
+    # The stand-in image is Debian (glibc 2.36): its pip takes numpy's manylinux_2_28 wheel, which
+    # would fail to import on python3.11 (Amazon Linux 2, glibc 2.26). Verification refuses it.
+    with pytest.raises(Exception, match=r"numpy 2\.4\.\d+ \(cp311-cp311-manylinux_2_2[78]_x86_64") as info:
+        synth_layer(
             project_copy("uv_numpy"),
-            outdir=out,
+            outdir=tmp_path / "cdk.out",
             runtime=lambda_.Runtime.PYTHON_3_11,
-            build="auto",
+            build="container",
             image=image,
         )
-    assert "Stack/Deps: numpy has no wheel for Python 3.11" in caplog.text
-    assert "falling back to the Docker build" in caplog.text
+    assert "public.ecr.aws/sam/build-python3.11:latest-x86_64" in str(info.value)
+
+
+@pytest.mark.parametrize("fixture", ["poetry_app", "uv_sdist"])
+def test_cdk_docker_bundling_path_for_remote_engines(project_copy, tmp_path, image, fixture):
+    # bundling_file_access (remote Docker) hands the container run to CDK's own Docker bundling,
+    # which runs the same in-image step.
+    out = tmp_path / "cdk.out"
+    template, _, _ = synth_layer(
+        project_copy(fixture),
+        outdir=out,
+        runtime=lambda_.Runtime.PYTHON_3_11,
+        build="container",
+        image=image,
+        bundling_file_access=BundlingFileAccess.BIND_MOUNT,
+    )
     asset = asset_dir(out, template)
-    assert import_in_image(image, asset / "python", "import numpy; print(numpy.__version__[:3])") == "2.4"
+    assert sorted(p.name for p in asset.iterdir()) == ["python"]
+    module = "requests" if fixture == "poetry_app" else "docopt"
+    assert import_in_image(image, asset / "python", f"import {module}; print('ok')") == "ok"

@@ -20,7 +20,8 @@ import jsii
 from aws_cdk import ILocalBundling
 
 from .builder import BasedLambdaLayerLocalBuilder
-from .container import host_ca_bundle, stage_handoff
+from .container import ContainerOptions, host_ca_bundle, stage_handoff
+from .container_builder import BasedLambdaLayerContainerBuilder
 from .errors import NoWheelError
 from .export import export_requirements
 from .modes import BuildMode
@@ -40,11 +41,20 @@ class LayerBuildSpec:
     options: LayerOptions
     mode: BuildMode
     construct_path: str
+    #: How the container runs when the build needs one (image, user, env, volumes...).
+    container: ContainerOptions
+    #: Leave the container to CDK's Docker bundling (set for remote engines: bundling_file_access).
+    cdk_docker: bool = False
 
 
 @jsii.implements(ILocalBundling)
 class LocalLayerBundling:
-    """CDK's local bundling hook for PythonDependencyLayer."""
+    """CDK's local bundling hook for PythonDependencyLayer.
+
+    Builds locally, or in the build image through the Docker SDK (persistent pip cache,
+    the host's CA bundle, full verification on the host), and answers True. Only with
+    ``cdk_docker`` does it hand the container run to CDK's own Docker bundling (False).
+    """
 
     def __init__(self, spec: LayerBuildSpec) -> None:
         self.spec = spec
@@ -52,28 +62,35 @@ class LocalLayerBundling:
     def try_bundle(self, output_dir: str, options: Any) -> bool:
         spec, output = self.spec, Path(output_dir)
         if spec.mode == "container":
-            logger.info("%s: building in the container image (build='container')", spec.construct_path)
-            self._hand_off(output)
-            return False
+            logger.info("%s: building in %s (build='container')", spec.construct_path, spec.container.image)
+            return self._in_container(output)
         try:
-            self._build_locally(output)
+            self._build(BasedLambdaLayerLocalBuilder, output)
         except NoWheelError as exc:
             if spec.mode == "local":
                 raise
             logger.warning(
-                "%s: %s has no wheel for %s; falling back to the Docker build (build='auto')",
+                "%s: %s has no wheel for %s; falling back to the Docker build in %s (build='auto')",
                 spec.construct_path,
                 exc.package,
                 spec.target.describe(),
+                spec.container.image,
             )
-            self._hand_off(output)
-            return False
+            return self._in_container(output)
         return True
 
-    def _build_locally(self, output: Path) -> None:
+    def _in_container(self, output: Path) -> bool:
+        if self.spec.cdk_docker:
+            pinned = export_requirements(self.spec.project, self.spec.options)
+            stage_handoff(output, pinned, host_ca_bundle(self.spec.container.ca_bundle))
+            return False
+        self._build(BasedLambdaLayerContainerBuilder, output)
+        return True
+
+    def _build(self, builder_class: type[BasedLambdaLayerLocalBuilder], output: Path) -> None:
         spec = self.spec
-        logger.info("%s: building locally for %s", spec.construct_path, spec.target.describe())
-        builder = BasedLambdaLayerLocalBuilder(
+        extra = {"container": spec.container} if builder_class is BasedLambdaLayerContainerBuilder else {}
+        builder = builder_class(
             spec.project.pyproject_path,
             python=spec.target.python,
             architecture=spec.target.architecture,
@@ -85,10 +102,6 @@ class LocalLayerBundling:
             locked=spec.options.locked,
             make_zip=False,
             max_unzipped_bytes=spec.options.max_unzipped_bytes,
+            **extra,
         )
         builder.run(copy_python_to=output / "python")
-
-    def _hand_off(self, output: Path) -> None:
-        """Export the pinned requirements, with the step and the host's CA bundle, for the container."""
-        pinned = export_requirements(self.spec.project, self.spec.options)
-        stage_handoff(output, pinned, host_ca_bundle())

@@ -127,6 +127,10 @@ class ContainerOptions:
     environment: Mapping[str, str] = field(default_factory=dict)
     #: Docker network. Default: the engine's default.
     network: str | None = None
+    #: Extra bind mounts, host path -> container path.
+    volumes: Mapping[str, str] = field(default_factory=dict)
+    #: Docker security options, e.g. "seccomp=unconfined".
+    security_opt: tuple[str, ...] = ()
 
     def image_for(self, target: LambdaTarget) -> str:
         return self.image or target.sam_image
@@ -151,6 +155,7 @@ class ContainerOptions:
             volumes[str(cache.resolve())] = {"bind": CONTAINER_CACHE, "mode": "rw"}
             env["PIP_CACHE_DIR"] = CONTAINER_CACHE
         env.update(self.environment)
+        volumes.update({host: {"bind": inside, "mode": "rw"} for host, inside in self.volumes.items()})
         return volumes, env
 
 
@@ -202,6 +207,7 @@ def run_step(
             volumes=volumes,
             platform=target.architecture.docker_platform,
             network=container.network,
+            security_opt=list(container.security_opt) or None,
             detach=True,
         )
     except ImageNotFound as exc:

@@ -33,6 +33,7 @@ class BasedLambdaLayerContainerBuilder(BasedLambdaLayerLocalBuilder):
         PIP_CERT or REQUESTS_CA_BUNDLE, so builds behind a TLS-intercepting proxy work.
     :param environment: extra variables for the container (proxies pass through by themselves).
     :param network: Docker network for the container. Default: the engine's default.
+    :param container: all of the above as one ContainerOptions (wins over them).
     """
 
     build_mode: ClassVar[str] = "container"
@@ -47,9 +48,10 @@ class BasedLambdaLayerContainerBuilder(BasedLambdaLayerLocalBuilder):
         ca_bundle: str | os.PathLike[str] | None = None,
         environment: Mapping[str, str] | None = None,
         network: str | None = None,
+        container: ContainerOptions | None = None,
         **options: Any,
     ) -> None:
-        self.container = ContainerOptions(
+        self.container = container or ContainerOptions(
             image=image,
             user=user,
             download_cache=download_cache,

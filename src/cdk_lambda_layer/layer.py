@@ -17,7 +17,7 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from .bundling import LayerBuildSpec, LocalLayerBundling
-from .container import step_command
+from .container import ContainerOptions, step_command
 from .errors import LayerBuildError, TargetError
 from .fingerprint import fingerprint
 from .modes import BuildMode, parse_build_mode
@@ -111,7 +111,23 @@ class PythonDependencyLayer(lambda_.LayerVersion):
         except LayerBuildError as exc:
             raise type(exc)(f"{path}: {exc}") from exc
         docker_image = _image(image or context(CONTEXT_IMAGE), target)
-        spec = LayerBuildSpec(project=loaded, target=target, options=options, mode=mode, construct_path=path)
+        container = ContainerOptions(
+            image=docker_image.image,
+            user=user,
+            environment=dict(environment or {}),
+            network=network,
+            volumes={v.host_path: v.container_path for v in volumes or ()},
+            security_opt=(security_opt,) if security_opt else (),
+        )
+        spec = LayerBuildSpec(
+            project=loaded,
+            target=target,
+            options=options,
+            mode=mode,
+            construct_path=path,
+            container=container,
+            cdk_docker=bundling_file_access is not None,
+        )
         asset_hash = fingerprint(loaded, target, options, build=mode, image=docker_image.image)
         bundling = BundlingOptions(
             image=docker_image,

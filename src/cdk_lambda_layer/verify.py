@@ -47,11 +47,14 @@ def check_wheel_tags(packages: list[InstalledPackage], target: LambdaTarget, *, 
             shown = ", ".join(sorted(str(t) for t in tags)[:3])
             wrong.append(f"{package.name} {package.version} ({shown})")
     if wrong:
-        raise VerificationError(
-            f"These wheels do not run on {target.describe()}: {'; '.join(wrong)}. "
-            "Pin versions that publish manylinux wheels for this glibc and CPU, or build in "
+        fix = (
+            "The build image's pip chose them, so its glibc or Python is not the runtime's: build in "
+            f"the runtime's SAM build image ({target.sam_image}) or pin versions with older wheels."
+            if built_in_image
+            else "Pin versions that publish manylinux wheels for this glibc and CPU, or build in "
             "the SAM build image (build='container')."
         )
+        raise VerificationError(f"These wheels do not run on {target.describe()}: {'; '.join(wrong)}. {fix}")
 
 
 def largest(packages: list[InstalledPackage], count: int = 10) -> list[InstalledPackage]:
