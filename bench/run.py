@@ -189,7 +189,7 @@ def machine() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=7)
-    parser.add_argument("--suite", choices=["local", "synth", "all"], default="all")
+    parser.add_argument("--suite", choices=["local", "synth", "container", "all"], default="all")
     args = parser.parse_args()
     versions = _tool_versions()
     if args.suite in ("local", "all"):
@@ -203,6 +203,12 @@ def main() -> None:
             measure(scenarios, args.runs)
         save("synth", scenarios, versions)
         write_synth_page(scenarios, args.runs)
+    if args.suite in ("container", "all"):
+        with tempfile.TemporaryDirectory(prefix="bench-container-") as keep:
+            scenarios = container_suite(Path(keep))
+            measure(scenarios, min(args.runs, 5))
+        save("container", scenarios, versions)
+        write_container_page(scenarios, min(args.runs, 5))
 
 
 def save(name: str, scenarios: list[Scenario], versions: dict[str, str]) -> None:
@@ -292,6 +298,101 @@ def synth_suite(keep: Path) -> list[Scenario]:
         ),
         Scenario("PythonDependencyLayer app, re-synth with nothing changed", lambda work: synth(warm_out, "construct")),
     ]
+
+
+# -- container builds against aws-cdk's PythonLayerVersion -------------------------------------
+CONTAINER_APP = ROOT / "bench" / "container_app.py"
+STANDIN = os.environ.get("CDK_LAYER_TEST_IMAGE", "cdk-lambda-layer/standin-build:bookworm")
+
+
+def container_project(folder: Path) -> Path:
+    """A pip project pinning the ~15-package set, for both tools.
+
+    numpy is pinned to 2.2.6 here: 2.4 has only manylinux_2_28 wheels for CPython 3.11,
+    which do not run on python3.11 (glibc 2.26), and the stand-in image runs Python 3.11.
+    """
+    folder.mkdir(parents=True)
+    out = subprocess.run(
+        [
+            find_uv(),
+            "export",
+            "--frozen",
+            "--no-dev",
+            "--no-emit-project",
+            "--no-header",
+            "--no-hashes",
+            "--no-annotate",
+            "--format",
+            "requirements-txt",
+        ],
+        cwd=FIFTEEN,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    pins = [("numpy==2.2.6" if line.startswith("numpy==") else line) for line in out.splitlines()]
+    (folder / "requirements.txt").write_text("\n".join(pins) + "\n")
+    (folder / "pyproject.toml").write_text('[project]\nname = "bench-container"\nversion = "0"\n')
+    return folder
+
+
+def cdk_app(outdir: Path, *args: str) -> Path:
+    env = {**os.environ, "CDK_OUTDIR": str(outdir), "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    subprocess.run([sys.executable, str(CONTAINER_APP), *args], env=env, check=True, capture_output=True)
+    (asset,) = [p for p in outdir.iterdir() if p.name.startswith("asset.") and p.is_dir()]
+    return asset
+
+
+def container_suite(keep: Path) -> list[Scenario]:
+    from cdk_lambda_layer import PipBasedLambdaLayerContainerBuilder, PipBasedLambdaLayerLocalBuilder
+
+    project = container_project(keep / "project")
+
+    def ours_standalone(work: Path) -> Path:
+        copy = Path(shutil.copytree(project, work / "p"))
+        return PipBasedLambdaLayerContainerBuilder(copy, python="3.11", image=STANDIN, make_zip=False).run().python_dir
+
+    def ours_local(work: Path) -> Path:
+        copy = Path(shutil.copytree(project, work / "p"))
+        return PipBasedLambdaLayerLocalBuilder(copy, python="3.11", make_zip=False).run().python_dir
+
+    return [
+        Scenario(
+            "aws-cdk PythonLayerVersion, synth, same image (peer)",
+            lambda work: cdk_app(work / "cdk.out", "plv", str(project), STANDIN),
+        ),
+        Scenario(
+            "PythonDependencyLayer build='container', synth",
+            lambda work: cdk_app(work / "cdk.out", "ours", str(Path(shutil.copytree(project, work / "p"))), STANDIN),
+        ),
+        Scenario("container builder (standalone), warm pip cache", ours_standalone),
+        Scenario("local builder (no Docker)", ours_local),
+    ]
+
+
+def write_container_page(scenarios: list[Scenario], runs: int) -> None:
+    peer, synth_ours, standalone, local = (statistics.median(s.times) for s in scenarios)
+    sizes = [s.unzipped or 0 for s in scenarios]
+    body = f"""## Container build against aws-cdk's PythonLayerVersion (issue 4)
+
+The ~15-package set (numpy pinned to 2.2.6, see `container_project` in bench/run.py) as a pip
+project, python3.11 x86_64, in the same local stand-in build image
+(`{STANDIN}`, Debian bookworm; no registry is reachable here, so not the SAM image). Every
+scenario starts from an empty cdk.out / build folder; "warm" means the download cache of a
+previous run is there (PythonLayerVersion keeps none between runs: its container is discarded).
+PythonLayerVersion was given the host CA bundle as a volume and environment, which it needs
+behind this machine's TLS-intercepting proxy; ours needs no flags. {runs} runs each, interleaved.
+
+{table(scenarios)}
+
+Goals: our container build ≥ 2× faster than PythonLayerVersion on a second build:
+**{peer / synth_ours:.1f}×** through `cdk synth`, **{peer / standalone:.1f}×** standalone
+({"met" if peer / synth_ours >= 2 else "missed"}); local build {peer / local:.1f}× faster than the peer.
+Asset size: ours {sizes[1] / 1e6:.1f} MB vs PythonLayerVersion {sizes[0] / 1e6:.1f} MB unzipped
+({"smaller" if sizes[1] < sizes[0] else "NOT smaller"}): theirs keeps `__pycache__`, `bin/` and
+requirements.txt in the layer.
+"""
+    write_section("container", body)
 
 
 def write_synth_page(scenarios: list[Scenario], runs: int) -> None:

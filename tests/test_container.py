@@ -17,6 +17,7 @@ from docker_helpers import import_in_image, standin_image
 
 import cdk_lambda_layer
 from cdk_lambda_layer import (
+    ContainerOptions,
     DockerUnavailableError,
     NoWheelError,
     PipBasedLambdaLayerContainerBuilder,
@@ -88,7 +89,7 @@ def test_container_builders_make_layers_that_import_in_the_image(project_copy, i
     result = builder(project_copy(fixture), python=PY, image=image).run()
     assert result.layer_zip.is_file()
     assert result.manifest["builder"]["build"] == "container"
-    assert result.manifest["installer"]["name"] == f"pip in {image}"
+    assert result.manifest["installer"]["name"] == f"uv in {image}"  # the host's uv, lent to the container
     assert not (result.layout.artifacts / ".cdk-lambda-layer").exists()  # hand-off gone
     assert not list(result.python_dir.rglob("__pycache__"))
     assert import_in_image(image, result.python_dir, code) == expected
@@ -240,3 +241,13 @@ def test_cli_build_container_with_missing_engine_exits_6(project_copy):
     )
     assert done.returncode == 6
     assert "Cannot reach a Docker engine" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.docker
+@pytest.mark.network
+def test_image_pip_when_the_host_uv_is_not_lent(project_copy, image):
+    container = ContainerOptions(image=image, host_uv=False)
+    result = PipBasedLambdaLayerContainerBuilder(project_copy("pip_pyproject"), python=PY, container=container).run()
+    assert result.manifest["installer"]["name"] == f"pip in {image}"
+    assert {"six", "attrs"} == names(result)
+    assert import_in_image(image, result.python_dir, "import six, attrs; print('ok')") == "ok"

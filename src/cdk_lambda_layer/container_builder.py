@@ -13,11 +13,12 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from .builder import BasedLambdaLayerLocalBuilder
-from .container import ContainerOptions, docker_client, host_ca_bundle, run_step, stage_handoff
+from .container import ContainerOptions, docker_client, host_ca_bundle, lendable_uv, run_step, stage_handoff
 from .export import PinnedRequirements
 from .layout import LayerPathLayout
 from .manifest import ToolVersions
 from .project import Tool
+from .tools import find_uv, tool_version
 from .verify import VerifyReport, verify
 
 
@@ -73,11 +74,11 @@ class BasedLambdaLayerContainerBuilder(BasedLambdaLayerLocalBuilder):
 
     def tool_versions(self) -> ToolVersions:
         local = super().tool_versions()
+        lent = self.container.host_uv and lendable_uv(self.target) is not None
+        installer = f"{'uv' if lent else 'pip'} in {self.image}"
+        version = tool_version(find_uv(), "uv") if lent else "the image's"
         return ToolVersions(
-            tool=local.tool,
-            tool_version=local.tool_version,
-            installer=f"pip in {self.image}",
-            installer_version="image",
+            tool=local.tool, tool_version=local.tool_version, installer=installer, installer_version=version
         )
 
     def install(self, pinned: PinnedRequirements, work: LayerPathLayout) -> None:

@@ -27,6 +27,8 @@ from .trim import trim
 HANDOFF_DIR = ".cdk-lambda-layer"
 STEP_PACKAGE = "cdk_lambda_layer_step"
 CA_FILE = "host-ca.pem"
+#: Where the host's uv binary is mounted when it can run in the container.
+UV_IN_CONTAINER = "/opt/cdk-lambda-layer/bin/uv"
 
 
 def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -53,24 +55,60 @@ def pip_environment(handoff: Path) -> dict[str, str]:
     return env
 
 
+def install_argv(site: Path, requirements: Path, *, no_deps: bool) -> list[str]:
+    """uv when the host lent its binary (Linux host, same CPU), else the image's pip.
+
+    Either way the image's interpreter decides the tags and builds sdists.
+    """
+    if Path(UV_IN_CONTAINER).is_file():
+        argv = [
+            UV_IN_CONTAINER,
+            "pip",
+            "install",
+            "--target",
+            str(site),
+            "--python",
+            sys.executable,
+            "--link-mode",
+            "copy",
+            "--no-progress",
+            "-r",
+            str(requirements),
+        ]
+    else:
+        argv = [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-compile",
+            "--no-input",
+            "--disable-pip-version-check",
+            "--target",
+            str(site),
+            "-r",
+            str(requirements),
+        ]
+    return [*argv, "--no-deps"] if no_deps else argv
+
+
+#: pip's settings that uv reads under its own names, so a lent uv honours what pip would.
+PIP_TO_UV = {
+    "PIP_INDEX_URL": "UV_INDEX_URL",
+    "PIP_EXTRA_INDEX_URL": "UV_EXTRA_INDEX_URL",
+    "PIP_FIND_LINKS": "UV_FIND_LINKS",
+    "PIP_CONSTRAINT": "UV_CONSTRAINT",
+    "PIP_TRUSTED_HOST": "UV_INSECURE_HOST",
+}
+
+
 def pip_install(site: Path, handoff: Path, *, no_deps: bool) -> int:
-    argv = [
-        sys.executable,
-        "-m",
-        "pip",
-        "install",
-        "--no-compile",
-        "--no-input",
-        "--disable-pip-version-check",
-        "--target",
-        str(site),
-        "-r",
-        str(handoff / "requirements.txt"),
-    ]
-    if no_deps:
-        argv.append("--no-deps")
+    argv = install_argv(site, handoff / "requirements.txt", no_deps=no_deps)
+    env = pip_environment(handoff)
+    if argv[0] == UV_IN_CONTAINER:
+        env.update({uv: env[pip] for pip, uv in PIP_TO_UV.items() if pip in env and uv not in env})
     print("+ " + " ".join(argv), flush=True)
-    return subprocess.call(argv, env=pip_environment(handoff))
+    return subprocess.call(argv, env=env)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
