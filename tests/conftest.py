@@ -21,3 +21,11 @@ def project_copy(tmp_path: Path) -> Callable[..., Path]:
         return target
 
     return copy
+
+
+@pytest.fixture(autouse=True)
+def isolated_layer_cache(tmp_path_factory, monkeypatch) -> Path:
+    """Every test gets its own empty layer cache (never the user's ~/.cache)."""
+    cache = tmp_path_factory.mktemp("layer-cache")
+    monkeypatch.setenv("CDK_LAYER_CACHE_DIR", str(cache))
+    return cache

@@ -121,8 +121,11 @@ def test_pip_project_without_requirements_uses_pyproject_dependencies(project_co
 
 
 def test_two_builds_give_byte_identical_zips(project_copy):
-    first = UVBasedLambdaLayerLocalBuilder(project_copy("uv_app", "one"), python="3.12").run()
-    second = UVBasedLambdaLayerLocalBuilder(project_copy("uv_app", "two/elsewhere"), python="3.12").run()
+    # cache_dir=False: two real builds, not a build and a cache hit
+    first = UVBasedLambdaLayerLocalBuilder(project_copy("uv_app", "one"), python="3.12", cache_dir=False).run()
+    second = UVBasedLambdaLayerLocalBuilder(
+        project_copy("uv_app", "two/elsewhere"), python="3.12", cache_dir=False
+    ).run()
     assert first.layer_zip.read_bytes() == second.layer_zip.read_bytes()
     assert first.fingerprint == second.fingerprint
     assert first.layout.manifest.read_text() == second.layout.manifest.read_text()

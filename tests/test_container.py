@@ -115,7 +115,10 @@ def test_two_container_builds_at_once_both_succeed(project_copy, image):
 
     def build(index):
         try:
-            results[index] = PipBasedLambdaLayerContainerBuilder(projects[index], python=PY, image=image).run()
+            # cache_dir=False: two containers really run side by side (with the cache, one would wait)
+            results[index] = PipBasedLambdaLayerContainerBuilder(
+                projects[index], python=PY, image=image, cache_dir=False
+            ).run()
         except Exception as exc:
             errors.append(exc)
 

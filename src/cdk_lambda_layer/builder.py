@@ -8,11 +8,12 @@ container in the container builders) and which tool owns the project.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,11 +21,12 @@ from typing import Any, ClassVar
 
 from . import install as installers
 from .archive import DEFAULT_ZIP_LEVEL, write_layer_zip
+from .cache import LayerCache, resolve_cache_dir
 from .errors import LayerBuildError, ToolNotFoundError
 from .export import PinnedRequirements, export_requirements
 from .fingerprint import fingerprint
-from .inventory import InstalledPackage
-from .layout import LayerPathLayout, staging
+from .inventory import InstalledPackage, installed_packages
+from .layout import LayerPathLayout, link_tree, staging
 from .manifest import ToolVersions, build_manifest, write_manifest
 from .options import LAMBDA_UNZIPPED_LIMIT, Installer, LayerOptions
 from .project import Project, Tool, load_project
@@ -72,6 +74,8 @@ class BasedLambdaLayerLocalBuilder:
     :param build_dir: where build/lambda/layer goes. Default: next to pyproject.toml.
     :param make_zip: write layer.zip (the CDK construct does not need it). Default: True.
     :param zip_level: zlib level of layer.zip, 0-9. Default: 6 (as the zip tool).
+    :param cache_dir: layer cache folder, or False to turn it off. Default: $CDK_LAYER_CACHE_DIR,
+        else ~/.cache/cdk-lambda-layer/layers (see cache.py).
     :param max_unzipped_bytes: size limit checked after trimming. Default: Lambda's 250 MB.
     :param on_step: called with (step name, seconds) after every step.
     """
@@ -96,6 +100,7 @@ class BasedLambdaLayerLocalBuilder:
         build_dir: str | os.PathLike[str] | None = None,
         make_zip: bool = True,
         zip_level: int = DEFAULT_ZIP_LEVEL,
+        cache_dir: str | os.PathLike[str] | bool | None = None,
         max_unzipped_bytes: int = LAMBDA_UNZIPPED_LIMIT,
         on_step: StepCallback | None = None,
     ) -> None:
@@ -113,6 +118,8 @@ class BasedLambdaLayerLocalBuilder:
         self.layout = LayerPathLayout(root) if root else LayerPathLayout.for_project(self.project.root)
         self.make_zip = make_zip
         self.zip_level = zip_level
+        cache_root = resolve_cache_dir(cache_dir)
+        self.cache = LayerCache(cache_root) if cache_root else None
         self.on_step = on_step
         self._steps: list[tuple[str, float]] = []
 
@@ -128,18 +135,55 @@ class BasedLambdaLayerLocalBuilder:
 
     # -- the pipeline ---------------------------------------------------------------------
     def run(self, *, copy_python_to: str | os.PathLike[str] | None = None) -> LayerBuildResult:
-        """Build the layer into build/lambda/layer and return what was built.
+        """Build the layer into build/lambda/layer (or take it from the layer cache) and return it.
 
         :param copy_python_to: also place the finished python/ folder here (hard links
             where possible), before the build folder is swapped into place.
         """
         self._steps = []
+        fingerprint = self.fingerprint
+        cache_lock = self.cache.lock(fingerprint) if self.cache else contextlib.nullcontext()
+        with staging(self.layout) as work, cache_lock:
+            manifest = self._step("cache", lambda: self._from_cache(fingerprint, work)) if self.cache else None
+            if manifest is None:
+                manifest = self._build(fingerprint, work)
+            if self.make_zip:
+                zipped = self._step("zip", lambda: write_layer_zip(work.python, work.layer_zip, self.zip_level))
+                manifest["sizes"]["zipped_bytes"] = zipped
+            write_manifest(work.manifest, manifest)
+            if copy_python_to is not None:
+                self._step("copy", lambda: link_tree(work.python, Path(copy_python_to)))
+            packages = tuple(_rebase(p, work.root, self.layout.root) for p in installed_packages(work.python))
+        return LayerBuildResult(
+            fingerprint=fingerprint,
+            layout=self.layout,
+            layer_zip=self.layout.layer_zip if self.make_zip else None,
+            packages=packages,
+            unzipped_bytes=manifest["sizes"]["unzipped_bytes"],
+            zipped_bytes=manifest["sizes"]["zipped_bytes"],
+            manifest=manifest,
+            steps=tuple(self._steps),
+        )
+
+    def _from_cache(self, fingerprint: str, work: LayerPathLayout) -> dict[str, Any] | None:
+        """The finished layer from the cache into the staging folder, or None on a miss."""
+        assert self.cache is not None
+        cached = self.cache.restore(fingerprint, work.python)
+        if cached is None:
+            return None
+        logger.info("layer %s taken from the cache at %s", fingerprint[:12], self.cache.root)
+        self._copy_inputs(work)
+        work.requirements.write_text(cached.get("requirements", ""))
+        return dict(cached["manifest"])
+
+    def _build(self, fingerprint: str, work: LayerPathLayout) -> dict[str, Any]:
+        """Export, install, trim and verify into the staging folder; store the result in the cache."""
         logger.info("building %s layer for %s (%s)", self.project.tool.value, self.target.describe(), self.build_mode)
         # Asking each tool its version costs a process start (~0.5 s for Poetry): do it
         # beside the export and install, and let a missing or too old tool win over the
         # error that the missing tool then caused.
         self.locate_tools()
-        with ThreadPoolExecutor(max_workers=1) as pool, staging(self.layout) as work:
+        with ThreadPoolExecutor(max_workers=1) as pool:
             versions = pool.submit(self.tool_versions)
             try:
                 pinned = self._step("export", lambda: self.export(work))
@@ -149,37 +193,22 @@ class BasedLambdaLayerLocalBuilder:
                     raise versions.exception() from None
                 raise
             tools = versions.result()
-            self._step("trim", lambda: trim(work.python, self.options.exclude))
-            report = self._step("verify", lambda: self.verify(work))
-            zipped = (
-                self._step("zip", lambda: write_layer_zip(work.python, work.layer_zip, self.zip_level))
-                if self.make_zip
-                else None
-            )
-            manifest = build_manifest(
-                fingerprint=self.fingerprint,
-                project=self.project,
-                target=self.target,
-                options=self.options,
-                tools=tools,
-                build=self.build_mode,
-                packages=report.packages,
-                unzipped_bytes=report.unzipped_bytes,
-                zipped_bytes=zipped,
-            )
-            write_manifest(work.manifest, manifest)
-            if copy_python_to is not None:
-                self._step("copy", lambda: link_tree(work.python, Path(copy_python_to)))
-        return LayerBuildResult(
-            fingerprint=manifest["fingerprint"],
-            layout=self.layout,
-            layer_zip=self.layout.layer_zip if self.make_zip else None,
-            packages=tuple(_rebase(p, work.root, self.layout.root) for p in report.packages),
+        self._step("trim", lambda: trim(work.python, self.options.exclude))
+        report = self._step("verify", lambda: self.verify(work))
+        manifest = build_manifest(
+            fingerprint=fingerprint,
+            project=self.project,
+            target=self.target,
+            options=self.options,
+            tools=tools,
+            build=self.build_mode,
+            packages=report.packages,
             unzipped_bytes=report.unzipped_bytes,
-            zipped_bytes=zipped,
-            manifest=manifest,
-            steps=tuple(self._steps),
+            zipped_bytes=None,
         )
+        if self.cache:
+            self._step("cache store", lambda: self.cache.store(fingerprint, work.python, manifest, pinned.text))
+        return manifest
 
     def _step(self, name: str, action: Callable[[], Any]) -> Any:
         started = time.perf_counter()
@@ -214,10 +243,13 @@ class BasedLambdaLayerLocalBuilder:
             tool=tool.value, tool_version=tool_ver, installer=installer, installer_version=installer_version
         )
 
-    def export(self, work: LayerPathLayout) -> PinnedRequirements:
-        """Copy pyproject and lock into repo/ and write the pinned requirements there."""
+    def _copy_inputs(self, work: LayerPathLayout) -> None:
         for source in self.project.input_files:
             shutil.copyfile(source, work.repo / source.name)
+
+    def export(self, work: LayerPathLayout) -> PinnedRequirements:
+        """Copy pyproject and lock into repo/ and write the pinned requirements there."""
+        self._copy_inputs(work)
         pinned = export_requirements(self.project, self.options)
         work.requirements.write_text(pinned.text)
         return pinned
@@ -240,23 +272,6 @@ def _rebase(package: InstalledPackage, old: Path, new: Path) -> InstalledPackage
         dist_info=move(package.dist_info),
         files=tuple(move(f) for f in package.files),
     )
-
-
-def _walk_files(root: Path) -> Iterator[Path]:
-    for path in sorted(root.rglob("*")):
-        if path.is_file():
-            yield path
-
-
-def link_tree(source: Path, destination: Path) -> None:
-    """Mirror ``source`` into ``destination`` with hard links, copying where links fail."""
-    for path in _walk_files(source):
-        target = destination / path.relative_to(source)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.link(path, target)
-        except OSError:
-            shutil.copy2(path, target)
 
 
 class PipBasedLambdaLayerLocalBuilder(BasedLambdaLayerLocalBuilder):

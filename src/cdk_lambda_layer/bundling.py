@@ -45,6 +45,8 @@ class LayerBuildSpec:
     container: ContainerOptions
     #: Leave the container to CDK's Docker bundling (set for remote engines: bundling_file_access).
     cdk_docker: bool = False
+    #: Layer cache folder (None: the default; False: off).
+    cache_dir: str | bool | None = None
 
 
 @jsii.implements(ILocalBundling)
@@ -102,6 +104,7 @@ class LocalLayerBundling:
             locked=spec.options.locked,
             make_zip=False,
             max_unzipped_bytes=spec.options.max_unzipped_bytes,
+            cache_dir=spec.cache_dir,
             **extra,
         )
         builder.run(copy_python_to=output / "python")

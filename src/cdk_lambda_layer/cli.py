@@ -11,11 +11,13 @@ import argparse
 import json
 import logging
 import sys
+import time
 from collections.abc import Sequence
 from typing import Any
 
 from .archive import DEFAULT_ZIP_LEVEL
 from .builder import LayerBuildResult
+from .cache import CacheEntry, LayerCache, resolve_cache_dir
 from .errors import LayerBuildError
 from .modes import BUILD_MODES, build_layer
 from .options import LAMBDA_UNZIPPED_LIMIT
@@ -98,9 +100,84 @@ def _parser() -> argparse.ArgumentParser:
         metavar="0-9",
         help=f"zlib level of layer.zip (default: {DEFAULT_ZIP_LEVEL}; 1 is ~2.5x faster, ~15%% larger)",
     )
+    build.add_argument(
+        "--cache-dir",
+        default=None,
+        help="layer cache folder (default: $CDK_LAYER_CACHE_DIR or ~/.cache/cdk-lambda-layer/layers)",
+    )
+    build.add_argument("--no-cache", dest="cache_dir", action="store_false", help="neither read nor fill the cache")
     build.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     build.add_argument("-v", "--verbose", action="store_true", help="log every command run")
+    _cache_parser(commands)
     return parser
+
+
+def _cache_parser(commands: Any) -> None:
+    cache = commands.add_parser(
+        "cache",
+        help="list, size and prune the layer cache",
+        description="The cache of finished layers, keyed by fingerprint.",
+    )
+    cache.add_argument("--cache-dir", default=None, help="cache folder (default: as for build)")
+    actions = cache.add_subparsers(dest="action", required=True)
+    actions.add_parser("list", help="entries, newest use first, with sizes").add_argument(
+        "--json", action="store_true", help="print the entries as JSON on stdout"
+    )
+    prune = actions.add_parser("prune", help="remove entries; says what it removed")
+    prune.add_argument("--older-than", type=float, default=None, metavar="DAYS", help="not used for DAYS days")
+    prune.add_argument(
+        "--max-size", type=float, default=None, metavar="MB", help="then the least recently used beyond MB megabytes"
+    )
+    prune.add_argument("--all", action="store_true", help="remove every entry")
+
+
+def _cache(args: argparse.Namespace) -> int:
+    root = resolve_cache_dir(args.cache_dir)
+    if root is None:
+        print("the layer cache is turned off (CDK_LAYER_CACHE_DIR)", file=sys.stderr)
+        return 0
+    cache = LayerCache(root)
+    if args.action == "list":
+        rows = [_entry_row(entry) for entry in cache.entries()]
+        if args.json:
+            print(json.dumps({"cache_dir": str(root), "entries": rows}, indent=2))
+        for row in rows:
+            print(
+                f"{row['fingerprint'][:16]}  {row['bytes'] / 1e6:8.1f} MB  {row['last_used']}  "
+                f"{row['project']} {row['target']}",
+                file=sys.stderr,
+            )
+        total = sum(r["bytes"] for r in rows)
+        print(f"{len(rows)} layers, {total / 1e6:.1f} MB in {root}", file=sys.stderr)
+        return 0
+    if not (args.all or args.older_than is not None or args.max_size is not None):
+        print("error: say what to prune: --older-than DAYS, --max-size MB or --all", file=sys.stderr)
+        return 2
+    removed = cache.prune(
+        older_than_days=0 if args.all else args.older_than,
+        keep_bytes=None if args.max_size is None else int(args.max_size * 1e6),
+    )
+    for entry in removed:
+        print(f"removed {entry.fingerprint}", file=sys.stderr)
+    print(f"removed {len(removed)} layers from {root}", file=sys.stderr)
+    return 0
+
+
+def _entry_row(entry: CacheEntry) -> dict[str, Any]:
+    try:
+        manifest = entry.metadata()["manifest"]
+        project = manifest.get("project", "?")
+        target = f"{manifest['target']['runtime']} {manifest['target']['architecture']}"
+    except (OSError, ValueError, KeyError):
+        project, target = "?", "(incomplete)"
+    last = time.strftime("%Y-%m-%d %H:%M", time.localtime(entry.last_used)) if project != "?" else "-"
+    return {
+        "fingerprint": entry.fingerprint,
+        "bytes": entry.size,
+        "last_used": last,
+        "project": project,
+        "target": target,
+    }
 
 
 def result_json(result: LayerBuildResult) -> dict[str, Any]:
@@ -143,6 +220,7 @@ def _build(args: argparse.Namespace) -> int:
         "build_dir": args.build_dir,
         "max_unzipped_bytes": args.max_size,
         "zip_level": args.zip_level,
+        "cache_dir": args.cache_dir,
         "on_step": show,
     }
     if args.image:
@@ -163,7 +241,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     try:
-        return _build(args)
+        return _cache(args) if args.command == "cache" else _build(args)
     except LayerBuildError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -29,6 +29,7 @@ from .target import Architecture, LambdaTarget
 CONTEXT_BUILD = "cdk-lambda-layer:build"
 CONTEXT_IMAGE = "cdk-lambda-layer:image"
 CONTEXT_INSTALLER = "cdk-lambda-layer:installer"
+CONTEXT_CACHE_DIR = "cdk-lambda-layer:cacheDir"
 
 
 #: Container defaults: a writable HOME for the calling (non-root) user, quiet pip.
@@ -63,6 +64,9 @@ class PythonDependencyLayer(lambda_.LayerVersion):
     :param groups: dependency groups to include (dev groups are out by default).
     :param extras: optional-dependency extras to include.
     :param installer: "uv" or "pip" for the local path. Default: context, else "uv".
+    :param cache_dir: layer cache outside cdk.out (a fresh cdk.out then costs a copy, not a
+        build), or False. Default: context ``cdk-lambda-layer:cacheDir``, else
+        $CDK_LAYER_CACHE_DIR, else ~/.cache/cdk-lambda-layer/layers. Not part of the hash.
     :param environment, volumes, network, user, security_opt, bundling_file_access: passed
         to CDK's Docker bundling as they are. Default: CDK's (the calling user, bind mounts).
     :param layer_version_name, description, removal_policy, license: as on ``LayerVersion``.
@@ -83,6 +87,7 @@ class PythonDependencyLayer(lambda_.LayerVersion):
         groups: Sequence[str] = (),
         extras: Sequence[str] = (),
         installer: str | None = None,
+        cache_dir: str | os.PathLike[str] | bool | None = None,
         environment: Mapping[str, str] | None = None,
         volumes: Sequence[DockerVolume] | None = None,
         network: str | None = None,
@@ -127,6 +132,7 @@ class PythonDependencyLayer(lambda_.LayerVersion):
             construct_path=path,
             container=container,
             cdk_docker=bundling_file_access is not None,
+            cache_dir=_cache_dir(cache_dir, context(CONTEXT_CACHE_DIR)),
         )
         asset_hash = fingerprint(loaded, target, options, build=mode, image=docker_image.image)
         bundling = BundlingOptions(
@@ -186,6 +192,14 @@ def _python_of(runtime: Any) -> str:
             "Runtime.PYTHON_3_10 ... PYTHON_3_14 (e.g. runtime=Runtime.PYTHON_3_12)."
         )
     return runtime.name.removeprefix("python")
+
+
+def _cache_dir(option: str | os.PathLike[str] | bool | None, context: Any) -> str | bool | None:
+    if option is not None:
+        return option if isinstance(option, bool) else str(option)
+    if context is None:
+        return None
+    return context if isinstance(context, bool) else str(context)
 
 
 def _image(image: str | DockerImage | None, target: LambdaTarget) -> DockerImage:

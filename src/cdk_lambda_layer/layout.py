@@ -113,3 +113,17 @@ def publish(built: Path, final: Path, attempts: int = 5) -> None:
         except OSError:
             continue  # another build published between our two renames: go round again
     built.rename(final)
+
+
+def link_tree(source: Path, destination: Path) -> None:
+    """Mirror ``source`` into ``destination`` with hard links, copying where links fail
+    (another file system). Safe because nothing here ever rewrites a file in place."""
+    for folder, _dirs, names in os.walk(source):
+        for name in sorted(names):
+            path = Path(folder, name)
+            target = destination / path.relative_to(source)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(path, target)
+            except OSError:
+                shutil.copy2(path, target)
