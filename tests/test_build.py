@@ -212,3 +212,11 @@ def test_oversize_layer_is_refused_and_not_published(project_copy):
         UVBasedLambdaLayerLocalBuilder(project, python="3.12", max_unzipped_bytes=1_000_000).run()
     assert "Largest packages: pydantic_core" in str(info.value)
     assert not (project / "build/lambda/layer").exists()
+
+
+def test_layer_files_share_no_inode_with_the_installer_cache(project_copy):
+    # uv hard-links from its cache by default; an in-place edit of a layer file (in cdk.out,
+    # say) would then corrupt uv's cache for every later build. The layer must own its files.
+    result = UVBasedLambdaLayerLocalBuilder(project_copy("uv_app"), python="3.12", cache_dir=False).run()
+    shared = [p for p in result.python_dir.rglob("*") if p.is_file() and p.stat().st_nlink > 1]
+    assert shared == []

@@ -35,6 +35,10 @@ def uv_install_command(requirements: Path, dest: Path, target: LambdaTarget, *, 
         target.uv_python_platform,
         "--only-binary",
         ":all:",
+        # Copies, not hard links into uv's cache: the layer's files end up in cdk.out and in
+        # our layer cache, and an in-place edit there must never reach uv's cache.
+        "--link-mode",
+        "copy",
         "--no-progress",
         "-r",
         str(requirements),
