@@ -72,3 +72,15 @@ class DockerUnavailableError(LayerBuildError):
     """No Docker engine answers where a container build needs one."""
 
     exit_code = 6
+
+
+class BuildFolderError(LayerBuildError):
+    """The build folder cannot be written (permissions, disk full, a file in the way)."""
+
+    exit_code = 7
+
+
+class PackageIndexError(LayerBuildError):
+    """A package index could not be reached, or refused the request."""
+
+    exit_code = 8

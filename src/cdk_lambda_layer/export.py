@@ -15,6 +15,7 @@ from typing import Any
 from packaging.utils import canonicalize_name
 
 from .errors import CommandError, ProjectError, StaleLockError, ToolNotFoundError
+from .install import explain_index_failure
 from .options import LayerOptions
 from .project import Project, Tool
 from .runner import Command, run
@@ -94,6 +95,9 @@ def _explain_export_failure(exc: CommandError, project: Project) -> Exception:
     """Turn the tools' messages for the common failures into errors that say what to do."""
     lock = project.lock_path.name if project.lock_path else project.tool.lock_name
     stderr = exc.stderr
+    index_problem = explain_index_failure(stderr)
+    if index_problem is not None:
+        return index_problem
     if "needs to be updated" in stderr or "changed significantly since poetry.lock" in stderr:
         override = " (or pass locked=False / --no-locked to build from the lock as it is)"
         return StaleLockError(
@@ -120,19 +124,27 @@ def pip_requirements(project: Project, options: LayerOptions) -> PinnedRequireme
         return PinnedRequirements(text=project.lock_path.read_text(), complete=False, source="requirements.txt")
     table: dict[str, Any] = project.pyproject.get("project") or {}
     lines = list(_strings(table.get("dependencies", []), "project.dependencies", project))
-    optional = table.get("optional-dependencies") or {}
+    optional = _table(table.get("optional-dependencies"), "[project.optional-dependencies]", project)
     for extra in options.extras:
         if extra not in optional:
             raise ProjectError(_unknown(project, "extra", extra, "[project.optional-dependencies]", optional))
         lines += _strings(optional[extra], f"optional-dependencies.{extra}", project)
-    groups = project.pyproject.get("dependency-groups") or {}
+    groups = _table(project.pyproject.get("dependency-groups"), "[dependency-groups]", project)
     for group in options.groups:
         lines += _group(groups, group, project)
     return PinnedRequirements(text="\n".join(lines) + "\n", complete=False, source="pyproject.toml")
 
 
-def _unknown(project: Project, kind: str, name: str, table: str, known: Iterable[str]) -> str:
-    choices = ", ".join(sorted(known)) or "none"
+def _table(value: Any, where: str, project: Project) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ProjectError(f"{project.pyproject_path}: {where} must be a table of lists of requirement strings.")
+    return value
+
+
+def _unknown(project: Project, kind: str, name: str, table: str, known: Iterable[Any]) -> str:
+    choices = ", ".join(sorted(str(k) for k in known)) or "none"
     return f"No {kind} {name!r} in {table} of {project.pyproject_path} (defined: {choices})."
 
 
@@ -147,7 +159,10 @@ def _group(groups: dict[str, Any], name: str, project: Project, seen: tuple[str,
     if name not in groups or name in seen:
         raise ProjectError(_unknown(project, "dependency group", name, "[dependency-groups]", groups))
     lines: list[str] = []
-    for item in groups[name]:
+    entries = groups[name]
+    if not isinstance(entries, list):
+        raise ProjectError(f"{project.pyproject_path}: [dependency-groups] {name} must be a list.")
+    for item in entries:
         if isinstance(item, dict) and "include-group" in item:
             lines += _group(groups, str(item["include-group"]), project, (*seen, name))
         elif isinstance(item, str):

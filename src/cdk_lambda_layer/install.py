@@ -13,7 +13,7 @@ import re
 import sys
 from pathlib import Path
 
-from .errors import CommandError, NoWheelError
+from .errors import CommandError, LayerBuildError, NoWheelError, PackageIndexError
 from .options import Installer
 from .runner import Command, run
 from .target import LambdaOS, LambdaTarget
@@ -96,8 +96,46 @@ _NO_WHEEL = (
 )
 
 
-def explain_install_failure(exc: CommandError, target: LambdaTarget) -> NoWheelError | None:
-    """Recognise 'no wheel for this platform' in uv's or pip's output."""
+_DENIED = re.compile(r"\((40[13]) ([A-Za-z ]+)\) for url \((\S+?)\)")
+_DENIED_HINT = re.compile(
+    r"An index URL \((\S+?)\) could not be queried due to a lack of valid authentication "
+    r"credentials \((\d+) ([^)]+)\)"
+)
+_UNREACHABLE = (re.compile(r"Failed to fetch: `?(\S+?)`?$", re.M), re.compile(r"Could not fetch URL (\S+?):"))
+
+
+def without_userinfo(url: str) -> str:
+    """https://user:token@host/simple -> https://host/simple (never show a secret)."""
+    return re.sub(r"//[^/@\s]+@", "//", url)
+
+
+def explain_index_failure(stderr: str) -> PackageIndexError | None:
+    """Recognise an index that refused the credentials or could not be reached."""
+    denied = _DENIED.search(stderr)
+    hint = _DENIED_HINT.search(stderr)
+    if denied or hint:
+        code, words, url = denied.groups() if denied else (hint.group(2), hint.group(3), hint.group(1))
+        return PackageIndexError(
+            f"The package index at {without_userinfo(url)} refused the request (HTTP {code} {words.strip()}): "
+            "check the username and password or token given for that index (and that it may read this package)."
+        )
+    for pattern in _UNREACHABLE:
+        match = pattern.search(stderr)
+        if match:
+            causes = [line.split("cause:", 1)[1].strip() for line in stderr.splitlines() if "cause:" in line]
+            reason = causes[-1] if causes else "no answer"
+            return PackageIndexError(
+                f"Cannot reach the package index at {without_userinfo(match.group(1))} ({reason}). Check the "
+                "index URL, the network or proxy (HTTPS_PROXY), and that the index is up."
+            )
+    return None
+
+
+def explain_install_failure(exc: CommandError, target: LambdaTarget) -> LayerBuildError | None:
+    """Recognise an index failure, or 'no wheel for this platform', in uv's or pip's output."""
+    index_problem = explain_index_failure(exc.stderr)
+    if index_problem is not None:
+        return index_problem
     for pattern in _NO_WHEEL:
         match = pattern.search(exc.stderr)
         if match:

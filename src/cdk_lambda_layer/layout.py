@@ -9,12 +9,15 @@ this module created are ever deleted.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from .errors import BuildFolderError
 
 _TMP_PREFIX = ".tmp-layer-"
 _OLD_PREFIX = ".old-layer-"
@@ -87,16 +90,39 @@ def sweep_abandoned(parent: Path) -> None:
 def staging(final: LayerPathLayout) -> Iterator[LayerPathLayout]:
     """Yield a temporary layout beside ``final``; on success move it into place."""
     parent = final.root.parent
-    parent.mkdir(parents=True, exist_ok=True)
-    sweep_abandoned(parent)
     temp = LayerPathLayout(parent / f"{_TMP_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}")
-    temp.python.mkdir(parents=True)
-    temp.repo.mkdir()
+    with _writable(parent):
+        parent.mkdir(parents=True, exist_ok=True)
+        sweep_abandoned(parent)
+        temp.python.mkdir(parents=True)
+        temp.repo.mkdir()
     try:
-        yield temp
-        publish(temp.root, final.root)
+        with _writable(parent, only=_FOLDER_ERRNOS):
+            yield temp
+        with _writable(parent):
+            publish(temp.root, final.root)
     finally:
         shutil.rmtree(temp.root, ignore_errors=True)
+
+
+#: Failures of the build itself that mean "this folder cannot take the build".
+_FOLDER_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS})
+
+
+@contextlib.contextmanager
+def _writable(folder: Path, only: frozenset[int] | None = None) -> Iterator[None]:
+    """Turn file-system failures on the build folder into an error that says what to do."""
+    try:
+        yield
+    except OSError as exc:
+        if only is not None and exc.errno not in only:
+            raise
+        reason = exc.strerror or str(exc)
+        raise BuildFolderError(
+            f"Cannot write the build folder {folder} ({reason}"
+            f"{': ' + str(exc.filename) if exc.filename else ''}). Free disk space or fix the "
+            "permissions, or build elsewhere with build_dir= / --build-dir DIR."
+        ) from exc
 
 
 def publish(built: Path, final: Path, attempts: int = 5) -> None:
