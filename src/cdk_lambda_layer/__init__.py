@@ -23,6 +23,7 @@ from .container_builder import (
     PoetryBasedLambdaLayerContainerBuilder,
     UVBasedLambdaLayerContainerBuilder,
 )
+from .credentials import IndexCredentials, codeartifact_credentials
 from .errors import (
     BuildFolderError,
     CommandError,
@@ -59,6 +60,7 @@ __all__ = [
     "CommandError",
     "ContainerOptions",
     "DockerUnavailableError",
+    "IndexCredentials",
     "LambdaTarget",
     "LayerBuildError",
     "LayerBuildResult",
@@ -81,6 +83,7 @@ __all__ = [
     "UVBasedLambdaLayerContainerBuilder",
     "UVBasedLambdaLayerLocalBuilder",
     "VerificationError",
+    "codeartifact_credentials",
     "fingerprint",
     "load_project",
 ]

@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 from . import install as installers
 from .archive import DEFAULT_ZIP_LEVEL, write_layer_zip
 from .cache import LayerCache, resolve_cache_dir
+from .credentials import IndexCredentials
 from .errors import LayerBuildError, ToolNotFoundError
 from .export import PinnedRequirements, export_requirements
 from .fingerprint import fingerprint
@@ -74,6 +75,7 @@ class BasedLambdaLayerLocalBuilder:
     :param build_dir: where build/lambda/layer goes. Default: next to pyproject.toml.
     :param make_zip: write layer.zip (the CDK construct does not need it). Default: True.
     :param zip_level: zlib level of layer.zip, 0-9. Default: 6 (as the zip tool).
+    :param credentials: IndexCredentials for private indexes (never written anywhere, not hashed).
     :param cache_dir: layer cache folder, or False to turn it off. Default: $CDK_LAYER_CACHE_DIR,
         else ~/.cache/cdk-lambda-layer/layers (see cache.py).
     :param max_unzipped_bytes: size limit checked after trimming. Default: Lambda's 250 MB.
@@ -101,6 +103,7 @@ class BasedLambdaLayerLocalBuilder:
         make_zip: bool = True,
         zip_level: int = DEFAULT_ZIP_LEVEL,
         cache_dir: str | os.PathLike[str] | bool | None = None,
+        credentials: Iterable[IndexCredentials] = (),
         max_unzipped_bytes: int = LAMBDA_UNZIPPED_LIMIT,
         on_step: StepCallback | None = None,
     ) -> None:
@@ -118,6 +121,7 @@ class BasedLambdaLayerLocalBuilder:
         self.layout = LayerPathLayout(root) if root else LayerPathLayout.for_project(self.project.root)
         self.make_zip = make_zip
         self.zip_level = zip_level
+        self.credentials = tuple(credentials)
         cache_root = resolve_cache_dir(cache_dir)
         self.cache = LayerCache(cache_root) if cache_root else None
         self.on_step = on_step
@@ -250,13 +254,20 @@ class BasedLambdaLayerLocalBuilder:
     def export(self, work: LayerPathLayout) -> PinnedRequirements:
         """Copy pyproject and lock into repo/ and write the pinned requirements there."""
         self._copy_inputs(work)
-        pinned = export_requirements(self.project, self.options)
+        pinned = export_requirements(self.project, self.options, self.credentials)
         work.requirements.write_text(pinned.text)
         return pinned
 
     def install(self, pinned: PinnedRequirements, work: LayerPathLayout) -> None:
         """Install for the target on this host, wheels only."""
-        installers.install(self.options.installer, work.requirements, work.python, self.target, no_deps=pinned.complete)
+        installers.install(
+            self.options.installer,
+            work.requirements,
+            work.python,
+            self.target,
+            no_deps=pinned.complete,
+            credentials=self.credentials,
+        )
 
     def verify(self, work: LayerPathLayout):
         return verify(work.python, self.target, max_unzipped_bytes=self.options.max_unzipped_bytes)

@@ -22,6 +22,7 @@ from aws_cdk import ILocalBundling
 from .builder import BasedLambdaLayerLocalBuilder
 from .container import ContainerOptions, host_ca_bundle, stage_handoff
 from .container_builder import BasedLambdaLayerContainerBuilder
+from .credentials import IndexCredentials
 from .errors import NoWheelError
 from .export import export_requirements
 from .modes import BuildMode
@@ -47,6 +48,8 @@ class LayerBuildSpec:
     cdk_docker: bool = False
     #: Layer cache folder (None: the default; False: off).
     cache_dir: str | bool | None = None
+    #: Private index logins: handed to the tools at bundling time, never hashed or written.
+    credentials: tuple[IndexCredentials, ...] = ()
 
 
 @jsii.implements(ILocalBundling)
@@ -83,7 +86,7 @@ class LocalLayerBundling:
 
     def _in_container(self, output: Path) -> bool:
         if self.spec.cdk_docker:
-            pinned = export_requirements(self.spec.project, self.spec.options)
+            pinned = export_requirements(self.spec.project, self.spec.options, self.spec.credentials)
             stage_handoff(output, pinned, host_ca_bundle(self.spec.container.ca_bundle))
             return False
         self._build(BasedLambdaLayerContainerBuilder, output)
@@ -105,6 +108,7 @@ class LocalLayerBundling:
             make_zip=False,
             max_unzipped_bytes=spec.options.max_unzipped_bytes,
             cache_dir=spec.cache_dir,
+            credentials=spec.credentials,
             **extra,
         )
         builder.run(copy_python_to=output / "python")

@@ -18,6 +18,7 @@ from typing import Any
 from .archive import DEFAULT_ZIP_LEVEL
 from .builder import LayerBuildResult
 from .cache import CacheEntry, LayerCache, resolve_cache_dir
+from .credentials import IndexCredentials
 from .errors import LayerBuildError
 from .modes import BUILD_MODES, build_layer
 from .options import LAMBDA_UNZIPPED_LIMIT
@@ -99,6 +100,14 @@ def _parser() -> argparse.ArgumentParser:
         choices=range(10),
         metavar="0-9",
         help=f"zlib level of layer.zip (default: {DEFAULT_ZIP_LEVEL}; 1 is ~2.5x faster, ~15%% larger)",
+    )
+    build.add_argument(
+        "--index",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="log in to private index NAME with CDK_LAYER_INDEX_<NAME>_URL/_USERNAME/_PASSWORD from the environment "
+        "(repeatable)",
     )
     build.add_argument(
         "--cache-dir",
@@ -221,6 +230,7 @@ def _build(args: argparse.Namespace) -> int:
         "max_unzipped_bytes": args.max_size,
         "zip_level": args.zip_level,
         "cache_dir": args.cache_dir,
+        "credentials": [IndexCredentials.from_environment(name) for name in args.index],
         "on_step": show,
     }
     if args.image:

@@ -205,6 +205,7 @@ def run_step(
     container: ContainerOptions,
     no_deps: bool,
     label: str,
+    env: Mapping[str, str] | None = None,
     secrets: tuple[str, ...] = (),
 ) -> str:
     """Run the step in the image with ``output`` mounted at /asset-output; return its log."""
@@ -212,14 +213,15 @@ def run_step(
 
     client = docker_client()
     image = container.image_for(target)
-    volumes, env = container.mounts_and_environment()
+    volumes, container_env = container.mounts_and_environment()
+    container_env.update(env or {})  # credentials: environment only, never a file in a mount
     volumes[str(output.resolve())] = {"bind": CONTAINER_OUTPUT, "mode": "rw"}
     lent = lendable_uv(target) if container.host_uv else None
     if lent is not None:
         lent[1].mkdir(parents=True, exist_ok=True)
         volumes[str(lent[0])] = {"bind": UV_IN_CONTAINER, "mode": "ro"}
         volumes[str(lent[1])] = {"bind": CONTAINER_UV_CACHE, "mode": "rw"}
-        env["UV_CACHE_DIR"] = CONTAINER_UV_CACHE
+        container_env["UV_CACHE_DIR"] = CONTAINER_UV_CACHE
     argv = step_command(target, options, no_deps=no_deps)
     name = f"cdk-lambda-layer-{label}-{uuid.uuid4().hex[:8]}"
     logger.info("+ docker run --name %s %s %s", name, image, redact(" ".join(argv), secrets))
@@ -229,7 +231,7 @@ def run_step(
             argv,
             name=name,
             user=container.user or calling_user(),
-            environment=env,
+            environment=container_env,
             volumes=volumes,
             platform=target.architecture.docker_platform,
             network=container.network,

@@ -14,7 +14,10 @@ from typing import Any, ClassVar
 
 from .builder import BasedLambdaLayerLocalBuilder
 from .container import ContainerOptions, docker_client, host_ca_bundle, lendable_uv, run_step, stage_handoff
+from .credentials import secrets_of, tool_environment
+from .errors import CommandError
 from .export import PinnedRequirements
+from .install import explain_index_failure
 from .layout import LayerPathLayout
 from .manifest import ToolVersions
 from .project import Tool
@@ -83,14 +86,19 @@ class BasedLambdaLayerContainerBuilder(BasedLambdaLayerLocalBuilder):
 
     def install(self, pinned: PinnedRequirements, work: LayerPathLayout) -> None:
         stage_handoff(work.artifacts, pinned, host_ca_bundle(self.container.ca_bundle))
-        run_step(
-            output=work.artifacts,
-            target=self.target,
-            options=self.options,
-            container=self.container,
-            no_deps=pinned.complete,
-            label=self.fingerprint[:12],
-        )
+        try:
+            run_step(
+                output=work.artifacts,
+                target=self.target,
+                options=self.options,
+                container=self.container,
+                no_deps=pinned.complete,
+                label=self.fingerprint[:12],
+                env=tool_environment(self.credentials),
+                secrets=secrets_of(self.credentials),
+            )
+        except CommandError as exc:
+            raise explain_index_failure(exc.stderr) or exc from exc
 
     def verify(self, work: LayerPathLayout) -> VerifyReport:
         """As the local builders, also accepting linux_<cpu> wheels the image built from sdists."""

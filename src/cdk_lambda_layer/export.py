@@ -8,12 +8,13 @@ The result is a requirements file an installer can take on any host or in a cont
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from packaging.utils import canonicalize_name
 
+from .credentials import IndexCredentials, secrets_of, tool_environment
 from .errors import CommandError, ProjectError, StaleLockError, ToolNotFoundError
 from .install import explain_index_failure
 from .options import LayerOptions
@@ -66,13 +67,15 @@ def poetry_export_command(project: Project, options: LayerOptions) -> Command:
     return Command(argv=tuple(argv), label="poetry export", env={"POETRY_NO_INTERACTION": "1"})
 
 
-def export_requirements(project: Project, options: LayerOptions) -> PinnedRequirements:
+def export_requirements(
+    project: Project, options: LayerOptions, credentials: Sequence[IndexCredentials] = ()
+) -> PinnedRequirements:
     """Return the pinned requirements for the layer, with excluded packages removed."""
     if project.tool is Tool.UV:
-        text = _run_export((uv_export_command(project, options),), project)
+        text = _run_export((uv_export_command(project, options),), project, credentials)
         pinned = PinnedRequirements(text=text, complete=True, source="uv.lock")
     elif project.tool is Tool.POETRY:
-        text = _run_export((poetry_export_command(project, options),), project)
+        text = _run_export((poetry_export_command(project, options),), project, credentials)
         pinned = PinnedRequirements(text=text, complete=True, source="poetry.lock")
     else:
         pinned = pip_requirements(project, options)
@@ -81,11 +84,11 @@ def export_requirements(project: Project, options: LayerOptions) -> PinnedRequir
     )
 
 
-def _run_export(commands: Iterable[Command], project: Project) -> str:
-    out = ""
+def _run_export(commands: Iterable[Command], project: Project, credentials: Sequence[IndexCredentials]) -> str:
+    out, logins = "", tool_environment(credentials, declare=False)
     for command in commands:
         try:
-            out = run(command).stdout
+            out = run(replace(command, env={**command.env, **logins}), secrets=secrets_of(credentials)).stdout
         except CommandError as exc:
             raise _explain_export_failure(exc, project) from exc
     return out

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
+from .credentials import IndexCredentials, secrets_of, tool_environment
 from .errors import CommandError, LayerBuildError, NoWheelError, PackageIndexError
 from .options import Installer
 from .runner import Command, run
@@ -80,11 +83,20 @@ def install_command(
     return make(requirements, dest, target, no_deps=no_deps)
 
 
-def install(installer: Installer, requirements: Path, dest: Path, target: LambdaTarget, *, no_deps: bool) -> None:
-    """Install into ``dest``; a missing wheel becomes a NoWheelError that says what to do."""
+def install(
+    installer: Installer,
+    requirements: Path,
+    dest: Path,
+    target: LambdaTarget,
+    *,
+    no_deps: bool,
+    credentials: Sequence[IndexCredentials] = (),
+) -> None:
+    """Install into ``dest``; a missing wheel or an index problem becomes an error that says what to do."""
     command = install_command(installer, requirements, dest, target, no_deps=no_deps)
+    command = replace(command, env={**command.env, **tool_environment(credentials)})
     try:
-        run(command)
+        run(command, secrets=secrets_of(credentials))
     except CommandError as exc:
         raise explain_install_failure(exc, target) or exc from exc
 
@@ -101,6 +113,7 @@ _DENIED_HINT = re.compile(
     r"An index URL \((\S+?)\) could not be queried due to a lack of valid authentication "
     r"credentials \((\d+) ([^)]+)\)"
 )
+_DENIED_STATUS = re.compile(r"An index \((\S+?)\) returned a (40[13]) ([A-Za-z ]+?) error")
 _UNREACHABLE = (re.compile(r"Failed to fetch: `?(\S+?)`?$", re.M), re.compile(r"Could not fetch URL (\S+?):"))
 
 
@@ -112,7 +125,7 @@ def without_userinfo(url: str) -> str:
 def explain_index_failure(stderr: str) -> PackageIndexError | None:
     """Recognise an index that refused the credentials or could not be reached."""
     denied = _DENIED.search(stderr)
-    hint = _DENIED_HINT.search(stderr)
+    hint = _DENIED_HINT.search(stderr) or _DENIED_STATUS.search(stderr)
     if denied or hint:
         code, words, url = denied.groups() if denied else (hint.group(2), hint.group(3), hint.group(1))
         return PackageIndexError(

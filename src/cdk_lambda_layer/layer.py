@@ -18,7 +18,8 @@ from constructs import Construct
 
 from .bundling import LayerBuildSpec, LocalLayerBundling
 from .container import ContainerOptions, step_command
-from .errors import LayerBuildError, TargetError
+from .credentials import IndexCredentials
+from .errors import LayerBuildError, ProjectError, TargetError
 from .fingerprint import fingerprint
 from .modes import BuildMode, parse_build_mode
 from .options import LayerOptions
@@ -67,6 +68,9 @@ class PythonDependencyLayer(lambda_.LayerVersion):
     :param cache_dir: layer cache outside cdk.out (a fresh cdk.out then costs a copy, not a
         build), or False. Default: context ``cdk-lambda-layer:cacheDir``, else
         $CDK_LAYER_CACHE_DIR, else ~/.cache/cdk-lambda-layer/layers. Not part of the hash.
+    :param credentials: ``IndexCredentials`` for private indexes (e.g. from
+        ``codeartifact_credentials``). Used at bundling time only: not in the asset hash, the
+        template or cdk.out, so a fresh token neither rebuilds nor redeploys the layer.
     :param environment, volumes, network, user, security_opt, bundling_file_access: passed
         to CDK's Docker bundling as they are. Default: CDK's (the calling user, bind mounts).
     :param layer_version_name, description, removal_policy, license: as on ``LayerVersion``.
@@ -88,6 +92,7 @@ class PythonDependencyLayer(lambda_.LayerVersion):
         extras: Sequence[str] = (),
         installer: str | None = None,
         cache_dir: str | os.PathLike[str] | bool | None = None,
+        credentials: Sequence[IndexCredentials] = (),
         environment: Mapping[str, str] | None = None,
         volumes: Sequence[DockerVolume] | None = None,
         network: str | None = None,
@@ -113,6 +118,12 @@ class PythonDependencyLayer(lambda_.LayerVersion):
                 installer=installer or context(CONTEXT_INSTALLER) or "uv",
             )
             loaded = load_project(project, tool)
+            if credentials and bundling_file_access is not None:
+                raise ProjectError(
+                    "credentials cannot go through CDK's own Docker bundling (bundling_file_access): CDK "
+                    "hashes its Docker environment, so the token would reach the asset hash. Drop "
+                    "bundling_file_access (a local engine), or build with build='local'."
+                )
         except LayerBuildError as exc:
             raise type(exc)(f"{path}: {exc}") from exc
         docker_image = _image(image or context(CONTEXT_IMAGE), target)
@@ -133,6 +144,7 @@ class PythonDependencyLayer(lambda_.LayerVersion):
             container=container,
             cdk_docker=bundling_file_access is not None,
             cache_dir=_cache_dir(cache_dir, context(CONTEXT_CACHE_DIR)),
+            credentials=tuple(credentials),
         )
         asset_hash = fingerprint(loaded, target, options, build=mode, image=docker_image.image)
         bundling = BundlingOptions(
