@@ -56,25 +56,21 @@ def _copy_project(work: Path) -> Path:
     return Path(shutil.copytree(FIFTEEN, work / "project", ignore=shutil.ignore_patterns("build")))
 
 
+def fifteen_pins(*flags: str) -> str:
+    """The ~15-package project's pins, exported from its uv.lock."""
+    argv = [find_uv(), "export", "--frozen", "--no-dev", "--no-emit-project", "--no-header", *flags]
+    return subprocess.run(argv, cwd=FIFTEEN, capture_output=True, text=True, check=True).stdout
+
+
+_PINS: dict[str, str] = {}
+
+
 def _requirements(work: Path) -> Path:
+    """The pins for the bare-tool floors, exported once (the floors time the install alone)."""
+    if "fifteen" not in _PINS:
+        _PINS["fifteen"] = fifteen_pins()
     req = work / "requirements.txt"
-    out = subprocess.run(
-        [
-            find_uv(),
-            "export",
-            "--frozen",
-            "--no-dev",
-            "--no-emit-project",
-            "--no-header",
-            "--format",
-            "requirements-txt",
-        ],
-        cwd=FIFTEEN,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    req.write_text(out)
+    req.write_text(_PINS["fifteen"])
     return req
 
 
@@ -336,24 +332,7 @@ def container_project(folder: Path) -> Path:
     which do not run on python3.11 (glibc 2.26), and the stand-in image runs Python 3.11.
     """
     folder.mkdir(parents=True)
-    out = subprocess.run(
-        [
-            find_uv(),
-            "export",
-            "--frozen",
-            "--no-dev",
-            "--no-emit-project",
-            "--no-header",
-            "--no-hashes",
-            "--no-annotate",
-            "--format",
-            "requirements-txt",
-        ],
-        cwd=FIFTEEN,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    out = fifteen_pins("--no-hashes", "--no-annotate")
     pins = [("numpy==2.2.6" if line.startswith("numpy==") else line) for line in out.splitlines()]
     (folder / "requirements.txt").write_text("\n".join(pins) + "\n")
     (folder / "pyproject.toml").write_text('[project]\nname = "bench-container"\nversion = "0"\n')

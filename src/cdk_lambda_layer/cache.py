@@ -40,9 +40,13 @@ ENTRY_FILE = "entry.json"
 _TMP_PREFIX = ".tmp-"
 
 
+def cache_home() -> Path:
+    """This library's folder under the user's cache ($XDG_CACHE_HOME or ~/.cache)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cdk-lambda-layer"
+
+
 def default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "cdk-lambda-layer" / "layers"
+    return cache_home() / "layers"
 
 
 def resolve_cache_dir(option: str | os.PathLike[str] | bool | None = None) -> Path | None:

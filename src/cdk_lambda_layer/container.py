@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .cache import cache_home
 from .container_step import CA_FILE, HANDOFF_DIR, STEP_PACKAGE, UV_IN_CONTAINER
 from .errors import CommandError, DockerUnavailableError, LayerBuildError
 from .export import PinnedRequirements
@@ -49,6 +50,8 @@ PASSTHROUGH = (
     "PIP_EXTRA_INDEX_URL",
     "PIP_TRUSTED_HOST",
 )
+#: Every build container's environment: a writable HOME for the calling (non-root) user, quiet pip.
+BASE_ENVIRONMENT = {"HOME": "/tmp", "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_INPUT": "1"}  # noqa: S108
 _CA_VARIABLES = ("SSL_CERT_FILE", "PIP_CERT", "REQUESTS_CA_BUNDLE")
 
 
@@ -104,8 +107,7 @@ def host_ca_bundle(explicit: str | os.PathLike[str] | None = None) -> Path | Non
 
 
 def default_download_cache() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "cdk-lambda-layer" / "pip"
+    return cache_home() / "pip"
 
 
 def calling_user() -> str | None:
@@ -152,7 +154,7 @@ class ContainerOptions:
     def mounts_and_environment(self) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
         """Docker SDK volumes and environment for the pip cache, proxies and HOME."""
         volumes: dict[str, dict[str, str]] = {}
-        env = {"HOME": "/tmp", "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_INPUT": "1"}  # noqa: S108
+        env = dict(BASE_ENVIRONMENT)
         env.update({k: os.environ[k] for k in PASSTHROUGH if os.environ.get(k)})
         cache = self.cache_dir()
         if cache is None:

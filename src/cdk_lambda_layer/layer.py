@@ -17,7 +17,7 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from .bundling import LayerBuildSpec, LocalLayerBundling
-from .container import ContainerOptions, step_command
+from .container import BASE_ENVIRONMENT, ContainerOptions, step_command
 from .credentials import IndexCredentials
 from .errors import LayerBuildError, ProjectError, TargetError
 from .fingerprint import fingerprint
@@ -31,14 +31,6 @@ CONTEXT_BUILD = "cdk-lambda-layer:build"
 CONTEXT_IMAGE = "cdk-lambda-layer:image"
 CONTEXT_INSTALLER = "cdk-lambda-layer:installer"
 CONTEXT_CACHE_DIR = "cdk-lambda-layer:cacheDir"
-
-
-#: Container defaults: a writable HOME for the calling (non-root) user, quiet pip.
-_CONTAINER_ENV = {
-    "HOME": "/tmp",  # noqa: S108 - inside the container
-    "PIP_DISABLE_PIP_VERSION_CHECK": "1",
-    "PIP_NO_INPUT": "1",
-}
 
 
 def newest_python_runtime() -> lambda_.Runtime:
@@ -151,7 +143,7 @@ class PythonDependencyLayer(lambda_.LayerVersion):
             image=docker_image,
             platform=target.architecture.docker_platform,
             command=step_command(target, options, no_deps=loaded.tool is not Tool.PIP),
-            environment={**_CONTAINER_ENV, **(environment or {})},
+            environment={**BASE_ENVIRONMENT, **(environment or {})},
             volumes=volumes,
             network=network,
             user=user,
