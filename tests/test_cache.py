@@ -155,7 +155,8 @@ def test_cache_can_be_turned_off(project_copy, monkeypatch, isolated_layer_cache
     assert not any(isolated_layer_cache.iterdir())
 
 
-def test_context_key_sets_the_cache_folder(project_copy, tmp_path, installs):
+def test_context_key_sets_the_cache_folder(project_copy, tmp_path, installs, monkeypatch):
+    monkeypatch.delenv("CDK_LAYER_CACHE_DIR")
     chosen = tmp_path / "ci-cache"
     synth_layer(
         project_copy("uv_app"),
@@ -165,3 +166,16 @@ def test_context_key_sets_the_cache_folder(project_copy, tmp_path, installs):
         context={"cdk-lambda-layer:cacheDir": str(chosen)},
     )
     assert len(LayerCache(chosen).entries()) == 1
+
+
+def test_environment_wins_over_the_context_key(project_copy, tmp_path, installs, isolated_layer_cache):
+    """CI points CDK_LAYER_CACHE_DIR at a cached folder; a project's cdk.json must not override it."""
+    synth_layer(
+        project_copy("uv_app"),
+        outdir=tmp_path / "out",
+        runtime=lambda_.Runtime.PYTHON_3_12,
+        build="local",
+        context={"cdk-lambda-layer:cacheDir": str(tmp_path / "from-context")},
+    )
+    assert len(LayerCache(isolated_layer_cache).entries()) == 1
+    assert not (tmp_path / "from-context").exists()

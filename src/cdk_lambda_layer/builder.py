@@ -8,7 +8,6 @@ container in the container builders) and which tool owns the project.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import shutil
@@ -21,13 +20,13 @@ from typing import Any, ClassVar
 
 from . import install as installers
 from .archive import DEFAULT_ZIP_LEVEL, write_layer_zip
-from .cache import LayerCache, resolve_cache_dir
+from .cache import LayerCache, Restored, open_session, resolve_cache_dir
 from .credentials import IndexCredentials
 from .errors import LayerBuildError, ToolNotFoundError
 from .export import PinnedRequirements, export_requirements
 from .fingerprint import fingerprint
-from .inventory import InstalledPackage, installed_packages
-from .layout import LayerPathLayout, link_tree, staging
+from .inventory import InstalledPackage, installed_packages, walk_files
+from .layout import LayerPathLayout, copy_tree, staging
 from .manifest import ToolVersions, build_manifest, write_manifest
 from .options import LAMBDA_UNZIPPED_LIMIT, Installer, LayerOptions
 from .project import Project, Tool, load_project
@@ -138,26 +137,37 @@ class BasedLambdaLayerLocalBuilder:
         return fingerprint(self.project, self.target, self.options, build=self.build_mode, image=self.image)
 
     # -- the pipeline ---------------------------------------------------------------------
-    def run(self, *, copy_python_to: str | os.PathLike[str] | None = None) -> LayerBuildResult:
+    def run(self, *, copy_python_to: str | os.PathLike[str] | None = None, publish: bool = True) -> LayerBuildResult:
         """Build the layer into build/lambda/layer (or take it from the layer cache) and return it.
 
-        :param copy_python_to: also place the finished python/ folder here (hard links
-            where possible), before the build folder is swapped into place.
+        :param copy_python_to: also place the finished python/ folder here (a copy), before the
+            build folder is swapped into place.
+        :param publish: move the finished build folder into place. The construct passes False:
+            its only output is the asset folder, so a synth leaves nothing in the project.
         """
         self._steps = []
         fingerprint = self.fingerprint
-        cache_lock = self.cache.lock(fingerprint) if self.cache else contextlib.nullcontext()
-        with staging(self.layout) as work, cache_lock:
-            manifest = self._step("cache", lambda: self._from_cache(fingerprint, work)) if self.cache else None
-            if manifest is None:
-                manifest = self._build(fingerprint, work)
-            if self.make_zip:
-                zipped = self._step("zip", lambda: write_layer_zip(work.python, work.layer_zip, self.zip_level))
+        output = Path(copy_python_to) if copy_python_to is not None else None
+        direct = output if output is not None and not publish else None  # a hit goes straight there
+        with staging(self.layout, publish=publish) as work, open_session(self.cache, fingerprint) as cache:
+            zip_to = work.layer_zip if self.make_zip else None
+            hit_dir = direct or work.python
+            restored = self._step("cache", lambda: cache.restore(hit_dir, zip_to=zip_to)) if cache.active else None
+            layer_dir = hit_dir if restored is not None else work.python
+            manifest = self._restored(restored, work) if restored is not None else self._build(fingerprint, work)
+            if self.make_zip and not (restored and restored.zipped):
+                zipped = self._step("zip", lambda: write_layer_zip(layer_dir, work.layer_zip, self.zip_level))
                 manifest["sizes"]["zipped_bytes"] = zipped
+                if restored is not None:
+                    cache.add_zip(work.layer_zip)
+            if restored is None:
+                metadata = {"manifest": manifest, "requirements": work.requirements.read_text()}
+                self._step("cache store", lambda: cache.store(work.python, metadata, zip_to))
             write_manifest(work.manifest, manifest)
-            if copy_python_to is not None:
-                self._step("copy", lambda: link_tree(work.python, Path(copy_python_to)))
-            packages = tuple(_rebase(p, work.root, self.layout.root) for p in installed_packages(work.python))
+            if output is not None and layer_dir != output:
+                self._step("copy", lambda: copy_tree(work.python, output))
+            shown = self.layout.python if publish else (output or layer_dir)
+            packages = tuple(_rebase(p, layer_dir, shown) for p in installed_packages(layer_dir))
         return LayerBuildResult(
             fingerprint=fingerprint,
             layout=self.layout,
@@ -169,19 +179,15 @@ class BasedLambdaLayerLocalBuilder:
             steps=tuple(self._steps),
         )
 
-    def _from_cache(self, fingerprint: str, work: LayerPathLayout) -> dict[str, Any] | None:
-        """The finished layer from the cache into the staging folder, or None on a miss."""
-        assert self.cache is not None
-        cached = self.cache.restore(fingerprint, work.python)
-        if cached is None:
-            return None
-        logger.info("layer %s taken from the cache at %s", fingerprint[:12], self.cache.root)
+    def _restored(self, restored: Restored, work: LayerPathLayout) -> dict[str, Any]:
+        """Finish the build folder around a cache hit: inputs and requirements as the build used them."""
+        logger.info("layer %s taken from the layer cache", self.fingerprint[:12])
         self._copy_inputs(work)
-        work.requirements.write_text(cached.get("requirements", ""))
-        return dict(cached["manifest"])
+        work.requirements.write_text(restored.metadata.get("requirements", ""))
+        return dict(restored.metadata["manifest"])
 
     def _build(self, fingerprint: str, work: LayerPathLayout) -> dict[str, Any]:
-        """Export, install, trim and verify into the staging folder; store the result in the cache."""
+        """Export, install, trim and verify into the staging folder."""
         logger.info("building %s layer for %s (%s)", self.project.tool.value, self.target.describe(), self.build_mode)
         # Asking each tool its version costs a process start (~0.5 s for Poetry): do it
         # beside the export and install, and let a missing or too old tool win over the
@@ -197,9 +203,10 @@ class BasedLambdaLayerLocalBuilder:
                     raise versions.exception() from None
                 raise
             tools = versions.result()
+        walk_files(work.python)  # before anything reads the tree: only regular files, no links
         self._step("trim", lambda: trim(work.python, self.options.exclude))
         report = self._step("verify", lambda: self.verify(work))
-        manifest = build_manifest(
+        return build_manifest(
             fingerprint=fingerprint,
             project=self.project,
             target=self.target,
@@ -210,9 +217,6 @@ class BasedLambdaLayerLocalBuilder:
             unzipped_bytes=report.unzipped_bytes,
             zipped_bytes=None,
         )
-        if self.cache:
-            self._step("cache store", lambda: self.cache.store(fingerprint, work.python, manifest, pinned.text))
-        return manifest
 
     def _step(self, name: str, action: Callable[[], Any]) -> Any:
         started = time.perf_counter()
@@ -282,6 +286,7 @@ def _rebase(package: InstalledPackage, old: Path, new: Path) -> InstalledPackage
         version=package.version,
         dist_info=move(package.dist_info),
         files=tuple(move(f) for f in package.files),
+        size=package.size,
     )
 
 

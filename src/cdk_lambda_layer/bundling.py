@@ -12,6 +12,8 @@ needs pip, which every SAM build image has.
 from __future__ import annotations
 
 import logging
+import shutil
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -93,6 +95,15 @@ class LocalLayerBundling:
         return True
 
     def _build(self, builder_class: type[BasedLambdaLayerLocalBuilder], output: Path) -> None:
+        """Build into CDK's output folder, staging beside it in cdk.out: a synth writes nothing
+        into the project (no build/ folder next to pyproject.toml)."""
+        work = output.parent / f".cdk-lambda-layer-{uuid.uuid4().hex[:12]}"
+        try:
+            self._run_builder(builder_class, output, work)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    def _run_builder(self, builder_class: type[BasedLambdaLayerLocalBuilder], output: Path, work: Path) -> None:
         spec = self.spec
         extra = {"container": spec.container} if builder_class is BasedLambdaLayerContainerBuilder else {}
         builder = builder_class(
@@ -109,6 +120,7 @@ class LocalLayerBundling:
             max_unzipped_bytes=spec.options.max_unzipped_bytes,
             cache_dir=spec.cache_dir,
             credentials=spec.credentials,
+            build_dir=work,
             **extra,
         )
-        builder.run(copy_python_to=output / "python")
+        builder.run(copy_python_to=output / "python", publish=False)

@@ -2,17 +2,26 @@
 
 CI jobs start with an empty cdk.out and CDK's own skip works only inside one cdk.out;
 with this cache a layer whose fingerprint was built once on the machine (or restored by
-a CI cache step) costs a copy — hard links where the file system allows — not a build.
+a CI cache step) costs a copy, not a build, and a cached ``layer.zip`` is not zipped again.
 
-Layout: ``<root>/<fingerprint>/{python/, entry.json}``. An entry is written in a private
-folder and renamed into place only when complete, under a per-fingerprint lock, so
-parallel synths share it safely. ``entry.json`` lists every file with its size and
-sha256; an entry that does not match it (partial copy, edited or truncated file) is
-detected on use, removed, and rebuilt.
+Layout: ``<root>/CACHEDIR.TAG`` (https://bford.info/cachedir/: marks the folder as ours and
+tells backup tools to skip it), ``<root>/<fingerprint>/{python/, layer.zip, entry.json}``
+and ``<root>/.<fingerprint>.lock``. An entry is written in a private, locked folder
+(``.tmp-…``) and renamed into place only when complete, under the fingerprint's lock.
+``entry.json`` lists every file with its size and sha256; an entry that does not match it
+(partial copy, edited or truncated file, an added link) is detected on use, removed and
+rebuilt. Files are copied in and out, so no cache file ever shares an inode with a build
+folder or an asset folder.
 
-Where: ``cache_dir=`` (builders, construct), else the ``CDK_LAYER_CACHE_DIR`` environment
-variable, else the ``cdk-lambda-layer:cacheDir`` context key (construct), else
-``$XDG_CACHE_HOME/cdk-lambda-layer/layers`` (``~/.cache/...``). ``False`` turns it off.
+The cache deletes only what it can prove it made: folders named by a fingerprint or by
+its own temporary pattern, inside a folder that carries its marker. A folder that is not
+empty and has no marker is never used (a mistyped ``--cache-dir`` pointing at a project
+or ``~/.cache`` loses nothing).
+
+Where: ``cache_dir=`` (builders, construct prop), else the ``CDK_LAYER_CACHE_DIR``
+environment variable, else the ``cdk-lambda-layer:cacheDir`` context key (construct),
+else ``$XDG_CACHE_HOME/cdk-lambda-layer/layers`` (``~/.cache/...``). ``False``, or the
+variable set to ``off``, turns it off.
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import time
 import uuid
@@ -30,14 +40,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .errors import CacheFolderError, VerificationError
 from .inventory import walk_files
-from .layout import link_tree
+from .layout import copy_tree
+from .locking import held_folder, is_abandoned, sweep
 
 logger = logging.getLogger(__name__)
 
 CACHE_ENV = "CDK_LAYER_CACHE_DIR"
 ENTRY_FILE = "entry.json"
+ZIP_FILE = "layer.zip"
+MARKER = "CACHEDIR.TAG"
+MARKER_TEXT = (
+    "Signature: 8a477f597d28d172789f06886806bc55\n"
+    "# This folder is a cache of AWS Lambda layers made by cdk-lambda-layer.\n"
+    "# Every entry can be rebuilt; `cdk-lambda-layer cache prune` manages it.\n"
+)
 _TMP_PREFIX = ".tmp-"
+_FINGERPRINT = re.compile(r"[0-9a-f]{64}")
+_OFF = ("", "0", "off", "false", "no")
 
 
 def cache_home() -> Path:
@@ -49,15 +70,26 @@ def default_cache_dir() -> Path:
     return cache_home() / "layers"
 
 
-def resolve_cache_dir(option: str | os.PathLike[str] | bool | None = None) -> Path | None:
-    """The cache folder from the option, the environment or the default; None when turned off."""
+def resolve_cache_dir(option: str | os.PathLike[str] | bool | None = None, context: Any = None) -> Path | None:
+    """The cache folder: the option, else $CDK_LAYER_CACHE_DIR, else the context value, else the default.
+
+    None when turned off. An empty or blank path given as the option is an error, not "here".
+    """
     if option is False:
         return None
     if option not in (None, True):
-        return Path(option)  # type: ignore[arg-type]
+        text = os.fspath(option)  # type: ignore[arg-type]
+        if not str(text).strip():
+            raise CacheFolderError(
+                "The layer cache folder is an empty path: give a folder (--cache-dir DIR / cache_dir=...), "
+                "or turn the cache off (--no-cache / cache_dir=False)."
+            )
+        return Path(text)
     from_env = os.environ.get(CACHE_ENV)
     if from_env is not None:
-        return None if from_env.strip().lower() in ("", "0", "off", "false") else Path(from_env)
+        return None if from_env.strip().lower() in _OFF else Path(from_env)
+    if context is not None and context is not True:
+        return None if context is False or str(context).strip().lower() in _OFF else Path(str(context))
     return default_cache_dir()
 
 
@@ -70,7 +102,7 @@ def _sha256(path: Path) -> str:
 
 
 def tree_listing(root: Path) -> dict[str, list[Any]]:
-    """relative path -> [size, sha256] for every file under ``root``."""
+    """relative path -> [size, sha256] for every file under ``root`` (a link or special file raises)."""
     return {p.relative_to(root).as_posix(): [size, _sha256(p)] for p, size in sorted(walk_files(root))}
 
 
@@ -86,24 +118,56 @@ class CacheEntry:
     def python(self) -> Path:
         return self.path / "python"
 
+    @property
+    def layer_zip(self) -> Path:
+        return self.path / ZIP_FILE
+
+    @property
+    def complete(self) -> bool:
+        return (self.path / ENTRY_FILE).is_file()
+
     def metadata(self) -> dict[str, Any]:
         return json.loads((self.path / ENTRY_FILE).read_text())
 
     @property
     def size(self) -> int:
-        return sum(size for _p, size in walk_files(self.path))
+        try:
+            return sum(size for _p, size in walk_files(self.path))
+        except (OSError, VerificationError):
+            return 0
 
     @property
     def last_used(self) -> float:
-        return (self.path / ENTRY_FILE).stat().st_mtime
+        try:
+            return (self.path / ENTRY_FILE).stat().st_mtime
+        except OSError:
+            return 0.0
 
     def is_intact(self) -> bool:
-        """Every listed file is there with its size and content, and nothing else."""
+        """Every listed file is there with its size and content, nothing else, and no link anywhere."""
         try:
-            expected = self.metadata()["files"]
-            return tree_listing(self.python) == expected
-        except (OSError, ValueError, KeyError, TypeError):
+            document = self.metadata()
+            if tree_listing(self.python) != document["files"]:
+                return False
+            extra = {p.name for p in self.path.iterdir()} - {"python", ENTRY_FILE, ZIP_FILE, ".lock"}
+            return not extra and self._zip_intact(document.get("zip"))
+        except (OSError, ValueError, KeyError, TypeError, VerificationError):
             return False
+
+    def _zip_intact(self, expected: dict[str, Any] | None) -> bool:
+        if expected is None:
+            return not os.path.lexists(self.layer_zip)
+        info = self.layer_zip.lstat()
+        regular = info.st_mode & 0o170000 == 0o100000
+        return regular and [info.st_size, _sha256(self.layer_zip)] == [expected["size"], expected["sha256"]]
+
+
+@dataclass(frozen=True)
+class Restored:
+    """What a cache hit gives back: the entry's metadata, and whether layer.zip was copied too."""
+
+    metadata: dict[str, Any]
+    zipped: bool
 
 
 class LayerCache:
@@ -112,81 +176,245 @@ class LayerCache:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
 
+    # -- ownership ---------------------------------------------------------------------------
+    def claim(self) -> None:
+        """Make sure the root is this library's cache (create it with its marker), or raise.
+
+        A folder with content but no marker is refused, unless everything in it is named the
+        way this cache names things (a cache made before the marker existed).
+        """
+        marker = self.root / MARKER
+        if marker.is_file():
+            return
+        if self.root.exists() and not self.root.is_dir():
+            raise CacheFolderError(f"The layer cache {self.root} is a file, not a folder: pick another folder.")
+        self.root.mkdir(parents=True, exist_ok=True)
+        foreign = [p.name for p in self.root.iterdir() if not _our_name(p.name)]
+        if foreign:
+            shown = ", ".join(sorted(foreign)[:5])
+            raise CacheFolderError(
+                f"{self.root} is not a cdk-lambda-layer cache: it holds other files ({shown}) and no {MARKER}. "
+                "Point the cache at a new or empty folder (--cache-dir / cache_dir= / CDK_LAYER_CACHE_DIR); "
+                "nothing in this folder was changed."
+            )
+        marker.write_text(MARKER_TEXT)
+
+    def is_ours(self) -> bool:
+        return (self.root / MARKER).is_file()
+
     def _entry(self, fingerprint: str) -> CacheEntry:
+        if not _FINGERPRINT.fullmatch(fingerprint):
+            raise ValueError(f"not a fingerprint: {fingerprint!r}")
         return CacheEntry(self.root / fingerprint)
 
+    # -- locking -----------------------------------------------------------------------------
     @contextlib.contextmanager
-    def lock(self, fingerprint: str) -> Iterator[None]:
-        """An exclusive lock per fingerprint (POSIX flock; a no-op where there is none)."""
-        self.root.mkdir(parents=True, exist_ok=True)
+    def lock(self, fingerprint: str, *, blocking: bool = True) -> Iterator[bool]:
+        """An exclusive lock per fingerprint (POSIX flock); yields False if not blocking and taken."""
+        self.claim()
         with (self.root / f".{fingerprint}.lock").open("a") as handle:
             try:
                 import fcntl
 
-                fcntl.flock(handle, fcntl.LOCK_EX)
+                fcntl.flock(handle, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
             except ImportError:  # pragma: no cover - Windows
                 pass
-            yield
+            except BlockingIOError:
+                yield False
+                return
+            yield True
 
-    def restore(self, fingerprint: str, destination: Path) -> dict[str, Any] | None:
-        """Place the cached python/ tree into ``destination`` and return the entry's metadata
-        (manifest, requirements); None when missing or damaged."""
+    # -- use ---------------------------------------------------------------------------------
+    def restore(self, fingerprint: str, destination: Path, *, zip_to: Path | None = None) -> Restored | None:
+        """Copy the cached python/ tree (and layer.zip, when asked and cached) out; None on a miss.
+
+        Call under ``lock(fingerprint)``. A damaged entry is removed and reported as a miss.
+        """
         entry = self._entry(fingerprint)
-        if not (entry.path / ENTRY_FILE).is_file():
+        if not entry.complete:
             return None
         if not entry.is_intact():
             logger.warning("layer cache entry %s is damaged; removing it and building again", fingerprint[:12])
             shutil.rmtree(entry.path, ignore_errors=True)
             return None
-        link_tree(entry.python, destination)
+        copy_tree(entry.python, destination)
+        zipped = zip_to is not None and entry.layer_zip.is_file()
+        if zipped:
+            shutil.copyfile(entry.layer_zip, zip_to, follow_symlinks=False)  # type: ignore[arg-type]
         os.utime(entry.path / ENTRY_FILE)  # last use, for prune
-        return entry.metadata()
+        return Restored(metadata=entry.metadata(), zipped=zipped)
 
-    def store(self, fingerprint: str, python: Path, manifest: dict[str, Any], requirements: str = "") -> None:
-        """Add a finished layer; a concurrent writer of the same fingerprint wins harmlessly."""
+    def store(self, fingerprint: str, python: Path, metadata: dict[str, Any], layer_zip: Path | None = None) -> None:
+        """Add a finished layer (and its zip). Call under ``lock(fingerprint)``."""
         entry = self._entry(fingerprint)
-        if (entry.path / ENTRY_FILE).is_file():
+        if entry.complete:
             return
-        temp = self.root / f"{_TMP_PREFIX}{fingerprint[:12]}-{uuid.uuid4().hex[:8]}"
-        try:
-            link_tree(python, temp / "python")
-            document = {
-                "fingerprint": fingerprint,
-                "manifest": manifest,
-                "requirements": requirements,
-                "files": tree_listing(temp / "python"),
-            }
-            (temp / ENTRY_FILE).write_text(json.dumps(document, sort_keys=True))
-            if entry.path.exists():  # a damaged leftover
-                shutil.rmtree(entry.path, ignore_errors=True)
-            temp.rename(entry.path)
-        except OSError as exc:
-            logger.warning("could not store layer %s in the cache at %s: %s", fingerprint[:12], self.root, exc)
-        finally:
-            shutil.rmtree(temp, ignore_errors=True)
+        sweep(self.root, (_TMP_PREFIX,))
+        with held_folder(self.root, f"{_TMP_PREFIX}{fingerprint[:12]}-{uuid.uuid4().hex[:8]}") as temp:
+            try:
+                copy_tree(python, temp / "python")
+                document = {**metadata, "fingerprint": fingerprint, "files": tree_listing(temp / "python")}
+                document["zip"] = self._copy_zip(layer_zip, temp) if layer_zip else None
+                (temp / ENTRY_FILE).write_text(json.dumps(document, sort_keys=True))
+                if entry.path.exists():  # a damaged leftover
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                temp.rename(entry.path)
+                (entry.path / ".lock").unlink(missing_ok=True)
+            finally:
+                shutil.rmtree(temp, ignore_errors=True)
 
+    def add_zip(self, fingerprint: str, layer_zip: Path) -> None:
+        """Keep a layer.zip made from a cached entry that had none. Call under ``lock(fingerprint)``."""
+        entry = self._entry(fingerprint)
+        if not entry.complete or entry.layer_zip.exists():
+            return
+        document = entry.metadata()
+        partial = entry.path / f".{ZIP_FILE}.{uuid.uuid4().hex[:8]}"
+        try:
+            document["zip"] = self._copy_zip(layer_zip, entry.path, name=partial.name)
+            partial.replace(entry.layer_zip)
+            _write_atomically(entry.path / ENTRY_FILE, json.dumps(document, sort_keys=True))
+        finally:
+            partial.unlink(missing_ok=True)
+
+    @staticmethod
+    def _copy_zip(source: Path, folder: Path, name: str = ZIP_FILE) -> dict[str, Any]:
+        target = folder / name
+        shutil.copyfile(source, target, follow_symlinks=False)
+        return {"size": target.stat().st_size, "sha256": _sha256(target)}
+
+    # -- listing and pruning -----------------------------------------------------------------
     def entries(self) -> list[CacheEntry]:
+        """Entries (folders named by a fingerprint), most recently used first."""
         if not self.root.is_dir():
             return []
-        found = [CacheEntry(p) for p in self.root.iterdir() if p.is_dir() and not p.name.startswith(".")]
-        return sorted(found, key=lambda e: e.last_used if (e.path / ENTRY_FILE).exists() else 0, reverse=True)
+        found = [CacheEntry(p) for p in self.root.iterdir() if _FINGERPRINT.fullmatch(p.name) and not p.is_symlink()]
+        return sorted(found, key=lambda e: e.last_used, reverse=True)
+
+    def leftovers(self) -> list[Path]:
+        """Temporary folders of stores whose process died (their lock is free)."""
+        if not self.root.is_dir():
+            return []
+        return [
+            p
+            for p in sorted(self.root.iterdir())
+            if p.name.startswith(_TMP_PREFIX) and p.is_dir() and not p.is_symlink() and is_abandoned(p)
+        ]
 
     def prune(self, *, older_than_days: float | None = None, keep_bytes: int | None = None) -> list[CacheEntry]:
         """Remove entries unused for ``older_than_days``, then the least recently used beyond
-        ``keep_bytes``, and incomplete leftovers; return what was removed."""
+        ``keep_bytes``, incomplete ones and dead stores' leftovers; return the entries removed.
+
+        Each entry is removed under its lock; one in use by a build right now is skipped.
+        Refuses a folder without this cache's marker: it deletes only what it made.
+        """
+        if not self.root.exists():
+            return []
+        if not self.is_ours():
+            raise CacheFolderError(
+                f"{self.root} is not a cdk-lambda-layer cache (no {MARKER} in it): nothing was removed. "
+                "Check --cache-dir / CDK_LAYER_CACHE_DIR."
+            )
         removed: list[CacheEntry] = []
         now, total = time.time(), 0
         for entry in self.entries():  # most recently used first
-            complete = (entry.path / ENTRY_FILE).is_file()
-            too_old = older_than_days is not None and complete and now - entry.last_used > older_than_days * 86400
-            size = entry.size if complete else 0
+            size = entry.size if entry.complete else 0
+            too_old = older_than_days is not None and now - entry.last_used > older_than_days * 86400
             over = keep_bytes is not None and total + size > keep_bytes
-            if not complete or too_old or over:
-                removed.append(entry)
-                shutil.rmtree(entry.path, ignore_errors=True)
-            else:
+            if entry.complete and not (too_old or over):
                 total += size
-        for leftover in self.root.glob(f"{_TMP_PREFIX}*") if self.root.is_dir() else ():
-            if now - leftover.stat().st_mtime > 3600:  # an interrupted store, not one under way
-                shutil.rmtree(leftover, ignore_errors=True)
+                continue
+            with self.lock(entry.fingerprint, blocking=False) as free:
+                if free:
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                    removed.append(entry)
+                else:
+                    logger.warning("layer %s is in use by a build; kept", entry.fingerprint[:12])
+        sweep(self.root, (_TMP_PREFIX,))
         return removed
+
+
+def _our_name(name: str) -> bool:
+    """Names this cache creates: entries, lock files, temporary folders, its marker."""
+    return bool(
+        _FINGERPRINT.fullmatch(name)
+        or re.fullmatch(r"\.[0-9a-f]{64}\.lock", name)
+        or name.startswith((_TMP_PREFIX, ".init-"))
+        or name == MARKER
+    )
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    partial = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
+    try:
+        partial.write_text(text)
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+class CacheSession:
+    """The cache as one build uses it, under the fingerprint's lock.
+
+    A cache that cannot be used (read-only, full, not ours) must not fail a build that could
+    succeed without it: every failure here is a warning and the build goes on uncached.
+    """
+
+    def __init__(self, cache: LayerCache | None, fingerprint: str) -> None:
+        self.cache = cache
+        self.fingerprint = fingerprint
+
+    @property
+    def active(self) -> bool:
+        return self.cache is not None
+
+    def _unusable(self, exc: Exception, doing: str) -> None:
+        assert self.cache is not None
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        logger.warning(
+            "the layer cache at %s cannot be used (%s: %s); building without it. Fix the folder, point "
+            "CDK_LAYER_CACHE_DIR / --cache-dir elsewhere, or turn the cache off (--no-cache).",
+            self.cache.root,
+            doing,
+            reason,
+        )
+        self.cache = None
+
+    def restore(self, destination: Path, *, zip_to: Path | None = None) -> Restored | None:
+        if self.cache is None:
+            return None
+        try:
+            return self.cache.restore(self.fingerprint, destination, zip_to=zip_to)
+        except OSError as exc:
+            self._unusable(exc, "reading")
+            shutil.rmtree(destination, ignore_errors=True)
+            destination.mkdir(parents=True, exist_ok=True)
+            return None
+
+    def store(self, python: Path, metadata: dict[str, Any], layer_zip: Path | None) -> None:
+        if self.cache is not None:
+            try:
+                self.cache.store(self.fingerprint, python, metadata, layer_zip)
+            except (OSError, CacheFolderError) as exc:
+                self._unusable(exc, "storing")
+
+    def add_zip(self, layer_zip: Path) -> None:
+        if self.cache is not None:
+            try:
+                self.cache.add_zip(self.fingerprint, layer_zip)
+            except OSError as exc:
+                self._unusable(exc, "storing layer.zip")
+
+
+@contextlib.contextmanager
+def open_session(cache: LayerCache | None, fingerprint: str) -> Iterator[CacheSession]:
+    """A CacheSession holding the fingerprint's lock; without a usable cache, an inactive one."""
+    with contextlib.ExitStack() as stack:
+        session = CacheSession(None, fingerprint)
+        if cache is not None:
+            try:
+                stack.enter_context(cache.lock(fingerprint))
+                session = CacheSession(cache, fingerprint)
+            except (OSError, CacheFolderError) as exc:
+                CacheSession(cache, fingerprint)._unusable(exc, "locking")
+        yield session

@@ -10,16 +10,18 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from .archive import DEFAULT_ZIP_LEVEL
 from .builder import LayerBuildResult
-from .cache import CacheEntry, LayerCache, resolve_cache_dir
+from .cache import MARKER, CacheEntry, LayerCache, resolve_cache_dir
 from .credentials import IndexCredentials
-from .errors import LayerBuildError
+from .errors import CacheFolderError, LayerBuildError
 from .modes import BUILD_MODES, build_layer
 from .options import LAMBDA_UNZIPPED_LIMIT
 from .target import DEFAULT_PYTHON, PYTHON_RUNTIMES
@@ -146,30 +148,59 @@ def _cache(args: argparse.Namespace) -> int:
         print("the layer cache is turned off (CDK_LAYER_CACHE_DIR)", file=sys.stderr)
         return 0
     cache = LayerCache(root)
-    if args.action == "list":
-        rows = [_entry_row(entry) for entry in cache.entries()]
-        if args.json:
-            print(json.dumps({"cache_dir": str(root), "entries": rows}, indent=2))
-        for row in rows:
-            print(
-                f"{row['fingerprint'][:16]}  {row['bytes'] / 1e6:8.1f} MB  {row['last_used']}  "
-                f"{row['project']} {row['target']}",
-                file=sys.stderr,
-            )
-        total = sum(r["bytes"] for r in rows)
-        print(f"{len(rows)} layers, {total / 1e6:.1f} MB in {root}", file=sys.stderr)
-        return 0
+    if root.exists() and not cache.is_ours():
+        raise CacheFolderError(
+            f"{root} is not a cdk-lambda-layer cache (no {MARKER} in it): nothing was listed or removed. "
+            "Check --cache-dir / CDK_LAYER_CACHE_DIR."
+        )
+    return _cache_list(cache, json_out=args.json) if args.action == "list" else _cache_prune(cache, args)
+
+
+def _cache_list(cache: LayerCache, *, json_out: bool) -> int:
+    rows = [_entry_row(entry) for entry in cache.entries()]
+    leftovers = cache.leftovers()
+    left_bytes = sum(_folder_bytes(p) for p in leftovers)
+    if json_out:
+        document = {"cache_dir": str(cache.root), "entries": rows, "leftover_bytes": left_bytes}
+        print(json.dumps(document, indent=2))
+    if rows:
+        print(f"{'FINGERPRINT':<16}  {'SIZE':>11}  {'LAST USED':<16}  PROJECT TARGET", file=sys.stderr)
+    for row in rows:
+        print(
+            f"{row['fingerprint'][:16]}  {row['bytes'] / 1e6:8.1f} MB  {row['last_used']:<16}  "
+            f"{row['project']} {row['target']}",
+            file=sys.stderr,
+        )
+    total = sum(r["bytes"] for r in rows)
+    print(f"{len(rows)} layers, {total / 1e6:.1f} MB in {cache.root}", file=sys.stderr)
+    if leftovers:
+        print(
+            f"{len(leftovers)} unfinished stores of killed builds, {left_bytes / 1e6:.1f} MB "
+            "(cache prune removes them)",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def _cache_prune(cache: LayerCache, args: argparse.Namespace) -> int:
     if not (args.all or args.older_than is not None or args.max_size is not None):
         print("error: say what to prune: --older-than DAYS, --max-size MB or --all", file=sys.stderr)
         return 2
+    leftovers = cache.leftovers()
     removed = cache.prune(
         older_than_days=0 if args.all else args.older_than,
         keep_bytes=None if args.max_size is None else int(args.max_size * 1e6),
     )
     for entry in removed:
         print(f"removed {entry.fingerprint}", file=sys.stderr)
-    print(f"removed {len(removed)} layers from {root}", file=sys.stderr)
+    for folder in leftovers:
+        print(f"removed unfinished store {folder.name}", file=sys.stderr)
+    print(f"removed {len(removed)} layers from {cache.root}", file=sys.stderr)
     return 0
+
+
+def _folder_bytes(folder: Path) -> int:
+    return sum(os.lstat(Path(d, n)).st_size for d, _dirs, names in os.walk(folder) for n in names)
 
 
 def _entry_row(entry: CacheEntry) -> dict[str, Any]:

@@ -80,6 +80,12 @@ class BuildFolderError(LayerBuildError):
     exit_code = 7
 
 
+class CacheFolderError(LayerBuildError):
+    """The folder given as the layer cache cannot be one (not ours, a file, an empty path)."""
+
+    exit_code = 2
+
+
 class PackageIndexError(LayerBuildError):
     """A package index could not be reached, or refused the request."""
 

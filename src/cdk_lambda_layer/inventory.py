@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from dataclasses import dataclass
 from importlib.metadata import PathDistribution
 from pathlib import Path
+
+from .errors import VerificationError
 
 
 def normalize(name: str) -> str:
@@ -25,29 +28,69 @@ class InstalledPackage:
     dist_info: Path
     #: Files of the distribution (from RECORD) that exist under the layer folder.
     files: tuple[Path, ...]
-
-    @property
-    def size(self) -> int:
-        return sum(f.stat().st_size for f in self.files)
+    #: Bytes of those files, measured when the layer was read.
+    size: int = 0
 
 
 def _inside(path: Path, root: Path) -> bool:
-    """Lexically inside ``root`` (RECORD paths may climb out with '..', e.g. to bin/)."""
+    """Inside ``root`` both by name and on disk.
+
+    RECORD paths may climb out with '..' (e.g. to bin/), and a folder on the way may be a
+    symlink to somewhere else: only a path whose parent really lies under ``root`` counts,
+    so deleting or reading it can never touch a file outside the layer.
+    """
     try:
         relative = os.path.relpath(os.path.normpath(path), os.path.normpath(root))
+        real_parent = os.path.relpath(os.path.realpath(Path(path).parent), os.path.realpath(root))
     except ValueError:  # another drive on Windows
         return False
-    return relative != ".." and not relative.startswith(".." + os.sep)
+    return not (_climbs_out(relative) or _climbs_out(real_parent))
+
+
+def _climbs_out(relative: str) -> bool:
+    return relative == ".." or relative.startswith(".." + os.sep)
+
+
+def _kind(mode: int) -> str:
+    for test, word in ((stat.S_ISLNK, "symlink"), (stat.S_ISFIFO, "fifo"), (stat.S_ISSOCK, "socket")):
+        if test(mode):
+            return word
+    return "device file" if stat.S_ISBLK(mode) or stat.S_ISCHR(mode) else "special file"
+
+
+def _describe(path: Path, root: Path, mode: int) -> str:
+    shown = path.relative_to(root).as_posix()
+    if stat.S_ISLNK(mode):
+        return f"{shown} -> {path.readlink()} (symlink)"
+    return f"{shown} ({_kind(mode)})"
 
 
 def walk_files(root: Path) -> list[tuple[Path, int]]:
-    """Every regular file under ``root`` with its size, in one pass."""
-    found = []
-    for folder, _dirs, names in os.walk(root):
-        for name in names:
+    """Every regular file under ``root`` with its size, in one pass; nothing else is accepted.
+
+    A layer holds only regular files and folders. A symlink would make the zip, the cache
+    check or a copy read a file outside the layer (a host file, when code run in a build
+    container planted the link), and a fifo would hang the reader; so links are never
+    followed, and any such entry is an error naming it.
+    """
+    found: list[tuple[Path, int]] = []
+    odd: list[str] = []
+    for folder, dirs, names in os.walk(root):  # followlinks=False: never descends into a linked folder
+        for name in [*dirs, *names]:
             path = Path(folder, name)
-            if not path.is_symlink():
-                found.append((path, path.stat().st_size))
+            info = os.lstat(path)
+            if stat.S_ISREG(info.st_mode):
+                found.append((path, info.st_size))
+            elif not stat.S_ISDIR(info.st_mode):
+                odd.append(_describe(path, root, info.st_mode))
+    if odd:
+        more = f" (and {len(odd) - 10} more)" if len(odd) > 10 else ""
+        raise VerificationError(
+            f"A layer may hold only regular files and folders, but {root.name}/ has: {'; '.join(odd[:10])}{more}. "
+            "Something in the build (a package's build or install step) created them, and a link could "
+            "bring a file from outside the layer into it, so nothing was published. Find the package that "
+            "ships them and exclude it, or pin another version."
+        )
     return found
 
 
@@ -60,12 +103,12 @@ def installed_packages(site: Path) -> list[InstalledPackage]:
         files = []
         for entry in dist.files or ():
             path = site / entry
-            if path.is_file() and _inside(path, site):
+            if _inside(path, site) and path.is_file() and not path.is_symlink():
                 files.append(path)
+        unique = tuple(sorted(set(files)))
+        size = sum(f.lstat().st_size for f in unique)
         packages.append(
-            InstalledPackage(
-                name=name, version=dist.version or "", dist_info=dist_info, files=tuple(sorted(set(files)))
-            )
+            InstalledPackage(name=name, version=dist.version or "", dist_info=dist_info, files=unique, size=size)
         )
     return sorted(packages, key=lambda p: normalize(p.name))
 

@@ -17,6 +17,7 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from .bundling import LayerBuildSpec, LocalLayerBundling
+from .cache import resolve_cache_dir
 from .container import BASE_ENVIRONMENT, ContainerOptions, step_command
 from .credentials import IndexCredentials
 from .errors import LayerBuildError, ProjectError, TargetError
@@ -58,8 +59,9 @@ class PythonDependencyLayer(lambda_.LayerVersion):
     :param extras: optional-dependency extras to include.
     :param installer: "uv" or "pip" for the local path. Default: context, else "uv".
     :param cache_dir: layer cache outside cdk.out (a fresh cdk.out then costs a copy, not a
-        build), or False. Default: context ``cdk-lambda-layer:cacheDir``, else
-        $CDK_LAYER_CACHE_DIR, else ~/.cache/cdk-lambda-layer/layers. Not part of the hash.
+        build), or False. Default: $CDK_LAYER_CACHE_DIR, else context ``cdk-lambda-layer:cacheDir``,
+        else ~/.cache/cdk-lambda-layer/layers (the environment wins over cdk.json so that CI can
+        point it at a cached folder). Not part of the hash.
     :param credentials: ``IndexCredentials`` for private indexes (e.g. from
         ``codeartifact_credentials``). Used at bundling time only: not in the asset hash, the
         template or cdk.out, so a fresh token neither rebuilds nor redeploys the layer.
@@ -110,6 +112,7 @@ class PythonDependencyLayer(lambda_.LayerVersion):
                 installer=installer or context(CONTEXT_INSTALLER) or "uv",
             )
             loaded = load_project(project, tool)
+            cache_folder = _cache_dir(cache_dir, context(CONTEXT_CACHE_DIR))
             if credentials and bundling_file_access is not None:
                 raise ProjectError(
                     "credentials cannot go through CDK's own Docker bundling (bundling_file_access): CDK "
@@ -135,7 +138,7 @@ class PythonDependencyLayer(lambda_.LayerVersion):
             construct_path=path,
             container=container,
             cdk_docker=bundling_file_access is not None,
-            cache_dir=_cache_dir(cache_dir, context(CONTEXT_CACHE_DIR)),
+            cache_dir=cache_folder,
             credentials=tuple(credentials),
         )
         asset_hash = fingerprint(loaded, target, options, build=mode, image=docker_image.image)
@@ -198,12 +201,10 @@ def _python_of(runtime: Any) -> str:
     return runtime.name.removeprefix("python")
 
 
-def _cache_dir(option: str | os.PathLike[str] | bool | None, context: Any) -> str | bool | None:
-    if option is not None:
-        return option if isinstance(option, bool) else str(option)
-    if context is None:
-        return None
-    return context if isinstance(context, bool) else str(context)
+def _cache_dir(option: str | os.PathLike[str] | bool | None, context: Any) -> str | bool:
+    """The cache folder, decided at construct time: prop, else $CDK_LAYER_CACHE_DIR, else context, else default."""
+    resolved = resolve_cache_dir(option, context)
+    return False if resolved is None else str(resolved)
 
 
 def _image(image: str | DockerImage | None, target: LambdaTarget) -> DockerImage:

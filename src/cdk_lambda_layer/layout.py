@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import BuildFolderError
+from .inventory import walk_files
+from .locking import LOCK_NAME, held_folder, sweep
 
 _TMP_PREFIX = ".tmp-layer-"
 _OLD_PREFIX = ".old-layer-"
@@ -60,49 +62,42 @@ class LayerPathLayout:
         return self.repo / "requirements.txt"
 
 
-def _pid_alive(pid: int) -> bool:
-    if os.name != "posix":
-        return True  # be conservative: never sweep another process's folder
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def sweep_abandoned(parent: Path) -> list[Path]:
+    """Delete staging folders of builds that died, and moved-aside old layers.
 
-
-def sweep_abandoned(parent: Path) -> None:
-    """Delete temporary folders left by builds that were killed (their process is gone)."""
-    if not parent.is_dir():
-        return
-    for folder in parent.iterdir():
-        name = folder.name
-        if name.startswith(_OLD_PREFIX):
-            shutil.rmtree(folder, ignore_errors=True)
-        elif name.startswith(_TMP_PREFIX):
-            pid = name[len(_TMP_PREFIX) :].split("-")[0]
-            if pid.isdigit() and not _pid_alive(int(pid)):
-                shutil.rmtree(folder, ignore_errors=True)
+    A staging folder is swept only when its owner's lock can be taken (see locking.py), so a
+    build running in another PID namespace keeps its folder.
+    """
+    return sweep(parent, (_TMP_PREFIX, _OLD_PREFIX))
 
 
 @contextlib.contextmanager
-def staging(final: LayerPathLayout) -> Iterator[LayerPathLayout]:
-    """Yield a temporary layout beside ``final``; on success move it into place."""
+def staging(final: LayerPathLayout, *, publish: bool = True) -> Iterator[LayerPathLayout]:
+    """Yield a private, locked layout beside ``final``; on success move it into place.
+
+    ``publish=False`` (the CDK construct: the asset folder is the only output) deletes the
+    staging folder instead, so nothing is left in the project.
+    """
     parent = final.root.parent
-    temp = LayerPathLayout(parent / f"{_TMP_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}")
     with _writable(parent):
         parent.mkdir(parents=True, exist_ok=True)
         sweep_abandoned(parent)
-        temp.python.mkdir(parents=True)
-        temp.repo.mkdir()
-    try:
-        with _writable(parent, only=_FOLDER_ERRNOS):
-            yield temp
+    name = f"{_TMP_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    with contextlib.ExitStack() as held:
         with _writable(parent):
-            publish(temp.root, final.root)
-    finally:
-        shutil.rmtree(temp.root, ignore_errors=True)
+            temp = LayerPathLayout(held.enter_context(held_folder(parent, name)))
+        try:
+            with _writable(parent):
+                temp.python.mkdir(parents=True)
+                temp.repo.mkdir()
+            with _writable(parent, only=_FOLDER_ERRNOS):
+                yield temp
+            if publish:
+                with _writable(parent):
+                    publish_folder(temp.root, final.root)
+                    (final.root / LOCK_NAME).unlink(missing_ok=True)
+        finally:
+            shutil.rmtree(temp.root, ignore_errors=True)
 
 
 #: Failures of the build itself that mean "this folder cannot take the build".
@@ -125,7 +120,7 @@ def _writable(folder: Path, only: frozenset[int] | None = None) -> Iterator[None
         ) from exc
 
 
-def publish(built: Path, final: Path, attempts: int = 5) -> None:
+def publish_folder(built: Path, final: Path, attempts: int = 5) -> None:
     """Replace ``final`` with ``built`` by renames; tolerate a concurrent build doing the same."""
     for _ in range(attempts):
         if final.exists():
@@ -141,15 +136,15 @@ def publish(built: Path, final: Path, attempts: int = 5) -> None:
     built.rename(final)
 
 
-def link_tree(source: Path, destination: Path) -> None:
-    """Mirror ``source`` into ``destination`` with hard links, copying where links fail
-    (another file system). Safe because nothing here ever rewrites a file in place."""
-    for folder, _dirs, names in os.walk(source):
-        for name in sorted(names):
-            path = Path(folder, name)
-            target = destination / path.relative_to(source)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                os.link(path, target)
-            except OSError:
-                shutil.copy2(path, target)
+def copy_tree(source: Path, destination: Path) -> None:
+    """Copy the layer tree ``source`` into ``destination``: regular files only, links refused.
+
+    Copies, not hard links: an edit in one asset folder, build folder or cache entry must
+    never show up in another (the kernel copies in place: copy_file_range/sendfile).
+    """
+    destination.mkdir(parents=True, exist_ok=True)
+    for path, _size in sorted(walk_files(source)):
+        target = destination / path.relative_to(source)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target, follow_symlinks=False)
+        shutil.copymode(path, target, follow_symlinks=False)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,15 +29,23 @@ class TrimReport:
 
 
 def _remove(path: Path, site: Path) -> int:
-    if not _inside(path, site) or not path.exists():
+    """Delete a file or folder of the layer and return the bytes freed.
+
+    Never follows a link and never acts outside ``site`` (a RECORD entry may name
+    '../../x', or a folder on its way may be a link).
+    """
+    if not _inside(path, site):
         return 0
-    if path.is_dir() and not path.is_symlink():
-        size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return 0
+    if stat.S_ISDIR(info.st_mode):
+        size = sum(os.lstat(Path(d, n)).st_size for d, _dirs, names in os.walk(path) for n in names)
         shutil.rmtree(path)
         return size
-    size = path.stat().st_size
     path.unlink()
-    return size
+    return info.st_size if stat.S_ISREG(info.st_mode) else 0
 
 
 def remove_distributions(site: Path, names: Iterable[str]) -> tuple[tuple[str, ...], int]:

@@ -1,0 +1,113 @@
+"""Folders held by a lock for as long as the process that made them lives.
+
+A build's staging folder and a cache store's temporary folder belong to one process.
+When it dies (killed, out of memory) they stay behind, and a later build must sweep
+them; but it must never sweep the folder of a build that is still running, even one in
+another PID namespace (a devcontainer and its host, two CI containers sharing a
+checkout), where a process id means nothing. So the owner holds an ``flock`` on
+``.lock`` inside its folder for its whole life: the kernel drops that lock when the
+owner dies, whatever namespace it ran in, and a sweeper deletes a folder only while it
+holds the lock itself.
+
+A folder is made under a name no sweeper looks at (``.init-…``), locked, and only then
+renamed to its working name, so it never exists unlocked under a name that is swept.
+Where there is no ``fcntl`` (Windows) nothing is ever swept: a leftover costs disk,
+deleting a live build costs a broken layer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+LOCK_NAME = ".lock"
+INIT_PREFIX = ".init-"
+#: An ``.init-`` folder is swept only this long after it was made (its owner renames it within
+#: microseconds; one this old lost its owner between mkdir and lock).
+INIT_GRACE_SECONDS = 3600
+
+
+def _lock(handle: IO[str], *, blocking: bool) -> bool:
+    if fcntl is None:  # pragma: no cover - Windows
+        return blocking
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+    except BlockingIOError:
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def held_folder(parent: Path, name: str) -> Iterator[Path]:
+    """Create ``parent/name`` and hold its lock until the block ends (the caller deletes or renames it)."""
+    init = parent / f"{INIT_PREFIX}{uuid.uuid4().hex[:12]}"
+    init.mkdir()
+    with (init / LOCK_NAME).open("w") as handle:
+        _lock(handle, blocking=True)
+        folder = parent / name
+        init.rename(folder)
+        yield folder
+
+
+@contextlib.contextmanager
+def _if_abandoned(folder: Path) -> Iterator[bool]:
+    """True (while holding its lock) when no live process holds ``folder``'s lock."""
+    if fcntl is None:  # pragma: no cover - Windows
+        yield False
+        return
+    try:
+        fd = os.open(folder / LOCK_NAME, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except FileNotFoundError:
+        yield True  # no lock at all: made by an older version, or already being deleted
+        return
+    except OSError:
+        yield False  # cannot tell: leave it
+        return
+    with os.fdopen(fd) as handle:
+        yield _lock(handle, blocking=False)
+
+
+def is_abandoned(folder: Path) -> bool:
+    """Whether ``folder``'s owner is gone (its lock can be taken right now)."""
+    with _if_abandoned(folder) as free:
+        return free
+
+
+def sweep(parent: Path, prefixes: tuple[str, ...]) -> list[Path]:
+    """Delete the folders under ``parent`` named with one of ``prefixes`` whose owner is gone.
+
+    Only real folders (never a link) with those names, plus old ``.init-`` folders, are
+    ever considered; each is deleted while holding its lock, so a live owner cannot lose it.
+    """
+    removed: list[Path] = []
+    if not parent.is_dir():
+        return removed
+    now = time.time()
+    for child in sorted(parent.iterdir()):
+        name = child.name
+        swept = name.startswith(prefixes) or (name.startswith(INIT_PREFIX) and now - _mtime(child) > INIT_GRACE_SECONDS)
+        if not swept or child.is_symlink() or not child.is_dir():
+            continue
+        with _if_abandoned(child) as free:
+            if free:
+                shutil.rmtree(child, ignore_errors=True)
+                removed.append(child)
+    return removed
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.lstat().st_mtime
+    except OSError:
+        return time.time()

@@ -1,0 +1,287 @@
+"""The outside review's data-loss and host-exposure findings, reproduced from the outside.
+
+Each test failed before its fix: a prune that deleted a project, a layer that carried a
+host file through a link, a live build's folder swept from another PID namespace, a
+synth that wrote into the project, a read-only cache that failed every build.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from aws_cdk import aws_lambda as lambda_
+from cdk_helpers import synth_layer
+
+from cdk_lambda_layer import UVBasedLambdaLayerLocalBuilder, VerificationError
+from cdk_lambda_layer.cache import MARKER, LayerCache
+from cdk_lambda_layer.layout import copy_tree
+
+
+def cli(*args, env=None, **kwargs):
+    return subprocess.run(
+        [sys.executable, "-m", "cdk_lambda_layer", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, **(env or {})},
+        **kwargs,
+    )
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+# -- 1. cache prune deletes only what the cache made --------------------------------------------
+@pytest.mark.parametrize("flags", [["--all"], ["--older-than", "0"], ["--max-size", "0"]])
+def test_prune_pointed_at_a_project_deletes_nothing(project_copy, flags):
+    project = project_copy("uv_app")
+    (project / "docs").mkdir()
+    (project / "docs" / "index.md").write_text("keep me")
+    before = snapshot(project)
+    done = cli("cache", "--cache-dir", str(project), "prune", *flags)
+    assert done.returncode == 2, done.stderr
+    assert "is not a cdk-lambda-layer cache" in done.stderr and "nothing was" in done.stderr
+    assert snapshot(project) == before
+
+
+def test_an_empty_cache_path_is_an_error_not_the_current_folder(tmp_path):
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "app.py").write_text("x = 1")
+    for command in (["cache", "--cache-dir", "", "prune", "--all"], ["cache", "--cache-dir", " ", "list"]):
+        done = cli(*command, cwd=tmp_path)
+        assert done.returncode == 2, done.stderr
+        assert "empty path" in done.stderr and "Traceback" not in done.stderr
+    assert (tmp_path / "src" / "app.py").read_text() == "x = 1"
+
+
+def test_prune_keeps_foreign_folders_inside_its_own_cache(project_copy, isolated_layer_cache):
+    project = project_copy("uv_app")
+    assert cli("build", str(project), "--python", "3.12").returncode == 0
+    assert (isolated_layer_cache / MARKER).is_file()
+    (isolated_layer_cache / "notes").mkdir()  # somebody else's folder, not an entry name
+    (isolated_layer_cache / "notes" / "todo.txt").write_text("mine")
+    done = cli("cache", "prune", "--all")
+    assert done.returncode == 0, done.stderr
+    assert "removed 1 layers" in done.stderr
+    assert (isolated_layer_cache / "notes" / "todo.txt").read_text() == "mine"
+
+
+def test_a_build_never_adopts_a_foreign_folder_as_its_cache(project_copy, tmp_path):
+    home_cache = tmp_path / "dot-cache"
+    (home_cache / "pip").mkdir(parents=True)
+    (home_cache / "pip" / "wheel.whl").write_bytes(b"x")
+    done = cli("build", str(project_copy("uv_app")), "--python", "3.12", "--cache-dir", str(home_cache))
+    assert done.returncode == 0, done.stderr
+    assert "cannot be used" in done.stderr and "building without it" in done.stderr
+    assert sorted(p.name for p in home_cache.iterdir()) == ["pip"]  # no marker, no entry added
+
+
+# -- 2. no links in a layer: not in verify, the cache check, or a copy --------------------------
+def _layer_with(tmp_path: Path, kind: str) -> Path:
+    site = tmp_path / "python"
+    (site / "pkg").mkdir(parents=True)
+    (site / "pkg" / "__init__.py").write_text("x = 1\n")
+    secret = tmp_path / "host-secret.txt"
+    secret.write_text("host only")
+    if kind == "file-link":
+        (site / "pkg" / "data.txt").symlink_to(secret)
+    elif kind == "folder-link":
+        (site / "etc").symlink_to(tmp_path)
+    else:
+        os.mkfifo(site / "pkg" / "pipe")
+    return site
+
+
+@pytest.mark.parametrize("kind", ["file-link", "folder-link", "fifo"])
+def test_copies_refuse_links_and_special_files(tmp_path, kind):
+    site = _layer_with(tmp_path, kind)
+    with pytest.raises(VerificationError) as info:
+        copy_tree(site, tmp_path / "copy")
+    assert "only regular files and folders" in str(info.value)
+    assert ("host-secret.txt" in str(info.value)) == (kind == "file-link")
+    assert not list((tmp_path / "copy").rglob("*data.txt"))
+
+
+@pytest.mark.parametrize("kind", ["file-link", "folder-link"])
+def test_a_link_added_to_a_cache_entry_makes_it_damaged(project_copy, isolated_layer_cache, tmp_path, kind):
+    project = project_copy("uv_app")
+    UVBasedLambdaLayerLocalBuilder(project, python="3.12").run()
+    (entry,) = LayerCache(isolated_layer_cache).entries()
+    secret = tmp_path / "host-secret.txt"
+    secret.write_text("host only")
+    if kind == "file-link":
+        (entry.python / "planted.txt").symlink_to(secret)
+    else:
+        (entry.python / "planted").symlink_to(tmp_path)
+    assert not entry.is_intact()
+    result = UVBasedLambdaLayerLocalBuilder(project, python="3.12").run()  # rebuilt, not served
+    names = {n for _d, _s, files in os.walk(result.python_dir) for n in files} | {
+        d for _d, dirs, _f in os.walk(result.python_dir) for d in dirs
+    }
+    assert "planted.txt" not in names and "planted" not in names
+    assert b"host only" not in result.layer_zip.read_bytes()
+
+
+# -- 3. a live build's staging folder survives a build in another PID namespace -------------------
+def _unshare_available() -> bool:
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        return False
+    probe = subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", "true"], capture_output=True, check=False)
+    return probe.returncode == 0
+
+
+@pytest.mark.network
+@pytest.mark.skipif(not _unshare_available(), reason="needs root and unshare --pid (CI runs as root)")
+def test_builds_in_two_pid_namespaces_both_complete(project_copy, tmp_path):
+    project = project_copy("uv_numpy")
+    command = [sys.executable, "-m", "cdk_lambda_layer", "build", str(project), "--python", "3.12", "--no-cache"]
+    env = {**os.environ, "UV_CACHE_DIR": str(tmp_path / "cold-uv-cache")}  # a slow, downloading first build
+    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    staging = project / "build" / "lambda"
+    deadline = time.time() + 60
+    while time.time() < deadline and not list(staging.glob(".tmp-layer-*/repo")):
+        time.sleep(0.02)
+    assert list(staging.glob(".tmp-layer-*")), "the first build should be under way"
+    # The second build sweeps at its start; in its own PID namespace the first build's pid means nothing.
+    second = subprocess.run(
+        ["unshare", "--pid", "--fork", "--mount-proc", *command], capture_output=True, text=True, check=False
+    )
+    out, err = first.communicate(timeout=600)
+    assert second.returncode == 0, second.stderr
+    assert first.returncode == 0, err
+    listing = json.loads(cli("build", str(project), "--python", "3.12", "--no-cache", "--json").stdout)
+    names = sorted(p["name"] for p in listing["packages"])
+    with __import__("zipfile").ZipFile(project / "build/lambda/layer/layer.zip") as archive:
+        assert any(n.startswith("python/numpy/") for n in archive.namelist())
+    assert names == ["numpy"]
+
+
+# -- 7. a synth leaves the project untouched ---------------------------------------------------
+def test_synth_writes_nothing_into_the_project(project_copy, tmp_path):
+    project = project_copy("uv_app")
+    before = snapshot(project)
+    synth_layer(project, outdir=tmp_path / "out", runtime=lambda_.Runtime.PYTHON_3_12, build="local")
+    assert snapshot(project) == before
+    assert not (project / "build").exists()
+    assert not list((tmp_path / "out").glob(".cdk-lambda-layer-*"))  # its staging is gone too
+    (asset,) = (tmp_path / "out").glob("asset.*")
+    assert (asset / "python" / "pydantic").is_dir()
+
+
+# -- 10. an unusable cache is a warning, the build goes on ------------------------------------------
+def _read_only_mount_available() -> bool:
+    return os.geteuid() == 0 and shutil.which("unshare") is not None and shutil.which("mount") is not None
+
+
+@pytest.mark.skipif(not _read_only_mount_available(), reason="needs root to mount a read-only folder")
+def test_a_read_only_cache_does_not_fail_builds(project_copy, tmp_path):
+    project = project_copy("uv_app")
+    cache = tmp_path / "ro-cache"
+    assert cli("build", str(project), "--python", "3.12", "--cache-dir", str(cache)).returncode == 0  # filled
+    (project / "build").rename(tmp_path / "first-build")
+    script = (
+        f"mount --bind {cache} {cache} && mount -o remount,bind,ro {cache} && "
+        f"{sys.executable} -m cdk_lambda_layer build {project} --python 3.12 --cache-dir {cache}"
+    )
+    done = subprocess.run(["unshare", "--mount", "sh", "-c", script], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "the layer cache at" in done.stderr and "building without it" in done.stderr
+    assert "build folder" not in done.stderr
+    assert (project / "build/lambda/layer/layer.zip").is_file()
+
+
+# -- 11. prune racing builds that restore the same entry -------------------------------------------
+@pytest.mark.network
+def test_prune_racing_cache_hits_never_crashes(project_copy, isolated_layer_cache):
+    project = project_copy("uv_app")
+    assert cli("build", str(project), "--python", "3.12").returncode == 0
+    for _ in range(8):
+        build = subprocess.Popen(
+            [sys.executable, "-m", "cdk_lambda_layer", "build", str(project), "--python", "3.12", "--json"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        prune = cli("cache", "prune", "--all")
+        out, err = build.communicate(timeout=300)
+        assert build.returncode == 0, err
+        assert prune.returncode == 0, prune.stderr
+        assert "Traceback" not in err + prune.stderr
+        assert any(p["name"] == "pydantic" for p in json.loads(out)["packages"])
+
+
+def test_prune_skips_an_entry_a_build_holds(project_copy, isolated_layer_cache):
+    """Deterministic form of the race: while a build holds an entry (restoring it), prune keeps it."""
+    project = project_copy("uv_app")
+    result = UVBasedLambdaLayerLocalBuilder(project, python="3.12").run()
+    cache = LayerCache(isolated_layer_cache)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from pathlib import Path; from cdk_lambda_layer.cache import LayerCache\n"
+            f"with LayerCache(Path({str(isolated_layer_cache)!r})).lock({result.fingerprint!r}):\n"
+            "    print('held', flush=True); time.sleep(30)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        done = cli("cache", "prune", "--all")
+        assert done.returncode == 0, done.stderr
+        assert "in use by a build; kept" in done.stderr
+        assert [e.fingerprint for e in cache.entries()] == [result.fingerprint]
+    finally:
+        holder.kill()
+        holder.wait()
+    assert cli("cache", "prune", "--all").returncode == 0
+    assert cache.entries() == []
+
+
+# -- smaller ones ---------------------------------------------------------------------------------
+def test_killed_stores_are_listed_and_pruned(project_copy, isolated_layer_cache):
+    project = project_copy("uv_app")
+    assert cli("build", str(project), "--python", "3.12").returncode == 0
+    orphan = isolated_layer_cache / ".tmp-0123456789ab-deadbeef"  # a store whose process died
+    (orphan / "python").mkdir(parents=True)
+    (orphan / "python" / "big.bin").write_bytes(b"\0" * 200_000)
+    (orphan / ".lock").write_text("")
+    listed = cli("cache", "list")
+    assert "1 unfinished stores of killed builds, 0.2 MB" in listed.stderr
+    assert listed.stderr.splitlines()[0].startswith("FINGERPRINT")
+    pruned = cli("cache", "prune", "--older-than", "30")
+    assert pruned.returncode == 0 and not orphan.exists()
+    assert len(LayerCache(isolated_layer_cache).entries()) == 1  # the fresh entry stays
+
+
+def test_a_layer_with_no_packages_is_cached(tmp_path, isolated_layer_cache):
+    project = tmp_path / "empty"
+    project.mkdir()
+    (project / "pyproject.toml").write_text('[project]\nname = "empty"\nversion = "0"\ndependencies = []\n')
+    first = cli("build", str(project), "--python", "3.12", "--json")
+    assert first.returncode == 0, first.stderr
+    assert "could not store" not in first.stderr and "cannot be used" not in first.stderr
+    assert len(LayerCache(isolated_layer_cache).entries()) == 1
+    again = cli("build", str(project), "--python", "3.12", "-v")
+    assert "taken from the layer cache" in again.stderr
+
+
+def test_build_folders_and_cache_share_no_inodes(project_copy, isolated_layer_cache, tmp_path):
+    project = project_copy("uv_app")
+    one = UVBasedLambdaLayerLocalBuilder(project, python="3.12", build_dir=tmp_path / "one").run()
+    two = UVBasedLambdaLayerLocalBuilder(project, python="3.12", build_dir=tmp_path / "two").run()
+    (entry,) = LayerCache(isolated_layer_cache).entries()
+    inodes = [
+        {(p.stat().st_dev, p.stat().st_ino) for p in root.rglob("*") if p.is_file()}
+        for root in (one.python_dir, two.python_dir, entry.python)
+    ]
+    assert not (inodes[0] & inodes[1]) and not (inodes[0] & inodes[2]) and not (inodes[1] & inodes[2])
