@@ -154,7 +154,7 @@ def test_builds_in_two_pid_namespaces_both_complete(project_copy, tmp_path):
     second = subprocess.run(
         ["unshare", "--pid", "--fork", "--mount-proc", *command], capture_output=True, text=True, check=False
     )
-    out, err = first.communicate(timeout=600)
+    _out, err = first.communicate(timeout=600)
     assert second.returncode == 0, second.stderr
     assert first.returncode == 0, err
     listing = json.loads(cli("build", str(project), "--python", "3.12", "--no-cache", "--json").stdout)
