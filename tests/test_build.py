@@ -48,7 +48,7 @@ def test_uv_layer_with_binary_dependencies_imports_on_python(project_copy):
     }
     entries = zip_names(result)
     assert all(name.startswith("python/") for name in entries)
-    assert not [n for n in entries if "__pycache__" in n or n.endswith(".pyc")]
+    assert not [n for n in entries if n.endswith(".pyc") and ".cpython-311." not in n]  # only the target's bytecode
     assert any(n.startswith("python/pydantic_core-") and n.endswith(".dist-info/METADATA") for n in entries)
     assert {elf_machine(p) for p in native_files(result.python_dir)} == {62}
     code = "import pydantic, orjson; print(pydantic.BaseModel.__name__, orjson.dumps({'a': 1}).decode())"
@@ -78,7 +78,15 @@ def test_python311_refuses_numpy_with_only_manylinux_2_28_wheels(project_copy):
         UVBasedLambdaLayerLocalBuilder(project, python="3.11").run()
     message = str(info.value)
     assert info.value.package == "numpy"
-    for words in ("numpy==2.4.", "python3.11", "glibc 2.26", "glibc <= 2.26", "python3.12+", "build='container'"):
+    words_expected = (
+        "numpy 2.4.",
+        "only wheels for glibc 2.27 or newer",
+        "python3.11 runs on Amazon Linux 2 with glibc 2.26",
+        "a source distribution exists",
+        "python3.12+",
+        "build='container'",
+    )
+    for words in words_expected:
         assert words in message, message
     assert not (project / "build" / "lambda" / "layer").exists()  # nothing half-built published
 
@@ -133,10 +141,13 @@ def test_two_builds_give_byte_identical_zips(project_copy):
 
 def test_excluded_packages_are_not_in_the_layer(project_copy):
     project = project_copy("uv_app")
-    result = UVBasedLambdaLayerLocalBuilder(project, python="3.12", exclude=["Pydantic_Core", "orjson"]).run()
+    result = UVBasedLambdaLayerLocalBuilder(
+        project, python="3.12", exclude=["orjson"], provided=["Pydantic_Core"]
+    ).run()
     assert not names(result) & {"pydantic-core", "orjson"}
     assert not [n for n in zip_names(result) if "pydantic_core" in n or "orjson" in n]
-    assert result.manifest["exclude"] == ["orjson", "pydantic-core"]
+    assert result.manifest["exclude"] == ["orjson"]
+    assert result.manifest["provided"] == ["pydantic-core"]
 
 
 def test_manifest_records_fingerprint_tools_and_packages(project_copy):
@@ -150,7 +161,7 @@ def test_manifest_records_fingerprint_tools_and_packages(project_copy):
     assert manifest["sizes"]["zipped_bytes"] == result.layer_zip.stat().st_size
     assert str(project) not in json.dumps(manifest)  # no absolute paths
     repo = sorted(p.name for p in (project / "build/lambda/layer/repo").iterdir())
-    assert repo == ["pyproject.toml", "requirements.txt", "uv.lock"]
+    assert repo == ["pylock.toml", "pyproject.toml", "requirements.txt", "uv.lock"]
 
 
 def test_only_the_build_folder_is_written(project_copy):

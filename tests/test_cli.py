@@ -56,4 +56,10 @@ def test_errors_exit_non_zero_with_the_message_only(project_copy, args, code, wo
 
 def test_missing_project_folder(tmp_path):
     done = cli("build", str(tmp_path / "nope"))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert f"The project folder {tmp_path / 'nope'} does not exist" in done.stderr
+
+
+def test_a_folder_without_pyproject(tmp_path):
+    done = cli("build", str(tmp_path))
     assert done.returncode == 2 and "No pyproject.toml" in done.stderr and "Traceback" not in done.stderr

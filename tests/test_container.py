@@ -91,7 +91,11 @@ def test_container_builders_make_layers_that_import_in_the_image(project_copy, i
     assert result.manifest["builder"]["build"] == "container"
     assert result.manifest["installer"]["name"] == f"uv in {image}"  # the host's uv, lent to the container
     assert not (result.layout.artifacts / ".cdk-lambda-layer").exists()  # hand-off gone
-    assert not list(result.python_dir.rglob("__pycache__"))
+    assert not (result.layout.artifacts / ".cdk-lambda-layer-report.json").exists()
+    compiled = list(result.python_dir.rglob("*.pyc"))
+    assert compiled and all(p.name.endswith(".cpython-311.pyc") for p in compiled)  # the image's Python
+    assert result.manifest["bytecode"]["included"] and result.manifest["bytecode"]["python"].startswith("3.11.")
+    assert result.manifest["import_check"]["ran"] and result.manifest["import_check"]["imported"] >= 1
     assert import_in_image(image, result.python_dir, code) == expected
 
 
@@ -218,7 +222,7 @@ def test_auto_without_docker_keeps_the_no_wheel_explanation(project_copy, monkey
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
     with pytest.raises(NoWheelError) as info:
         build_layer(project_copy("uv_sdist"), build="auto", python=PY)
-    assert "docopt==0.6.2 has no wheel" in str(info.value)
+    assert "docopt 0.6.2: it publishes only a source distribution" in str(info.value)
     assert "container fallback (build=auto) is not possible" in str(info.value)
     assert "Start Docker" in str(info.value)
 

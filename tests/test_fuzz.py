@@ -9,9 +9,12 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cdk_lambda_layer import LayerOptions, ProjectError, Tool, load_project
-from cdk_lambda_layer.export import pip_requirements, without_packages
+from cdk_lambda_layer import LayerOptions, ProjectError, TargetError, Tool, load_project
+from cdk_lambda_layer.export import pyproject_requirements
+from cdk_lambda_layer.locked import read_poetry, read_pylock
 from cdk_lambda_layer.project import Project
+from cdk_lambda_layer.project.local import requirement_files, uv_local_sources
+from cdk_lambda_layer.target import LambdaTarget
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -51,17 +54,62 @@ def test_any_dependency_tables_give_requirements_or_a_project_error(table, group
         pyproject={"project": table, "dependency-groups": groups},
         tool=Tool.PIP,
         lock_path=None,
+        anchor=Path("/nowhere"),
     )
     try:
-        pinned = pip_requirements(project, LayerOptions(extras=tuple(extras), groups=tuple(chosen)))
+        text = pyproject_requirements(project, LayerOptions(extras=tuple(extras), groups=tuple(chosen)))
     except ProjectError as exc:
         assert "/nowhere/pyproject.toml" in str(exc)
     else:
-        assert pinned.text.endswith("\n")
+        assert text.endswith("\n")
+
+
+requirement_lines = st.lists(
+    st.one_of(
+        st.text(alphabet=string.printable, max_size=40),
+        st.sampled_from(["-r other.txt", "-c c.txt", "./lib", "-e ../x", "--find-links ./w", "x @ file:./y", "\\"]),
+    ),
+    max_size=8,
+)
 
 
 @FUZZ
-@given(text=st.text(max_size=500), names=st.lists(st.text(min_size=1, max_size=10), max_size=4))
-def test_exclusion_filter_takes_any_requirements_text(text, names):
-    kept = without_packages(text, names)
-    assert isinstance(kept, str)
+@given(lines=requirement_lines)
+def test_any_requirements_file_gives_references_or_a_project_error(tmp_path_factory, lines):
+    folder = tmp_path_factory.mktemp("reqs")
+    (folder / "requirements.txt").write_text("\n".join(lines))
+    try:
+        found = requirement_files(folder / "requirements.txt", folder)
+    except ProjectError as exc:
+        assert "requirements file" in str(exc)
+    else:
+        assert found.includes[0] == (folder / "requirements.txt").resolve()
+
+
+TARGET = LambdaTarget(python="3.12")
+
+
+@FUZZ
+@given(text=st.one_of(toml_ish, st.sampled_from(['lock-version = "1.0"\ncreated-by = "x"\n[[packages]]\nname="a"'])))
+def test_any_pylock_text_gives_pins_or_a_project_error(text):
+    try:
+        locked = read_pylock(text, Path("/nowhere"), "uv.lock")
+        locked.for_target(TARGET)
+    except (ProjectError, TargetError) as exc:
+        assert "uv.lock" in str(exc)
+
+
+@FUZZ
+@given(export=st.text(alphabet=string.printable, max_size=300), lock=st.dictionaries(st.text(max_size=8), values))
+def test_any_poetry_export_and_lock_give_pins_or_a_project_error(export, lock):
+    try:
+        read_poetry(export, lock, Path("/nowhere")).for_target(TARGET)
+    except (ProjectError, TargetError) as exc:
+        assert "poetry" in str(exc).lower()
+
+
+@FUZZ
+@given(lock=st.dictionaries(st.sampled_from(["package", "version"]), values), name=st.text(max_size=6))
+def test_any_uv_lock_graph_gives_local_sources(lock, name):
+    found = uv_local_sources(lock, Path("/nowhere"), name or "x", extras=("a",), groups=("dev",))
+    assert isinstance(found, tuple)

@@ -205,7 +205,7 @@ def _construct_error(tmp_path, **props):
 @pytest.mark.parametrize(
     ("props", "error", "words"),
     [
-        ({"project": "does/not/exist"}, ProjectError, ["No pyproject.toml"]),
+        ({"project": "does/not/exist"}, ProjectError, ["The project folder does/not/exist does not exist"]),
         ({"runtime": lambda_.Runtime.NODEJS_20_X}, TargetError, ["nodejs20.x is not a Python runtime", "PYTHON_3_12"]),
         ({"runtime": lambda_.Runtime.PYTHON_3_9}, TargetError, ["Unknown Python version", "3.10, 3.11"]),
         ({"build": "docker"}, ProjectError, ["unknown build mode 'docker'", "'container'"]),

@@ -7,6 +7,8 @@ fail there instead of skipping when the engine is missing.
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,8 @@ from aws_cdk import BundlingFileAccess, DockerVolume
 from aws_cdk import aws_lambda as lambda_
 from cdk_helpers import layer_s3_key, synth_layer
 from docker_helpers import import_in_image, standin_image
+
+from cdk_lambda_layer import PipBasedLambdaLayerLocalBuilder
 
 pytestmark = [pytest.mark.docker, pytest.mark.network]
 
@@ -45,31 +49,37 @@ def test_container_build_through_cdk_bundling_imports_in_the_image(
         project_copy(fixture), outdir=out, runtime=lambda_.Runtime.PYTHON_3_11, build="container", image=image
     )
     asset = asset_dir(out, template)
-    assert sorted(p.name for p in asset.iterdir()) == ["python"]  # hand-off folder removed
-    assert not list(asset.rglob("__pycache__"))
+    assert sorted(p.name for p in asset.iterdir()) == ["python"]  # hand-off folder and report removed
+    assert all(p.name.endswith(".cpython-311.pyc") for p in asset.rglob("*.pyc"))
     assert import_in_image(image, asset / "python", code) == expected
 
 
 def test_docker_options_pass_through_to_cdk_bundling(project_copy, tmp_path, image):
-    # A constraints file on a mounted volume, named by an environment variable: the layer
-    # shows both reached the container.
+    # The container may use no index (an environment variable) and finds the wheels on a mounted
+    # volume (find-links): the layer builds only if both reached the container.
+    project = project_copy("pip_pyproject")
+    pins = PipBasedLambdaLayerLocalBuilder(project, python="3.11", cache_dir=False).run().packages
     shared = tmp_path / "shared"
-    shared.mkdir()
-    (shared / "constraints.txt").write_text("attrs==24.2.0\n")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-d", str(shared / "wheels")]
+        + [f"{p.name}=={p.version}" for p in pins],
+        check=True,
+        capture_output=True,
+    )
     out = tmp_path / "cdk.out"
     template, _, _ = synth_layer(
-        project_copy("pip_pyproject"),
+        project,
         outdir=out,
         runtime=lambda_.Runtime.PYTHON_3_11,
         build="container",
         image=image,
-        environment={"PIP_CONSTRAINT": "/shared/constraints.txt"},
+        environment={"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": "/shared/wheels"},
         volumes=[DockerVolume(host_path=str(shared), container_path="/shared")],
-        network="bridge",
+        network="none",
     )
     python = asset_dir(out, template) / "python"
-    assert (python / "attrs-24.2.0.dist-info").is_dir()
-    assert (python / "six.py").is_file()
+    assert {p.name for p in pins} == {"attrs", "six"}
+    assert (python / "six.py").is_file() and list(python.glob("attrs-*.dist-info"))
 
 
 def test_auto_falls_back_to_docker_when_no_wheel_fits(project_copy, tmp_path, image, caplog):
@@ -78,8 +88,7 @@ def test_auto_falls_back_to_docker_when_no_wheel_fits(project_copy, tmp_path, im
         template, _, _ = synth_layer(
             project_copy("uv_sdist"), outdir=out, runtime=lambda_.Runtime.PYTHON_3_11, build="auto", image=image
         )
-    assert "Stack/Deps: docopt has no wheel for Python 3.11" in caplog.text
-    assert f"falling back to the Docker build in {image}" in caplog.text
+    assert "Stack/Deps: docopt: no wheel for the target; built in the container instead (build=auto)" in caplog.text
     asset = asset_dir(out, template)
     assert import_in_image(image, asset / "python", "import docopt; print(docopt.__version__)") == "0.6.2"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cdk_lambda_layer import LambdaTarget, LayerTooLargeError, VerificationError
+from cdk_lambda_layer import LambdaTarget, LayerOptions, LayerTooLargeError, VerificationError
 from cdk_lambda_layer.trim import trim
 from cdk_lambda_layer.verify import verify
 
@@ -15,7 +15,7 @@ def elf(machine: int) -> bytes:
     return b"\x7fELF\x02\x01\x01" + bytes(11) + machine.to_bytes(2, "little") + bytes(44)
 
 
-def dist(site, name, version="1.0", tag="py3-none-any", files=None):
+def dist(site, name, version="1.0", tag="py3-none-any", files=None, requires=()):
     """Write a minimal installed distribution: its files, METADATA, WHEEL and RECORD."""
     files = files or {f"{name}/__init__.py": b"VALUE = 1\n"}
     for rel, data in files.items():
@@ -23,7 +23,8 @@ def dist(site, name, version="1.0", tag="py3-none-any", files=None):
         (site / rel).write_bytes(data)
     info = site / f"{name}-{version}.dist-info"
     info.mkdir()
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    requirements = "".join(f"Requires-Dist: {r}\n" for r in requires)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n{requirements}")
     (info / "WHEEL").write_text(f"Wheel-Version: 1.0\nRoot-Is-Purelib: false\nTag: {tag}\n")
     record = [f"{rel},," for rel in files] + [f"{info.name}/{n},," for n in ("METADATA", "WHEEL", "RECORD")]
     (info / "RECORD").write_text("\n".join(record) + "\n")
@@ -74,7 +75,7 @@ def test_verify_accepts_a_correct_layer(site):
         tag="cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64",
         files={"fast/_speed.cpython-312-x86_64-linux-gnu.so": elf(62)},
     )
-    report = verify(site, X86, max_unzipped_bytes=10_000_000)
+    report = verify(site, X86, LayerOptions(max_unzipped_bytes=10_000_000))
     assert [p.name for p in report.packages] == ["fast", "purelib"]
     assert report.native_files == 1
     assert report.unzipped_bytes == sum(p.stat().st_size for p in site.rglob("*") if p.is_file())
@@ -95,7 +96,7 @@ def test_verify_accepts_a_correct_layer(site):
 def test_verify_refuses_wheels_tagged_for_another_platform(site, tag, target, words):
     dist(site, "numpy", version="2.4.1", tag=tag)
     with pytest.raises(VerificationError) as info:
-        verify(site, target, max_unzipped_bytes=10_000_000)
+        verify(site, target, LayerOptions(max_unzipped_bytes=10_000_000))
     for word in words:
         assert word in str(info.value)
 
@@ -107,7 +108,7 @@ def test_verify_refuses_wheels_tagged_for_another_platform(site, tag, target, wo
 def test_verify_refuses_native_code_for_another_cpu_or_os(site, content, found):
     dist(site, "fast", tag="py3-none-any", files={"fast/_speed.so": content})
     with pytest.raises(VerificationError) as info:
-        verify(site, X86, max_unzipped_bytes=10_000_000)
+        verify(site, X86, LayerOptions(max_unzipped_bytes=10_000_000))
     assert f"fast/_speed.so is {found}" in str(info.value)
     assert "x86_64 ELF" in str(info.value)
 
@@ -116,8 +117,51 @@ def test_oversize_layer_names_the_largest_packages(site):
     for index in range(12):
         dist(site, f"pkg{index:02d}", files={f"pkg{index:02d}/blob.bin": bytes(1000 * (index + 1))})
     with pytest.raises(LayerTooLargeError) as info:
-        verify(site, X86, max_unzipped_bytes=20_000)
+        verify(site, X86, LayerOptions(max_unzipped_bytes=20_000))
     message = str(info.value)
     assert "Largest packages: pkg11 0.0 MB, pkg10" in message
     assert "pkg02" in message and "pkg01" not in message and "pkg00" not in message  # top 10 only
     assert "exclude=['boto3', 'botocore', 's3transfer']" in message
+
+
+ANYIO = ("exceptiongroup>=1.0.2; python_version < '3.11'", "idna>=2.8", "pytest; extra == 'test'")
+
+
+def test_a_requirement_for_the_targets_python_must_be_in_the_layer(site):
+    """anyio needs exceptiongroup on 3.10 only: a 3.10 layer without it fails verification, naming both."""
+    dist(site, "anyio", version="4.8.0", requires=ANYIO)
+    dist(site, "idna", version="3.10")
+    assert verify(site, LambdaTarget(python="3.12"), LayerOptions()).packages  # not needed on 3.12
+    with pytest.raises(VerificationError) as info:
+        verify(site, LambdaTarget(python="3.10"), LayerOptions())
+    message = str(info.value)
+    assert "anyio 4.8.0 requires exceptiongroup>=1.0.2" in message and "python3.10" in message
+    assert "pytest" not in message  # an extra nobody asked for
+
+
+def test_a_requirement_at_the_wrong_version_is_refused(site):
+    dist(site, "anyio", version="4.8.0", requires=ANYIO)
+    dist(site, "idna", version="2.0")
+    with pytest.raises(VerificationError) as info:
+        verify(site, X86, LayerOptions())
+    assert "requires idna>=2.8, but the layer has idna 2.0" in str(info.value)
+
+
+def test_excluding_a_requirement_of_a_kept_package_is_refused_unless_provided(site):
+    dist(site, "pydantic", version="2.11.0", requires=("pydantic-core==2.33.0", "boto3>=1.30"))
+    with pytest.raises(VerificationError) as info:
+        verify(site, X86, LayerOptions(exclude=("pydantic_core", "boto3")))
+    message = str(info.value)
+    assert "pydantic 2.11.0 requires pydantic-core==2.33.0" in message and "(you excluded it)" in message
+    assert "boto3" not in message.split("Ways out")[0]  # the runtime provides boto3
+    assert "provided=['pydantic-core']" in message
+    verify(site, X86, LayerOptions(exclude=("boto3",), provided=("pydantic-core",)))  # said so: accepted
+
+
+def test_the_size_error_suggests_dropping_bytecode_when_that_fits(site):
+    dist(
+        site, "big", files={"big/__init__.py": bytes(15_000), "big/__pycache__/__init__.cpython-312.pyc": bytes(9_000)}
+    )
+    with pytest.raises(LayerTooLargeError) as info:
+        verify(site, X86, LayerOptions(max_unzipped_bytes=20_000))
+    assert "bytecode=False / --no-bytecode" in str(info.value)

@@ -1,16 +1,19 @@
-"""The layer builders: project + lock -> pinned requirements -> install -> trim -> verify -> zip.
+"""The layer builders: project + lock -> plan -> install -> trim -> bytecode -> verify -> zip.
 
-A builder plans nothing it cannot explain: each step is a method, timed and logged,
-working in a private staging folder that is moved into build/lambda/layer only when
-every step passed. Subclasses change where the install runs (the host here, a
-container in the container builders) and which tool owns the project.
+A builder holds the choices and runs the steps in order, each in its own module, timed
+and logged, in a private staging folder that is moved into build/lambda/layer only when
+every step passed: export (the tool's pylock.toml), plan (markers and wheels for the
+target, every refusal named), local packages (built by their own backends), install
+(exact pins, --no-deps), trim, bytecode and the import check (the target's Python),
+verify (links, tags, native code, requirements, size). Subclasses change where the
+install runs (the host here, a container in the container builders) and which tool owns
+the project.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import shutil
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -22,18 +25,23 @@ from . import install as installers
 from .archive import DEFAULT_ZIP_LEVEL, write_layer_zip
 from .cache import LayerCache, Restored, open_session, resolve_cache_dir
 from .credentials import IndexCredentials
-from .errors import LayerBuildError, ToolNotFoundError
-from .export import PinnedRequirements, export_requirements
+from .errors import LayerBuildError, ProjectError, TargetError, ToolNotFoundError
+from .export import ExportedLock, export_lock
 from .fingerprint import fingerprint
+from .install import InstallSettings
 from .inventory import InstalledPackage, installed_packages, walk_files
 from .layout import LayerPathLayout, copy_tree, staging
+from .local_build import BuiltPackage, build_local_packages
 from .manifest import ToolVersions, build_manifest, write_manifest
-from .options import LAMBDA_UNZIPPED_LIMIT, Installer, LayerOptions
+from .options import LAMBDA_UNZIPPED_LIMIT, Bytecode, Installer, Invalidation, LayerOptions
+from .plan import InstallPlan, make_plan
 from .project import Project, Tool, load_project
+from .redact import redact_urls
 from .target import DEFAULT_PYTHON, Architecture, LambdaTarget
+from .target_python import BytecodeOutcome, ImportOutcome, check_imports, compile_bytecode
 from .tools import find_poetry, find_uv, pip_version, tool_version
 from .trim import trim
-from .verify import verify
+from .verify import VerifyReport, verify
 
 logger = logging.getLogger(__name__)
 
@@ -53,10 +61,47 @@ class LayerBuildResult:
     zipped_bytes: int | None
     manifest: dict[str, Any]
     steps: tuple[tuple[str, float], ...] = field(default=())
+    #: True when the layer came from the layer cache (no build ran).
+    cached: bool = False
+    #: What the user should know: no bytecode, import check skipped, a pip or container fallback.
+    warnings: tuple[str, ...] = field(default=())
 
     @property
     def python_dir(self) -> Path:
         return self.layout.python
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What the steps before the install produced."""
+
+    exported: ExportedLock
+    plan: InstallPlan
+    local: tuple[BuiltPackage, ...]
+
+
+def check_project(project: Project, target: LambdaTarget, options: LayerOptions) -> None:
+    """What can be refused from the files alone, before any tool runs (also at construct time)."""
+    project.check_options(options.extras, options.groups)
+    supported = project.requires_python
+    if supported is not None and not any(supported.contains(f"{target.python}.{p}") for p in (0, 99)):
+        raise TargetError(
+            f"{target.runtime_name} is outside the Python versions {project.name} supports (requires-python "
+            f"{supported} in {project.pyproject_path}). Pick a runtime it supports, or widen requires-python "
+            "and lock again."
+        )
+    if options.include_project and not project.packaged:
+        raise ProjectError(
+            f"include_project: {project.name} cannot be built into a wheel (no [build-system], or package = false / "
+            f"package-mode = false in {project.pyproject_path}). Give it a build backend, or leave the project out."
+        )
+
+
+def _strings(values: Iterable[str] | str, what: str) -> tuple[str, ...]:
+    """A list of names; a bare string (``groups="dev"``) would be read letter by letter."""
+    if isinstance(values, str):
+        raise ProjectError(f"{what} takes a list of names, got the string {values!r}: write {what}=[{values!r}].")
+    return tuple(values)
 
 
 class BasedLambdaLayerLocalBuilder:
@@ -65,11 +110,20 @@ class BasedLambdaLayerLocalBuilder:
     :param path_pyproject_toml: the project's pyproject.toml, or its folder.
     :param python: Lambda Python version, "3.10" to "3.14". Default: the newest.
     :param architecture: "x86_64" or "arm64". Default: "x86_64".
-    :param tool: "auto" detects it from the lock (uv.lock, poetry.lock, requirements.txt).
+    :param tool: "auto" detects it from the lock (uv.lock, poetry.lock, requirements.txt, or the
+        uv workspace the folder belongs to).
+    :param package: the uv workspace member to build when the path is the workspace. Default:
+        the project at the path.
     :param groups: dependency groups to include besides the main ones. Default: none.
     :param extras: optional-dependency extras to include. Default: none.
-    :param exclude: distributions to leave out (e.g. AWS_RUNTIME_PACKAGES). Default: none.
-    :param installer: "uv" (default; resolves for the target from any host) or "pip".
+    :param exclude: distributions to leave out (e.g. AWS_RUNTIME_PACKAGES); each must be in the
+        layer, and none may be needed by a package that stays unless the runtime provides it.
+        Default: none.
+    :param provided: distributions another layer or the function provides: left out, and trusted
+        to satisfy the packages that need them. Default: none.
+    :param include_project: put the project's own package into the layer. Default: False (its
+        dependencies only).
+    :param installer: "uv" (default) or "pip"; either installs exact pins for the target.
     :param locked: fail when the lock is stale. Default: True.
     :param build_dir: where build/lambda/layer goes. Default: next to pyproject.toml.
     :param make_zip: write layer.zip (the CDK construct does not need it). Default: True.
@@ -78,6 +132,11 @@ class BasedLambdaLayerLocalBuilder:
     :param cache_dir: layer cache folder, or False to turn it off. Default: $CDK_LAYER_CACHE_DIR,
         else ~/.cache/cdk-lambda-layer/layers (see cache.py).
     :param max_unzipped_bytes: size limit checked after trimming. Default: Lambda's 250 MB.
+    :param bytecode: "auto" (hash-based .pyc when a CPython of the target's version is at hand),
+        True (required) or False. Default: "auto".
+    :param invalidation: "unchecked-hash" or "checked-hash" .pyc. Default: "unchecked-hash".
+    :param import_check: import the layer's modules with the target's Python where one runs.
+        Default: True.
     :param on_step: called with (step name, seconds) after every step.
     """
 
@@ -93,9 +152,12 @@ class BasedLambdaLayerLocalBuilder:
         python: str = DEFAULT_PYTHON,
         architecture: str | Architecture = Architecture.X86_64,
         tool: str = "auto",
+        package: str | None = None,
         groups: Iterable[str] = (),
         extras: Iterable[str] = (),
         exclude: Iterable[str] = (),
+        provided: Iterable[str] = (),
+        include_project: bool = False,
         installer: Installer = "uv",
         locked: bool = True,
         build_dir: str | os.PathLike[str] | None = None,
@@ -104,18 +166,27 @@ class BasedLambdaLayerLocalBuilder:
         cache_dir: str | os.PathLike[str] | bool | None = None,
         credentials: Iterable[IndexCredentials] = (),
         max_unzipped_bytes: int = LAMBDA_UNZIPPED_LIMIT,
+        bytecode: Bytecode = "auto",
+        invalidation: Invalidation = "unchecked-hash",
+        import_check: bool = True,
         on_step: StepCallback | None = None,
     ) -> None:
         self.target = LambdaTarget(python=python, architecture=architecture)
         self.options = LayerOptions(
-            groups=tuple(groups),
-            extras=tuple(extras),
-            exclude=tuple(exclude),
+            groups=_strings(groups, "groups"),
+            extras=_strings(extras, "extras"),
+            exclude=_strings(exclude, "exclude"),
+            provided=_strings(provided, "provided"),
+            include_project=include_project,
             installer=installer,
             locked=locked,
             max_unzipped_bytes=max_unzipped_bytes,
+            bytecode=bytecode,
+            invalidation=invalidation,
+            import_check=import_check,
         )
-        self.project: Project = load_project(path_pyproject_toml, self.tool or tool)
+        self.project: Project = load_project(path_pyproject_toml, self.tool or tool, package=package)
+        check_project(self.project, self.target, self.options)
         root = Path(build_dir) / "lambda" / "layer" if build_dir else None
         self.layout = LayerPathLayout(root) if root else LayerPathLayout.for_project(self.project.root)
         self.make_zip = make_zip
@@ -125,6 +196,7 @@ class BasedLambdaLayerLocalBuilder:
         self.cache = LayerCache(cache_root) if cache_root else None
         self.on_step = on_step
         self._steps: list[tuple[str, float]] = []
+        self._warnings: list[str] = []
 
     # -- identity -------------------------------------------------------------------------
     @property
@@ -136,16 +208,21 @@ class BasedLambdaLayerLocalBuilder:
         """Hash of exactly what determines this layer (the CDK asset hash)."""
         return fingerprint(self.project, self.target, self.options, build=self.build_mode, image=self.image)
 
+    def describe(self) -> str:
+        """The build's first line: tool, project and lock, target, where it runs."""
+        arch = self.target.architecture.value
+        return f"{self.project.describe()} -> {self.target.runtime_name} {arch} ({self.build_mode} build)"
+
     # -- the pipeline ---------------------------------------------------------------------
     def run(self, *, copy_python_to: str | os.PathLike[str] | None = None, publish: bool = True) -> LayerBuildResult:
         """Build the layer into build/lambda/layer (or take it from the layer cache) and return it.
 
-        :param copy_python_to: also place the finished python/ folder here (a copy), before the
-            build folder is swapped into place.
+        :param copy_python_to: also place the finished python/ folder here (a copy).
         :param publish: move the finished build folder into place. The construct passes False:
             its only output is the asset folder, so a synth leaves nothing in the project.
         """
-        self._steps = []
+        self._steps, self._warnings = [], []
+        logger.info("%s", self.describe())
         fingerprint = self.fingerprint
         output = Path(copy_python_to) if copy_python_to is not None else None
         direct = output if output is not None and not publish else None  # a hit goes straight there
@@ -161,7 +238,7 @@ class BasedLambdaLayerLocalBuilder:
                 if restored is not None:
                     cache.add_zip(work.layer_zip)
             if restored is None:
-                metadata = {"manifest": manifest, "requirements": work.requirements.read_text()}
+                metadata = {"manifest": manifest, "requirements": _read(work.requirements)}
                 self._step("cache store", lambda: cache.store(work.python, metadata, zip_to))
             write_manifest(work.manifest, manifest)
             if output is not None and layer_dir != output:
@@ -177,6 +254,8 @@ class BasedLambdaLayerLocalBuilder:
             zipped_bytes=manifest["sizes"]["zipped_bytes"],
             manifest=manifest,
             steps=tuple(self._steps),
+            cached=restored is not None,
+            warnings=tuple(self._warnings) if restored is None else tuple(manifest.get("warnings", ())),
         )
 
     def _restored(self, restored: Restored, work: LayerPathLayout) -> dict[str, Any]:
@@ -187,8 +266,7 @@ class BasedLambdaLayerLocalBuilder:
         return dict(restored.metadata["manifest"])
 
     def _build(self, fingerprint: str, work: LayerPathLayout) -> dict[str, Any]:
-        """Export, install, trim and verify into the staging folder."""
-        logger.info("building %s layer for %s (%s)", self.project.tool.value, self.target.describe(), self.build_mode)
+        """Every step from the lock to a verified layer, in the staging folder."""
         # Asking each tool its version costs a process start (~0.5 s for Poetry): do it
         # beside the export and install, and let a missing or too old tool win over the
         # error that the missing tool then caused.
@@ -196,16 +274,17 @@ class BasedLambdaLayerLocalBuilder:
         with ThreadPoolExecutor(max_workers=1) as pool:
             versions = pool.submit(self.tool_versions)
             try:
-                pinned = self._step("export", lambda: self.export(work))
-                self._step("install", lambda: self.install(pinned, work))
+                prepared = self.prepare(work)
+                self._step("install", lambda: self.install(prepared, work))
             except LayerBuildError:
                 if isinstance(versions.exception(), ToolNotFoundError):
                     raise versions.exception() from None
                 raise
             tools = versions.result()
         walk_files(work.python)  # before anything reads the tree: only regular files, no links
-        self._step("trim", lambda: trim(work.python, self.options.exclude))
+        bytecode, imports = self.finish(work)
         report = self._step("verify", lambda: self.verify(work))
+        self._warnings += list(report.warnings)
         return build_manifest(
             fingerprint=fingerprint,
             project=self.project,
@@ -214,9 +293,41 @@ class BasedLambdaLayerLocalBuilder:
             tools=tools,
             build=self.build_mode,
             packages=report.packages,
+            local=prepared.local,
+            bytecode=bytecode,
+            imports=imports,
             unzipped_bytes=report.unzipped_bytes,
             zipped_bytes=None,
+            warnings=tuple(self._warnings),
         )
+
+    def prepare(self, work: LayerPathLayout) -> Prepared:
+        """Export, plan and build the local packages: everything decided before an install."""
+        self._copy_inputs(work)
+        exported = self._step("export", lambda: self.export(work))
+        plan = self._step("plan", lambda: self.plan(exported))
+        local = self._step("local packages", lambda: self.build_local(plan, work)) if plan.local else ()
+        pip_pins = plan.channel("pip") if self.options.installer == "uv" else ()
+        if pip_pins:
+            self._warnings.append(
+                f"{', '.join(p.name for p in pip_pins)}: wheels for glibc above 2.17 installed with pip "
+                "(uv has no platform for them)"
+            )
+        return Prepared(exported=exported, plan=plan, local=local)
+
+    def finish(self, work: LayerPathLayout) -> tuple[BytecodeOutcome, ImportOutcome]:
+        """Trim, compile and import-check the installed layer on this machine."""
+        self._step("trim", lambda: trim(work.python, self.options.left_out))
+        bytecode = self._step("bytecode", lambda: compile_bytecode(work.python, self.target, self.options))
+        imports = self._step("import check", lambda: check_imports(work.python, self.target, self.options))
+        self._note(bytecode, imports)
+        return bytecode, imports
+
+    def _note(self, bytecode: BytecodeOutcome, imports: ImportOutcome) -> None:
+        if not bytecode.included and self.options.bytecode is not False:
+            self._warnings.append(f"no bytecode: {bytecode.reason}")
+        if not imports.ran and self.options.import_check:
+            self._warnings.append(f"import check skipped: {imports.reason}")
 
     def _step(self, name: str, action: Callable[[], Any]) -> Any:
         started = time.perf_counter()
@@ -231,8 +342,7 @@ class BasedLambdaLayerLocalBuilder:
     def locate_tools(self) -> None:
         """Find the tools first, on this thread: a missing one fails before any work
         (and sysconfig, which uv's locator reads, is not safe to initialise from two threads)."""
-        if self.options.installer == "uv" or self.project.tool is Tool.UV:
-            find_uv()
+        find_uv()  # the plan's compile, local builds and the default installer
         if self.project.tool is Tool.POETRY:
             find_poetry()
 
@@ -252,29 +362,44 @@ class BasedLambdaLayerLocalBuilder:
         )
 
     def _copy_inputs(self, work: LayerPathLayout) -> None:
+        """repo/: the project's inputs as the build read them, logins removed."""
         for source in self.project.input_files:
-            shutil.copyfile(source, work.repo / source.name)
+            relative = self.project.relative(source)
+            target = work.repo / (relative if not relative.startswith("../") else f"outside/{source.name}")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(redact_urls(source.read_text(errors="replace")))
 
-    def export(self, work: LayerPathLayout) -> PinnedRequirements:
-        """Copy pyproject and lock into repo/ and write the pinned requirements there."""
-        self._copy_inputs(work)
-        pinned = export_requirements(self.project, self.options, self.credentials)
-        work.requirements.write_text(pinned.text)
-        return pinned
+    def export(self, work: LayerPathLayout) -> ExportedLock:
+        """The project's pylock.toml, from its own tool (kept in repo/ for the record)."""
+        exported = export_lock(self.project, self.options, self.target, work.repo, self.credentials)
+        (work.repo / "pylock.toml").write_text(redact_urls(exported.text))
+        return exported
 
-    def install(self, pinned: PinnedRequirements, work: LayerPathLayout) -> None:
-        """Install for the target on this host, wheels only."""
-        installers.install(
-            self.options.installer,
-            work.requirements,
-            work.python,
-            self.target,
-            no_deps=pinned.complete,
+    def plan(self, exported: ExportedLock, *, in_image: bool = False) -> InstallPlan:
+        return make_plan(exported.read(self.project), self.target, self.options, in_image=in_image)
+
+    def build_local(self, plan: InstallPlan, work: LayerPathLayout) -> tuple[BuiltPackage, ...]:
+        return build_local_packages(plan.local, work.repo / "local", self.target, in_image=False)
+
+    def install_settings(self, prepared: Prepared) -> InstallSettings:
+        return InstallSettings(
+            installer=self.options.installer,
             credentials=self.credentials,
+            index_options=prepared.exported.index_options,
+            lock_indexes=prepared.plan.indexes,
         )
 
-    def verify(self, work: LayerPathLayout):
-        return verify(work.python, self.target, max_unzipped_bytes=self.options.max_unzipped_bytes)
+    def install(self, prepared: Prepared, work: LayerPathLayout) -> None:
+        """Install for the target on this host: exact pins, wheels only."""
+        settings = self.install_settings(prepared)
+        installers.install(prepared.plan, prepared.local, work.python, work.repo, self.target, settings)
+
+    def verify(self, work: LayerPathLayout) -> VerifyReport:
+        return verify(work.python, self.target, self.options)
+
+
+def _read(path: Path) -> str:
+    return path.read_text() if path.is_file() else ""
 
 
 def _rebase(package: InstalledPackage, old: Path, new: Path) -> InstalledPackage:

@@ -1,18 +1,21 @@
-"""CDK bundling for a layer: the local path (our builder) and the Docker path (SAM image).
+"""CDK bundling for a layer: the local path (our builder) and the Docker path (the build image).
 
-CDK calls ``try_bundle`` first. It builds the layer on this machine and answers True,
-or, when the build must run in the image (build="container", or build="auto" and no
-wheel exists for the target), exports the pinned requirements into the bundling
-output folder and answers False, so CDK's own Docker bundling runs ``container.step_command``
-in the SAM build image (see container.py: the same step the container builders run).
-The host exports because the tool (uv, Poetry) and the lock are here; the image only
-needs pip, which every SAM build image has.
+CDK calls ``try_bundle`` first. It builds the layer on this machine (or in the build image
+through the Docker SDK) and answers True. Only for remote engines (``bundling_file_access``)
+does it prepare the hand-off in the bundling output folder and answer False, so CDK's own
+Docker bundling runs ``container.step_command`` in the build image (the same step the
+container builders run). Either way the host exports and plans: the tool (uv, Poetry)
+and the lock are here; the image only needs its Python.
+
+Each layer says what happened in one line on stderr, which ``cdk synth`` shows under its
+"Bundling asset" line (see summary.py).
 """
 
 from __future__ import annotations
 
 import logging
 import shutil
+import sys
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,15 +24,16 @@ from typing import Any
 import jsii
 from aws_cdk import ILocalBundling
 
-from .builder import BasedLambdaLayerLocalBuilder
+from .builder import BasedLambdaLayerLocalBuilder, LayerBuildResult
 from .container import ContainerOptions, host_ca_bundle, stage_handoff
 from .container_builder import BasedLambdaLayerContainerBuilder
 from .credentials import IndexCredentials
 from .errors import NoWheelError
-from .export import export_requirements
-from .modes import BuildMode
+from .layout import LayerPathLayout
+from .modes import BuildMode, fallback_note
 from .options import LayerOptions
 from .project import Project
+from .summary import synth_line
 from .target import LambdaTarget
 
 logger = logging.getLogger(__name__)
@@ -48,10 +52,36 @@ class LayerBuildSpec:
     container: ContainerOptions
     #: Leave the container to CDK's Docker bundling (set for remote engines: bundling_file_access).
     cdk_docker: bool = False
-    #: Layer cache folder (None: the default; False: off).
+    #: Layer cache folder (False: off).
     cache_dir: str | bool | None = None
     #: Private index logins: handed to the tools at bundling time, never hashed or written.
     credentials: tuple[IndexCredentials, ...] = ()
+    #: Print the one summary line per layer (off under --quiet, see layer.py).
+    announce: bool = True
+
+    def builder_options(self, work: Path) -> dict[str, Any]:
+        """Keyword arguments for a builder that reproduces this spec, staging in ``work``."""
+        options = self.options
+        return {
+            "python": self.target.python,
+            "architecture": self.target.architecture,
+            "tool": self.project.tool.value,
+            "groups": options.groups,
+            "extras": options.extras,
+            "exclude": options.exclude,
+            "provided": options.provided,
+            "include_project": options.include_project,
+            "installer": options.installer,
+            "locked": options.locked,
+            "make_zip": False,
+            "max_unzipped_bytes": options.max_unzipped_bytes,
+            "bytecode": options.bytecode,
+            "invalidation": options.invalidation,
+            "import_check": options.import_check,
+            "cache_dir": self.cache_dir,
+            "credentials": self.credentials,
+            "build_dir": work,
+        }
 
 
 @jsii.implements(ILocalBundling)
@@ -69,58 +99,55 @@ class LocalLayerBundling:
     def try_bundle(self, output_dir: str, options: Any) -> bool:
         spec, output = self.spec, Path(output_dir)
         if spec.mode == "container":
-            logger.info("%s: building in %s (build='container')", spec.construct_path, spec.container.image)
             return self._in_container(output)
         try:
-            self._build(BasedLambdaLayerLocalBuilder, output)
+            result = self._build(BasedLambdaLayerLocalBuilder, output)
         except NoWheelError as exc:
-            if spec.mode == "local":
+            if spec.mode == "local" or not exc.buildable:
                 raise
-            logger.warning(
-                "%s: %s has no wheel for %s; falling back to the Docker build in %s (build='auto')",
-                spec.construct_path,
-                exc.package,
-                spec.target.describe(),
-                spec.container.image,
-            )
-            return self._in_container(output)
+            note = fallback_note(exc)
+            logger.warning("%s: %s", spec.construct_path, note)
+            return self._in_container(output, note=note)
+        self._announce(result)
         return True
 
-    def _in_container(self, output: Path) -> bool:
+    def _in_container(self, output: Path, *, note: str | None = None) -> bool:
         if self.spec.cdk_docker:
-            pinned = export_requirements(self.spec.project, self.spec.options, self.spec.credentials)
-            stage_handoff(output, pinned, host_ca_bundle(self.spec.container.ca_bundle))
+            self._hand_off(output)
             return False
-        self._build(BasedLambdaLayerContainerBuilder, output)
+        result = self._build(BasedLambdaLayerContainerBuilder, output)
+        if note:
+            result = LayerBuildResult(**{**result.__dict__, "warnings": (note, *result.warnings)})
+        self._announce(result)
         return True
 
-    def _build(self, builder_class: type[BasedLambdaLayerLocalBuilder], output: Path) -> None:
+    def _announce(self, result: LayerBuildResult) -> None:
+        if self.spec.announce:
+            print(synth_line(self.spec.construct_path, result), file=sys.stderr, flush=True)
+
+    def _builder(self, builder_class: type[BasedLambdaLayerLocalBuilder], work: Path) -> BasedLambdaLayerLocalBuilder:
+        extra = {"container": self.spec.container} if builder_class is BasedLambdaLayerContainerBuilder else {}
+        return builder_class(self.spec.project.pyproject_path, **self.spec.builder_options(work), **extra)
+
+    def _build(self, builder_class: type[BasedLambdaLayerLocalBuilder], output: Path) -> LayerBuildResult:
         """Build into CDK's output folder, staging beside it in cdk.out: a synth writes nothing
         into the project (no build/ folder next to pyproject.toml)."""
         work = output.parent / f".cdk-lambda-layer-{uuid.uuid4().hex[:12]}"
         try:
-            self._run_builder(builder_class, output, work)
+            builder = self._builder(builder_class, work)
+            logger.info("%s: %s", self.spec.construct_path, builder.describe())
+            return builder.run(copy_python_to=output / "python", publish=False)
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
-    def _run_builder(self, builder_class: type[BasedLambdaLayerLocalBuilder], output: Path, work: Path) -> None:
-        spec = self.spec
-        extra = {"container": spec.container} if builder_class is BasedLambdaLayerContainerBuilder else {}
-        builder = builder_class(
-            spec.project.pyproject_path,
-            python=spec.target.python,
-            architecture=spec.target.architecture,
-            tool=spec.project.tool.value,
-            groups=spec.options.groups,
-            extras=spec.options.extras,
-            exclude=spec.options.exclude,
-            installer=spec.options.installer,
-            locked=spec.options.locked,
-            make_zip=False,
-            max_unzipped_bytes=spec.options.max_unzipped_bytes,
-            cache_dir=spec.cache_dir,
-            credentials=spec.credentials,
-            build_dir=work,
-            **extra,
-        )
-        builder.run(copy_python_to=output / "python", publish=False)
+    def _hand_off(self, output: Path) -> None:
+        """CDK's Docker bundling runs the step: export, plan and build local packages here first."""
+        work = output.parent / f".cdk-lambda-layer-{uuid.uuid4().hex[:12]}"
+        try:
+            builder = self._builder(BasedLambdaLayerContainerBuilder, work)
+            layout = LayerPathLayout(work / "prepare")
+            layout.repo.mkdir(parents=True)
+            prepared = builder.prepare(layout)
+            stage_handoff(output, prepared.plan, prepared.local, host_ca_bundle(self.spec.container.ca_bundle))
+        finally:
+            shutil.rmtree(work, ignore_errors=True)

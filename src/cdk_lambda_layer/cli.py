@@ -24,8 +24,9 @@ from .credentials import IndexCredentials
 from .errors import CacheFolderError, LayerBuildError
 from .modes import BUILD_MODES, build_layer
 from .options import LAMBDA_UNZIPPED_LIMIT
-from .target import DEFAULT_PYTHON, PYTHON_RUNTIMES
-from .verify import largest
+from .project import load_project
+from .summary import closing_lines
+from .target import DEFAULT_PYTHON, PYTHON_RUNTIMES, LambdaTarget
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -64,11 +65,51 @@ def _parser() -> argparse.ArgumentParser:
     )
     build.add_argument("--installer", default="uv", choices=["uv", "pip"], help="who installs (default: uv)")
     build.add_argument(
+        "--package",
+        default=None,
+        metavar="NAME",
+        help="the uv workspace member to build, when PROJECT is the workspace",
+    )
+    build.add_argument(
         "--exclude",
         action="append",
         default=[],
         metavar="PKG",
-        help="leave a distribution out of the layer (repeatable), e.g. boto3",
+        help="leave a distribution out of the layer (repeat the flag for each), e.g. --exclude boto3; no package "
+        "that stays may need it, except boto3, botocore and s3transfer (the runtime has them)",
+    )
+    build.add_argument(
+        "--provided",
+        action="append",
+        default=[],
+        metavar="PKG",
+        help="leave out a distribution another layer or the function provides, and trust it for the packages "
+        "that need it (repeatable)",
+    )
+    build.add_argument(
+        "--include-project",
+        action="store_true",
+        help="put the project's own package into the layer too (default: its dependencies only)",
+    )
+    build.add_argument(
+        "--bytecode",
+        dest="bytecode",
+        action="store_true",
+        default="auto",
+        help="require hash-based .pyc compiled by the target's Python (default: when one is on this machine)",
+    )
+    build.add_argument("--no-bytecode", dest="bytecode", action="store_false", help="ship no bytecode")
+    build.add_argument(
+        "--invalidation",
+        default="unchecked-hash",
+        choices=["unchecked-hash", "checked-hash"],
+        help="how the runtime validates the .pyc (default: unchecked-hash)",
+    )
+    build.add_argument(
+        "--no-import-check",
+        dest="import_check",
+        action="store_false",
+        help="do not import the layer's modules with the target's Python",
     )
     build.add_argument(
         "--group",
@@ -227,21 +268,16 @@ def result_json(result: LayerBuildResult) -> dict[str, Any]:
         "python_dir": str(result.python_dir),
         "manifest": str(result.layout.manifest),
         "packages": [{"name": p.name, "version": p.version, "bytes": p.size} for p in result.packages],
+        "cached": result.cached,
+        "warnings": list(result.warnings),
+        "bytecode": result.manifest.get("bytecode"),
+        "import_check": result.manifest.get("import_check"),
+        "local_packages": result.manifest.get("local_packages", []),
         "unzipped_bytes": result.unzipped_bytes,
         "zipped_bytes": result.zipped_bytes,
         "target": result.manifest["target"],
         "steps": {name: round(seconds, 3) for name, seconds in result.steps},
     }
-
-
-def _summary(result: LayerBuildResult) -> str:
-    lines = [
-        f"layer: {result.layer_zip}",
-        f"size: {(result.zipped_bytes or 0) / 1e6:.1f} MB zipped, {result.unzipped_bytes / 1e6:.1f} MB "
-        f"unzipped, {len(result.packages)} packages",
-        "largest: " + ", ".join(f"{p.name} {p.size / 1e6:.1f} MB" for p in largest(list(result.packages), 5)),
-    ]
-    return "\n".join(lines)
 
 
 def _build(args: argparse.Namespace) -> int:
@@ -252,9 +288,15 @@ def _build(args: argparse.Namespace) -> int:
         "python": args.python,
         "architecture": args.arch,
         "tool": args.tool,
+        "package": args.package,
         "groups": args.group,
         "extras": args.extra,
         "exclude": args.exclude,
+        "provided": args.provided,
+        "include_project": args.include_project,
+        "bytecode": args.bytecode,
+        "invalidation": args.invalidation,
+        "import_check": args.import_check,
         "installer": args.installer,
         "locked": args.locked,
         "build_dir": args.build_dir,
@@ -266,9 +308,14 @@ def _build(args: argparse.Namespace) -> int:
     }
     if args.image:
         options["image"] = args.image
-    print(f"building {args.project} for Python {args.python} on {args.arch} (build: {args.build})", file=sys.stderr)
+    project = load_project(args.project, args.tool, package=args.package)
+    target = LambdaTarget(python=args.python, architecture=args.arch)
+    print(
+        f"{project.describe()} -> {target.runtime_name} {target.architecture.value} (build: {args.build})",
+        file=sys.stderr,
+    )
     result = build_layer(args.project, build=args.build, **options)
-    print(_summary(result), file=sys.stderr)
+    print(closing_lines(result), file=sys.stderr)
     if args.json:
         print(json.dumps(result_json(result), indent=2))
     return 0

@@ -11,13 +11,14 @@ host's CA bundle trusted when one is configured.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import platform
 import shutil
 import sys
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,8 +26,10 @@ from typing import Any
 from .cache import cache_home
 from .container_step import CA_FILE, HANDOFF_DIR, STEP_PACKAGE, UV_IN_CONTAINER
 from .errors import CommandError, DockerUnavailableError, LayerBuildError
-from .export import PinnedRequirements
-from .options import LayerOptions
+from .local_build import BuiltPackage
+from .locking import is_abandoned
+from .options import AWS_RUNTIME_PACKAGES, LayerOptions
+from .plan import InstallPlan
 from .runner import Command, redact, run, tail
 from .target import LambdaTarget
 from .tools import find_uv
@@ -34,7 +37,17 @@ from .tools import find_uv
 logger = logging.getLogger(__name__)
 
 #: Modules copied into the image: the step and what it imports (standard library only).
-STEP_MODULES = ("container_step.py", "errors.py", "inventory.py", "native.py", "trim.py")
+STEP_MODULES = (
+    "bytecode.py",
+    "container_step.py",
+    "errors.py",
+    "import_check.py",
+    "inventory.py",
+    "native.py",
+    "trim.py",
+)
+#: Where the hand-off's local package files are, as the container sees them.
+CONTAINER_LOCAL = f"/asset-output/{HANDOFF_DIR}/local"
 CONTAINER_OUTPUT = "/asset-output"
 CONTAINER_CACHE = "/tmp/cdk-lambda-layer-pip-cache"  # noqa: S108 - a path inside the container
 CONTAINER_UV_CACHE = "/tmp/cdk-lambda-layer-uv-cache"  # noqa: S108 - a path inside the container
@@ -55,8 +68,9 @@ BASE_ENVIRONMENT = {"HOME": "/tmp", "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_N
 _CA_VARIABLES = ("SSL_CERT_FILE", "PIP_CERT", "REQUESTS_CA_BUNDLE")
 
 
-def stage_handoff(output: Path, pinned: PinnedRequirements, ca_bundle: Path | None) -> Path:
-    """Write requirements.txt, the host's CA bundle and the step package under ``output``/.cdk-lambda-layer."""
+def stage_handoff(output: Path, plan: InstallPlan, local: Sequence[BuiltPackage], ca_bundle: Path | None) -> Path:
+    """Write the pins, the local package files, the host's CA bundle and the step package under
+    ``output``/.cdk-lambda-layer, which the container sees at /asset-output/.cdk-lambda-layer."""
     handoff = output / HANDOFF_DIR
     package = handoff / STEP_PACKAGE
     package.mkdir(parents=True, exist_ok=True)
@@ -65,13 +79,18 @@ def stage_handoff(output: Path, pinned: PinnedRequirements, ca_bundle: Path | No
         shutil.copyfile(here / module, package / module)
     (package / "__init__.py").write_text('"""cdk-lambda-layer\'s in-container step (copied)."""\n')
     (package / "__main__.py").write_text("from .container_step import main\n\nraise SystemExit(main())\n")
-    (handoff / "requirements.txt").write_text(pinned.text)
+    (handoff / "local").mkdir(exist_ok=True)
+    lines = [pin.requirement() for pin in sorted(plan.pins, key=lambda p: p.name)]
+    for built in local:
+        shutil.copyfile(built.file, handoff / "local" / built.file.name)
+        lines.append(built.requirement(f"{CONTAINER_LOCAL}/{built.file.name}"))
+    (handoff / "requirements.txt").write_text("\n".join(lines) + "\n")
     if ca_bundle is not None:
         shutil.copyfile(ca_bundle, handoff / CA_FILE)
     return handoff
 
 
-def step_command(target: LambdaTarget, options: LayerOptions, *, no_deps: bool) -> list[str]:
+def step_command(target: LambdaTarget, options: LayerOptions, *, report: str | None = None) -> list[str]:
     """The argv run in the image; no shell, so nothing needs quoting."""
     argv = [
         "env",
@@ -87,11 +106,18 @@ def step_command(target: LambdaTarget, options: LayerOptions, *, no_deps: bool) 
         target.describe(),
         "--max-bytes",
         str(options.max_unzipped_bytes),
+        "--no-deps",
+        "--bytecode",
+        "none" if options.bytecode is False else options.invalidation,
     ]
-    for name in options.exclude:
+    for name in sorted(options.left_out):
         argv += ["--exclude", name]
-    if no_deps:
-        argv.append("--no-deps")
+    for name in sorted(set(options.provided) | set(AWS_RUNTIME_PACKAGES)):
+        argv += ["--provided", name]
+    if options.import_check:
+        argv.append("--import-check")
+    if report:
+        argv += ["--report", report]
     return argv
 
 
@@ -199,21 +225,50 @@ def docker_client() -> Any:
     return client
 
 
+#: Label naming the staging folder of the build that started a container.
+OWNER_LABEL = "cdk-lambda-layer.owner"
+
+
+def sweep_containers(client: Any) -> list[str]:
+    """Remove build containers whose build died: its staging folder is gone or its lock is free."""
+    from docker.errors import APIError, NotFound
+
+    removed = []
+    try:
+        found = client.containers.list(all=True, filters={"label": OWNER_LABEL})
+    except APIError:
+        return removed
+    for handle in found:
+        owner = Path(handle.labels.get(OWNER_LABEL, ""))
+        if owner.is_absolute() and (not owner.is_dir() or is_abandoned(owner)):
+            with contextlib.suppress(APIError, NotFound):
+                handle.remove(force=True)
+                removed.append(handle.name)
+                logger.info("removed the container %s of a build that died", handle.name)
+    return removed
+
+
 def run_step(
     *,
     output: Path,
     target: LambdaTarget,
     options: LayerOptions,
     container: ContainerOptions,
-    no_deps: bool,
     label: str,
+    owner: Path,
+    report: str | None = None,
     env: Mapping[str, str] | None = None,
     secrets: tuple[str, ...] = (),
 ) -> str:
-    """Run the step in the image with ``output`` mounted at /asset-output; return its log."""
+    """Run the step in the image with ``output`` mounted at /asset-output; return its log.
+
+    ``owner`` is the build's locked staging folder: the container carries it as a label, so
+    a later build removes the container of a build that was killed (see sweep_containers).
+    """
     from docker.errors import APIError, ImageNotFound
 
     client = docker_client()
+    sweep_containers(client)
     image = container.image_for(target)
     volumes, container_env = container.mounts_and_environment()
     container_env.update(env or {})  # credentials: environment only, never a file in a mount
@@ -224,7 +279,7 @@ def run_step(
         volumes[str(lent[0])] = {"bind": UV_IN_CONTAINER, "mode": "ro"}
         volumes[str(lent[1])] = {"bind": CONTAINER_UV_CACHE, "mode": "rw"}
         container_env["UV_CACHE_DIR"] = CONTAINER_UV_CACHE
-    argv = step_command(target, options, no_deps=no_deps)
+    argv = step_command(target, options, report=report)
     name = f"cdk-lambda-layer-{label}-{uuid.uuid4().hex[:8]}"
     logger.info("+ docker run --name %s %s %s", name, image, redact(" ".join(argv), secrets))
     try:
@@ -238,6 +293,7 @@ def run_step(
             platform=target.architecture.docker_platform,
             network=container.network,
             security_opt=list(container.security_opt) or None,
+            labels={OWNER_LABEL: str(owner.resolve())},
             detach=True,
         )
     except ImageNotFound as exc:

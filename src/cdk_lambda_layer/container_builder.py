@@ -1,26 +1,38 @@
 """Container builders: the same steps and build folder, with the install in the build image.
 
-The host exports the pinned requirements with the project's tool; the SAM build image
-(or the image you name) installs them with its own pip and Python, so sdists are built
-for the Lambda environment; the host then verifies (tags, ELF CPU, size) and zips, as
-the local builders do.
+The host exports the lock with the project's tool and plans the install for the target;
+the SAM build image (or the image you name) installs those exact pins with its own Python,
+so sdists (and local packages with native code) are built for the Lambda environment,
+then trims, compiles bytecode and imports every module with that Python; the host then
+verifies (links, tags, native code, requirements, size) and zips, as the local builders do.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from .builder import BasedLambdaLayerLocalBuilder
-from .container import ContainerOptions, docker_client, host_ca_bundle, lendable_uv, run_step, stage_handoff
-from .credentials import secrets_of, tool_environment
-from .errors import CommandError
-from .export import PinnedRequirements
-from .install import explain_index_failure
+from .builder import BasedLambdaLayerLocalBuilder, Prepared
+from .container import (
+    CONTAINER_OUTPUT,
+    ContainerOptions,
+    docker_client,
+    host_ca_bundle,
+    lendable_uv,
+    run_step,
+    stage_handoff,
+)
+from .errors import CommandError, LayerBuildError, ProjectError, VerificationError
+from .export import ExportedLock
 from .layout import LayerPathLayout
+from .local_build import BuiltPackage, build_local_packages
 from .manifest import ToolVersions
+from .plan import InstallPlan
 from .project import Tool
+from .target_python import BytecodeOutcome, ImportOutcome, outcome_from_imports, outcome_from_report
+from .tool_errors import explain_install_failure
 from .tools import find_uv, tool_version
 from .verify import VerifyReport, verify
 
@@ -84,25 +96,68 @@ class BasedLambdaLayerContainerBuilder(BasedLambdaLayerLocalBuilder):
             tool=local.tool, tool_version=local.tool_version, installer=installer, installer_version=version
         )
 
-    def install(self, pinned: PinnedRequirements, work: LayerPathLayout) -> None:
-        stage_handoff(work.artifacts, pinned, host_ca_bundle(self.container.ca_bundle))
+    def plan(self, exported: ExportedLock, *, in_image: bool = True) -> InstallPlan:
+        """As the local plan, but a package without a fitting wheel is built from its sdist in the image."""
+        return super().plan(exported, in_image=True)
+
+    def build_local(self, plan: InstallPlan, work: LayerPathLayout) -> tuple[BuiltPackage, ...]:
+        """Pure-Python local packages as wheels; ones with native code as sdists, compiled in the image."""
+        return build_local_packages(plan.local, work.repo / "local", self.target, in_image=True)
+
+    def install(self, prepared: Prepared, work: LayerPathLayout) -> None:
+        stage_handoff(work.artifacts, prepared.plan, prepared.local, host_ca_bundle(self.container.ca_bundle))
+        settings = self.install_settings(prepared)
         try:
             run_step(
                 output=work.artifacts,
+                owner=work.root,
                 target=self.target,
                 options=self.options,
                 container=self.container,
-                no_deps=pinned.complete,
                 label=self.fingerprint[:12],
-                env=tool_environment(self.credentials),
-                secrets=secrets_of(self.credentials),
+                report=f"{CONTAINER_OUTPUT}/{REPORT_FILE}",
+                env=settings.environment("pip"),
+                secrets=settings.secrets,
             )
         except CommandError as exc:
-            raise explain_index_failure(exc.stderr) or exc from exc
+            raise step_failure(exc) from exc
+
+    def finish(self, work: LayerPathLayout) -> tuple[BytecodeOutcome, ImportOutcome]:
+        """Trim, bytecode and the import check ran in the image, with its Python: read what they did."""
+        report_file = work.artifacts / REPORT_FILE
+        report = json.loads(report_file.read_text()) if report_file.is_file() else {}
+        report_file.unlink(missing_ok=True)
+        if "bytecode" in report:
+            bytecode = outcome_from_report(report["bytecode"], self.options)
+        else:
+            bytecode = BytecodeOutcome(included=False, reason="turned off (bytecode=False)")
+        if "imports" in report:
+            imports = outcome_from_imports(report["imports"], report["imports"].get("python"), self.target)
+        else:
+            imports = ImportOutcome(ran=False, reason="turned off (import_check=False)")
+        self._note(bytecode, imports)
+        return bytecode, imports
 
     def verify(self, work: LayerPathLayout) -> VerifyReport:
         """As the local builders, also accepting linux_<cpu> wheels the image built from sdists."""
-        return verify(work.python, self.target, max_unzipped_bytes=self.options.max_unzipped_bytes, built_in_image=True)
+        return verify(work.python, self.target, self.options, built_in_image=True)
+
+
+#: The step's outcomes (bytecode, imports), written beside python/ for the host and removed after.
+REPORT_FILE = ".cdk-lambda-layer-report.json"
+_STEP_ERRORS: dict[int, type[LayerBuildError]] = {5: VerificationError, 2: ProjectError}
+
+
+def step_failure(exc: CommandError) -> LayerBuildError:
+    """The in-image step's own error (its "error: ..." line and exit code), or the installer's, explained."""
+    explained = explain_install_failure(exc, "the build image's output folder")
+    if explained is not None:
+        return explained
+    own = [line.removeprefix("error: ") for line in exc.stderr.splitlines() if line.startswith("error: ")]
+    kind = _STEP_ERRORS.get(exc.returncode)
+    if own and kind is not None:
+        return kind(own[-1] + "".join("\n" + line for line in exc.stderr.split(own[-1], 1)[-1].splitlines()[1:]))
+    return exc
 
 
 class PipBasedLambdaLayerContainerBuilder(BasedLambdaLayerContainerBuilder):

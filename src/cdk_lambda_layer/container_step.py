@@ -1,10 +1,13 @@
-"""The in-container step: install the handed-off requirements with the image's pip, trim, check.
+"""The in-container step: install the handed-off pins with the image's Python, trim, compile, check.
 
 Runs inside the build image (the SAM image for the runtime and CPU), copied there with
-the modules it uses (trim, inventory, native, errors: all standard library only), for
-both the standalone container builders and the construct's CDK Docker bundling. The
-image's own Python and pip decide the wheel tags and build sdists, so the layer matches
-the Lambda environment. Only ``python/`` is left in the output folder.
+the modules it uses (trim, inventory, native, bytecode, import_check, errors: all standard
+library only), for both the standalone container builders and the construct's CDK Docker
+bundling. The pins are exact and installed with ``--no-deps`` (the host's plan chose every
+version for the target); the image's own Python decides the wheel tags and builds sdists,
+so native code matches the Lambda environment. Bytecode is compiled and every top-level
+module imported by that same Python. Only ``python/`` is left in the output folder (and,
+when asked, a report for the host).
 
     env PYTHONPATH=<out>/.cdk-lambda-layer python -m cdk_lambda_layer_step --output <out> ...
 """
@@ -12,15 +15,18 @@ the Lambda environment. Only ``python/`` is left in the output folder.
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import platform
 import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .errors import LayerBuildError, LayerTooLargeError
-from .inventory import tree_size
+from .bytecode import compile_tree
+from .errors import LayerBuildError, LayerTooLargeError, VerificationError
+from .inventory import tree_size, walk_files
 from .native import check_native_code
 from .trim import trim
 
@@ -39,6 +45,10 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--describe", required=True, help="the target, for messages")
     parser.add_argument("--max-bytes", type=int, required=True)
     parser.add_argument("--no-deps", action="store_true", help="the requirements pin the whole closure")
+    parser.add_argument("--provided", action="append", default=[], help="trusted by the import check")
+    parser.add_argument("--bytecode", choices=("none", "unchecked-hash", "checked-hash"), default="none")
+    parser.add_argument("--import-check", action="store_true")
+    parser.add_argument("--report", default=None, help="write the outcomes as JSON here (outside python/)")
     return parser.parse_args(argv)
 
 
@@ -100,6 +110,8 @@ PIP_TO_UV = {
     "PIP_CONSTRAINT": "UV_CONSTRAINT",
     "PIP_TRUSTED_HOST": "UV_INSECURE_HOST",
 }
+#: pip settings uv has no variable for, only a flag.
+_FALSE = ("", "0", "false", "no", "off")
 
 
 def pip_install(site: Path, handoff: Path, *, no_deps: bool) -> int:
@@ -107,8 +119,56 @@ def pip_install(site: Path, handoff: Path, *, no_deps: bool) -> int:
     env = pip_environment(handoff)
     if argv[0] == UV_IN_CONTAINER:
         env.update({uv: env[pip] for pip, uv in PIP_TO_UV.items() if pip in env and uv not in env})
+        if env.get("PIP_NO_INDEX", "").strip().lower() not in _FALSE:
+            argv.append("--no-index")
     print("+ " + " ".join(argv), flush=True)
     return subprocess.call(argv, env=env)
+
+
+def import_check(site: Path, provided: Sequence[str]) -> dict[str, object]:
+    """The layer's modules imported by this image's Python in a clean process (-I -S -B)."""
+    script = Path(__file__).with_name("import_check.py")
+    argv = [sys.executable, "-I", "-S", "-B", str(script), str(site)]
+    for name in provided:
+        argv += ["--provided", name]
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        last = [line for line in done.stderr.splitlines() if line.startswith("importing ")]
+        module = last[-1].removeprefix("importing ") if last else "?"
+        raise VerificationError(
+            f"Python {platform.python_version()} crashed importing the layer's module {module} "
+            f"(exit {done.returncode}). Its native code does not load on this runtime."
+        )
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    failed = report.get("failed") or []
+    if failed:
+        lines = "\n".join(f"  - {f['module']}: {f['error']}" for f in failed)
+        raise VerificationError(
+            f"These modules of the layer do not import with Python {platform.python_version()} in the build "
+            f"image:\n{lines}\nWays out: pin versions that support this runtime, add the missing package, or "
+            "exclude the package that ships the module; import_check=False skips this check."
+        )
+    report["python"] = platform.python_version()
+    return report
+
+
+def finish(site: Path, args: argparse.Namespace) -> dict[str, object]:
+    """Everything after the install, in the image: links refused, trim, bytecode, imports, CPU, size."""
+    walk_files(site)
+    trim(site, args.exclude)
+    outcomes: dict[str, object] = {}
+    if args.bytecode != "none":
+        outcomes["bytecode"] = compile_tree(site, args.bytecode)
+    if args.import_check:
+        outcomes["imports"] = import_check(site, args.provided)
+    check_native_code(site, args.elf_machine, args.describe)
+    size = tree_size(site)
+    if size > args.max_bytes:
+        raise LayerTooLargeError(
+            f"The layer is {size / 1e6:.1f} MB unzipped; Lambda allows {args.max_bytes / 1e6:.1f} MB. "
+            "Exclude what the runtime provides, drop unused dependencies, or split the layer."
+        )
+    return outcomes
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -119,16 +179,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if code != 0:
         return code
     try:
-        trim(site, args.exclude)
-        check_native_code(site, args.elf_machine, args.describe)
-        size = tree_size(site)
-        if size > args.max_bytes:
-            raise LayerTooLargeError(
-                f"The layer is {size / 1e6:.1f} MB unzipped; Lambda allows {args.max_bytes / 1e6:.1f} MB. "
-                "Exclude what the runtime provides, drop unused dependencies, or split the layer."
-            )
+        outcomes = finish(site, args)
     except LayerBuildError as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         return exc.exit_code
+    if args.report:
+        Path(args.report).write_text(json.dumps(outcomes))
     shutil.rmtree(handoff, ignore_errors=True)
     return 0

@@ -38,6 +38,10 @@ class ToolNotFoundError(LayerBuildError):
     exit_code = 3
 
 
+class InterpreterNotFoundError(ToolNotFoundError):
+    """No CPython of the target's version on this machine where one is required (bytecode=True)."""
+
+
 class CommandError(LayerBuildError):
     """A build tool ran and failed; carries the command, exit code and stderr tail."""
 
@@ -49,11 +53,26 @@ class CommandError(LayerBuildError):
 
 
 class NoWheelError(LayerBuildError):
-    """A package has no wheel that runs on the Lambda target."""
+    """Packages have no wheel that runs on the Lambda target (every one is named)."""
 
     exit_code = 4
 
-    def __init__(self, message: str, *, package: str | None) -> None:
+    def __init__(self, message: str, *, packages: tuple[str, ...] = (), buildable: bool = False) -> None:
+        super().__init__(message)
+        #: The packages without a fitting wheel.
+        self.packages = packages
+        #: Whether a build in the Lambda build image could make them (each has a source distribution).
+        self.buildable = buildable
+
+    @property
+    def package(self) -> str | None:
+        return self.packages[0] if self.packages else None
+
+
+class PackageNotFoundError(ProjectError):
+    """The package index has no package (or no version) of that name: a typo, or a private package."""
+
+    def __init__(self, message: str, *, package: str | None = None) -> None:
         super().__init__(message)
         self.package = package
 

@@ -1,37 +1,57 @@
-"""Pinned requirements from the project's lock, produced by the project's own tool.
+"""The pinned dependency closure, produced by the project's own tool.
 
-uv and Poetry export their locks (dev groups left out unless asked for), pip projects
-give their requirements.txt or, without one, the dependencies listed in pyproject.toml.
-The result is a requirements file an installer can take on any host or in a container.
+uv exports its lock as a PEP 751 ``pylock.toml`` (``uv export``; dev groups left out unless
+asked for). A pip project's requirements.txt (or the dependencies listed in pyproject.toml)
+is resolved by ``uv pip compile`` into a pylock.toml for the target: wheels only at the
+platform level uv knows for the runtime, and when that finds no answer, universally, so
+that the plan (plan.py) can say exactly which package has no wheel and why. Poetry exports
+requirements (offline; its pylock export needs the index's JSON API), which locked.py
+joins with poetry.lock's file lists.
+
+Every tool runs in the project's folder (or its workspace root), so the project's own
+settings (``[tool.uv]``, ``uv.toml``) apply and relative paths resolve against it, never
+against the caller's working directory.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
-
-from packaging.utils import canonicalize_name
 
 from .credentials import IndexCredentials, secrets_of, tool_environment
 from .errors import CommandError, ProjectError, StaleLockError, ToolNotFoundError
-from .install import explain_index_failure
+from .locked import Locked, read_poetry, read_pylock
 from .options import LayerOptions
 from .project import Project, Tool
+from .project.local import IndexOptions, requirement_options
 from .runner import Command, run
+from .target import LambdaTarget
+from .tool_errors import explain_index_failure, explain_resolution_failure
 from .tools import find_poetry, find_uv
 
 
-@dataclass(frozen=True)
-class PinnedRequirements:
-    """A requirements file's text, and whether it pins the whole dependency closure."""
+@dataclass(frozen=True, kw_only=True)
+class ExportedLock:
+    """A pylock.toml's text and the folder its relative paths start from."""
 
     text: str
-    #: True when exported from a lock: install exactly these with --no-deps.
-    complete: bool
+    #: Relative ``directory``/``archive`` paths in the text are relative to this folder.
+    base: Path
     #: Where the pins came from (uv.lock, poetry.lock, requirements.txt, pyproject.toml).
     source: str
+    #: pip options of the requirements files (index URLs, find-links) the installer must honour.
+    index_options: IndexOptions = field(default_factory=IndexOptions)
+    #: "pylock" (a pylock.toml) or "poetry" (Poetry's requirements export).
+    kind: str = "pylock"
+
+    def read(self, project: Project) -> Locked:
+        """The pins in one shape, whichever tool made them."""
+        if self.kind == "poetry":
+            return read_poetry(self.text, project.lock, project.root, self.source)
+        return read_pylock(self.text, self.base, self.source)
 
 
 def uv_export_command(project: Project, options: LayerOptions) -> Command:
@@ -39,64 +59,119 @@ def uv_export_command(project: Project, options: LayerOptions) -> Command:
         find_uv(),
         "export",
         "--format",
-        "requirements-txt",
-        "--no-emit-project",
+        "pylock.toml",
         "--no-header",
-        "--no-annotate",
+        "--no-editable",
         "--no-python-downloads",
         "--no-default-groups",
         "--locked" if options.locked else "--frozen",
     ]
+    if project.member:
+        argv += ["--package", project.member]
+    if not options.include_project:
+        argv.append("--no-emit-project")
     for group in options.groups:
         argv += ["--group", group]
     for extra in options.extras:
         argv += ["--extra", extra]
-    return Command(argv=tuple(argv), label="uv export", cwd=project.root)
+    return Command(argv=tuple(argv), label="uv export", cwd=project.anchor)
 
 
 def poetry_export_command(project: Project, options: LayerOptions) -> Command:
-    """`poetry export` of main plus the chosen groups.
+    """`poetry export` (requirements, no hashes: poetry.lock has them) of main plus the chosen groups.
 
     No separate `poetry check --lock`: export itself refuses a lock that no longer
     matches pyproject.toml, and every Poetry start costs ~0.5 s.
     """
-    argv = [find_poetry(), "export", "--format", "requirements.txt", "--only", ",".join(["main", *options.groups])]
+    groups = ",".join(["main", *options.groups])
+    argv = [find_poetry(), "export", "--format", "requirements.txt", "--without-hashes", "--only", groups]
     for extra in options.extras:
         argv += ["--extras", extra]
     argv += ["--no-interaction", "--directory", str(project.root)]
-    return Command(argv=tuple(argv), label="poetry export", env={"POETRY_NO_INTERACTION": "1"})
+    return Command(argv=tuple(argv), label="poetry export", env={"POETRY_NO_INTERACTION": "1"}, cwd=project.root)
 
 
-def export_requirements(
-    project: Project, options: LayerOptions, credentials: Sequence[IndexCredentials] = ()
-) -> PinnedRequirements:
-    """Return the pinned requirements for the layer, with excluded packages removed."""
-    if project.tool is Tool.UV:
-        text = _run_export((uv_export_command(project, options),), project, credentials)
-        pinned = PinnedRequirements(text=text, complete=True, source="uv.lock")
-    elif project.tool is Tool.POETRY:
-        text = _run_export((poetry_export_command(project, options),), project, credentials)
-        pinned = PinnedRequirements(text=text, complete=True, source="poetry.lock")
+def compile_command(requirements: Path, target: LambdaTarget, project: Project, *, universal: bool) -> Command:
+    """`uv pip compile` of a pip project's requirements for the target (or universally)."""
+    argv = [
+        find_uv(),
+        "pip",
+        "compile",
+        str(requirements),
+        "--format",
+        "pylock.toml",
+        "--no-header",
+        "--quiet",
+        "--no-python-downloads",
+        "--python",
+        sys.executable,
+        "--python-version",
+        target.python,
+    ]
+    if universal:
+        argv.append("--universal")
     else:
-        pinned = pip_requirements(project, options)
-    return PinnedRequirements(
-        text=without_packages(pinned.text, options.exclude), complete=pinned.complete, source=pinned.source
-    )
+        argv += ["--python-platform", target.uv_python_platform, "--only-binary", ":all:"]
+    return Command(argv=tuple(argv), label="uv pip compile", cwd=project.root)
 
 
-def _run_export(commands: Iterable[Command], project: Project, credentials: Sequence[IndexCredentials]) -> str:
-    out, logins = "", tool_environment(credentials, declare=False)
-    for command in commands:
+def export_lock(
+    project: Project,
+    options: LayerOptions,
+    target: LambdaTarget,
+    repo: Path,
+    credentials: Sequence[IndexCredentials] = (),
+) -> ExportedLock:
+    """The pinned closure for the layer (all packages; the plan leaves out the excluded ones)."""
+    if project.tool is Tool.UV:
+        text = _run(uv_export_command(project, options), project, credentials)
+        return ExportedLock(text=text, base=project.anchor, source="uv.lock")
+    if project.tool is Tool.POETRY:
+        text = _run(poetry_export_command(project, options), project, credentials)
+        index = requirement_options(text, project.root)
+        return ExportedLock(text=text, base=project.root, source="poetry.lock", index_options=index, kind="poetry")
+    return _compile(project, options, target, repo, credentials)
+
+
+def _compile(
+    project: Project, options: LayerOptions, target: LambdaTarget, repo: Path, credentials: Sequence[IndexCredentials]
+) -> ExportedLock:
+    if project.lock_path is not None:
+        if options.extras or options.groups:
+            raise ProjectError(
+                f"{project.lock_path} is installed as it is; extras and groups apply only to "
+                "dependencies listed in pyproject.toml. Add the packages to requirements.txt instead."
+            )
+        requirements, source = project.lock_path, "requirements.txt"
+    else:
+        requirements, source = repo / "requirements.in", "pyproject.toml"
+        requirements.write_text(pyproject_requirements(project, options))
+    index_options = project.requirements.index_options if project.requirements else IndexOptions()
+    try:
+        text = _run(compile_command(requirements, target, project, universal=False), project, credentials)
+    except CommandError as exc:
+        # No answer with wheels for the runtime at uv's level: resolve as a lock tool would, so the
+        # plan can name each package without a wheel (or install a manylinux_2_24 one with pip).
         try:
-            out = run(replace(command, env={**command.env, **logins}), secrets=secrets_of(credentials)).stdout
-        except CommandError as exc:
-            raise _explain_export_failure(exc, project) from exc
-    return out
+            text = _run(compile_command(requirements, target, project, universal=True), project, credentials)
+        except CommandError:
+            raise explain_resolution_failure(exc, project) or exc from exc
+    return ExportedLock(text=text, base=project.root, source=source, index_options=index_options)
+
+
+def _run(command: Command, project: Project, credentials: Sequence[IndexCredentials]) -> str:
+    # A lock's export must not see extra indexes (uv would call the lock stale); a pip project's
+    # resolution must: that is where its private packages are.
+    logins = tool_environment(credentials, declare=project.tool is Tool.PIP)
+    try:
+        return run(replace(command, env={**command.env, **logins}), secrets=secrets_of(credentials)).stdout
+    except CommandError as exc:
+        raise _explain_export_failure(exc, project) from exc
 
 
 def _explain_export_failure(exc: CommandError, project: Project) -> Exception:
     """Turn the tools' messages for the common failures into errors that say what to do."""
-    lock = project.lock_path.name if project.lock_path else project.tool.lock_name
+    lock = project.lock_path or project.anchor / project.tool.lock_name
     stderr = exc.stderr
     index_problem = explain_index_failure(stderr)
     if index_problem is not None:
@@ -104,8 +179,8 @@ def _explain_export_failure(exc: CommandError, project: Project) -> Exception:
     if "needs to be updated" in stderr or "changed significantly since poetry.lock" in stderr:
         override = " (or pass locked=False / --no-locked to build from the lock as it is)"
         return StaleLockError(
-            f"{project.root / lock} is out of date with {project.pyproject_path.name}: "
-            f"run `{project.tool.lock_command}` in {project.root} and commit the lock"
+            f"{lock} is out of date with {project.pyproject_path}: "
+            f"run `{project.tool.lock_command}` in {project.anchor} and commit the lock"
             f"{override if project.tool is Tool.UV else ''}."
         )
     if 'command "export" does not exist' in stderr or 'The command "export" does not exist' in stderr:
@@ -113,18 +188,13 @@ def _explain_export_failure(exc: CommandError, project: Project) -> Exception:
             "Poetry's export command is missing (Poetry 2 moved it into a plugin): run "
             "`poetry self add poetry-plugin-export` (or pip install poetry-plugin-export)."
         )
+    if project.tool is Tool.PIP:
+        return explain_resolution_failure(exc, project) or exc
     return exc
 
 
-def pip_requirements(project: Project, options: LayerOptions) -> PinnedRequirements:
-    """requirements.txt as is, else [project].dependencies plus chosen extras and groups."""
-    if project.lock_path is not None:
-        if options.extras or options.groups:
-            raise ProjectError(
-                f"{project.lock_path} is installed as it is; extras and groups apply only to "
-                "dependencies listed in pyproject.toml. Add the packages to requirements.txt instead."
-            )
-        return PinnedRequirements(text=project.lock_path.read_text(), complete=False, source="requirements.txt")
+def pyproject_requirements(project: Project, options: LayerOptions) -> str:
+    """[project].dependencies plus the chosen extras and PEP 735 groups, as requirements text."""
     table: dict[str, Any] = project.pyproject.get("project") or {}
     lines = list(_strings(table.get("dependencies", []), "project.dependencies", project))
     optional = _table(table.get("optional-dependencies"), "[project.optional-dependencies]", project)
@@ -135,7 +205,7 @@ def pip_requirements(project: Project, options: LayerOptions) -> PinnedRequireme
     groups = _table(project.pyproject.get("dependency-groups"), "[dependency-groups]", project)
     for group in options.groups:
         lines += _group(groups, group, project)
-    return PinnedRequirements(text="\n".join(lines) + "\n", complete=False, source="pyproject.toml")
+    return "\n".join(lines) + "\n"
 
 
 def _table(value: Any, where: str, project: Project) -> dict[str, Any]:
@@ -171,32 +241,3 @@ def _group(groups: dict[str, Any], name: str, project: Project, seen: tuple[str,
         elif isinstance(item, str):
             lines.append(item)
     return lines
-
-
-_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
-
-
-def _logical_lines(text: str) -> Iterator[str]:
-    """Lines of a requirements file with backslash continuations kept together."""
-    chunk: list[str] = []
-    for line in text.splitlines():
-        chunk.append(line)
-        if not line.rstrip().endswith("\\"):
-            yield "\n".join(chunk)
-            chunk = []
-    if chunk:
-        yield "\n".join(chunk)
-
-
-def without_packages(text: str, names: Iterable[str]) -> str:
-    """Drop the requirements of the named distributions (any spelling) from a requirements file."""
-    excluded = {canonicalize_name(n) for n in names}
-    if not excluded:
-        return text
-    kept = []
-    for logical in _logical_lines(text):
-        match = _NAME.match(logical)
-        if match and not logical.lstrip().startswith(("-", "#")) and canonicalize_name(match.group(1)) in excluded:
-            continue
-        kept.append(logical)
-    return "\n".join(kept) + "\n"

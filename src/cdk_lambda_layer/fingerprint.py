@@ -1,9 +1,13 @@
 """The fingerprint: one hash of exactly what determines a layer.
 
-It is the CDK asset hash and the key of a finished build. In: pyproject.toml and lock
-contents, tool, installer, target, groups, extras, exclusions, build mode and image,
-and this library's layer format version. Out: other files in the folder, the folder's
-absolute path, timestamps, and credentials (they change access, not the layer).
+It is the CDK asset hash and the key of a finished build. In: the contents of
+pyproject.toml, the lock, the workspace root's pyproject.toml, uv.toml and requirements
+includes; the sources of every local package the layer holds (workspace members, path
+dependencies, wheels on disk: see sources.py for the rule); tool, installer, target,
+groups, extras, exclusions, whether the lock must be fresh, the bytecode choice, build
+mode and image; and this library's layer format version. Out: other files in the project
+(handlers, tests, .venv), absolute paths (files are named relative to the lock's folder),
+line endings, timestamps, and credentials (they change access, not the layer).
 """
 
 from __future__ import annotations
@@ -11,17 +15,17 @@ from __future__ import annotations
 import hashlib
 import json
 
+from .errors import ProjectError
 from .options import LayerOptions
-from .project import Project
+from .project import LocalSource, Project
+from .sources import content_digest, tree_digest
 from .target import LambdaTarget
 
 #: Bump when a change in this library changes the layer built from the same inputs.
-LAYER_FORMAT_VERSION = "1"
+LAYER_FORMAT_VERSION = "2"
 
-
-def file_digest(data: bytes) -> str:
-    """sha256 of file content with line endings normalised, so a CRLF checkout agrees."""
-    return hashlib.sha256(data.replace(b"\r\n", b"\n")).hexdigest()
+#: Kept for callers of the first release; the digest of one file's content.
+file_digest = content_digest
 
 
 def fingerprint(
@@ -32,19 +36,38 @@ def fingerprint(
     build: str = "local",
     image: str | None = None,
 ) -> str:
-    """Return the hex sha256 identifying the layer these inputs produce."""
+    """Return the hex sha256 identifying the layer these inputs produce (construct time: files only)."""
+    local = project.local_sources(extras=options.extras, groups=options.groups, include_project=options.include_project)
     document = {
         "format": LAYER_FORMAT_VERSION,
         "tool": project.tool.value,
+        "project": project.relative(project.root),
         "installer": options.installer,
         "python": target.python,
         "architecture": target.architecture.value,
         "groups": list(options.groups),
         "extras": list(options.extras),
         "exclude": list(options.exclude),
+        "provided": list(options.provided),
+        "include_project": options.include_project,
+        "locked": options.locked,
+        "bytecode": [str(options.bytecode), options.invalidation],
         "build": build,
         "image": image if build != "local" else None,
-        "files": {p.name: file_digest(p.read_bytes()) for p in project.input_files},
+        "files": {project.relative(p): content_digest(p.read_bytes()) for p in project.input_files},
+        "local": {project.relative(s.path): tree_digest(s.path) for s in _existing(project, local)},
     }
     canonical = json.dumps(document, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _existing(project: Project, local: tuple[LocalSource, ...]) -> tuple[LocalSource, ...]:
+    missing = [s for s in local if not s.path.exists()]
+    if missing:
+        shown = ", ".join(f"{s.name or 'a package'} at {project.relative(s.path)}" for s in missing)
+        lock = project.lock_path.name if project.lock_path else "pyproject.toml"
+        raise ProjectError(
+            f"{lock} of {project.root} names local packages that do not exist: {shown}. Fix the path "
+            f"(relative to {project.anchor}) or regenerate the lock."
+        )
+    return local

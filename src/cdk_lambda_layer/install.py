@@ -1,30 +1,47 @@
-"""Installing pinned requirements for the Lambda target, not for the host.
+"""Installing the plan for the Lambda target, not for the host.
 
-Both installers are told the target's Python version and manylinux platforms and take
-wheels only, so the result is the same on macOS, Windows or Linux hosts. uv is the
-default: one --python-platform names the glibc ceiling, and it evaluates environment
-markers for the target. pip needs every accepted platform tag listed (it matches each
---platform exactly): https://pip.pypa.io/en/stable/cli/pip_install/#cmdoption-platform
+Every installer gets exact pins (``name==version`` with the lock's hashes) and
+``--no-deps``: the plan (plan.py) already evaluated the markers for the target and chose
+each package's wheel, so no installer decides a version or a marker. uv installs what it
+can be told about (one ``--python-platform``); pip installs the rest — on Amazon Linux 2
+the wheels tagged manylinux_2_18 … 2_26, which uv has no platform for — given every
+accepted platform tag (pip matches each ``--platform`` exactly:
+https://pip.pypa.io/en/stable/cli/pip_install/#cmdoption-platform). pip installs into a
+folder of its own that is then merged, so its ``--target`` never skips a folder (a
+namespace package) that uv already made.
+
+Index settings reach the installers as environment variables only (a requirements
+file's index URL, the lock's extra indexes, private-index logins): a login never lands
+in a file.
 """
 
 from __future__ import annotations
 
-import re
+import filecmp
+import logging
+import os
+import shutil
 import sys
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .credentials import IndexCredentials, secrets_of, tool_environment
-from .errors import CommandError, LayerBuildError, NoWheelError, PackageIndexError
+from .errors import CommandError, VerificationError
+from .local_build import BuiltPackage
 from .options import Installer
+from .plan import InstallPlan, Pin
+from .project.local import IndexOptions
 from .runner import Command, run
-from .target import LambdaOS, LambdaTarget
+from .target import LambdaTarget
+from .tool_errors import explain_install_failure
 from .tools import find_uv, pip_argv
 
+logger = logging.getLogger(__name__)
 
-def uv_install_command(requirements: Path, dest: Path, target: LambdaTarget, *, no_deps: bool) -> Command:
-    argv = [
+
+def uv_install_command(requirements: Path, dest: Path, target: LambdaTarget) -> Command:
+    argv = (
         find_uv(),
         "pip",
         "install",
@@ -42,17 +59,16 @@ def uv_install_command(requirements: Path, dest: Path, target: LambdaTarget, *, 
         # our layer cache, and an in-place edit there must never reach uv's cache.
         "--link-mode",
         "copy",
+        "--no-deps",
         "--no-progress",
         "-r",
         str(requirements),
-    ]
-    if no_deps:
-        argv.append("--no-deps")
-    return Command(argv=tuple(argv), label="uv pip install")
+    )
+    return Command(argv=argv, label="uv pip install")
 
 
-def pip_install_command(requirements: Path, dest: Path, target: LambdaTarget, *, no_deps: bool) -> Command:
-    argv = [
+def pip_install_command(requirements: Path, dest: Path, target: LambdaTarget) -> Command:
+    argv = (
         *pip_argv(),
         "install",
         "--target",
@@ -65,107 +81,117 @@ def pip_install_command(requirements: Path, dest: Path, target: LambdaTarget, *,
         target.cpython_abi,
         *[arg for tag in target.manylinux_platforms for arg in ("--platform", tag)],
         "--only-binary=:all:",
+        "--no-deps",
         "--no-compile",
         "--no-input",
         "--disable-pip-version-check",
         "-r",
         str(requirements),
-    ]
-    if no_deps:
-        argv.append("--no-deps")
-    return Command(argv=tuple(argv), label="pip install")
+    )
+    return Command(argv=argv, label="pip install")
 
 
-def install_command(
-    installer: Installer, requirements: Path, dest: Path, target: LambdaTarget, *, no_deps: bool
-) -> Command:
-    make = uv_install_command if installer == "uv" else pip_install_command
-    return make(requirements, dest, target, no_deps=no_deps)
+@dataclass(frozen=True, kw_only=True)
+class InstallSettings:
+    """Who installs, and where packages come from."""
+
+    installer: Installer
+    credentials: tuple[IndexCredentials, ...] = ()
+    #: Index options of the project's requirements files.
+    index_options: IndexOptions = field(default_factory=IndexOptions)
+    #: Extra indexes the lock records (beside the configured default index).
+    lock_indexes: tuple[str, ...] = ()
+
+    def environment(self, installer: str) -> dict[str, str]:
+        covered = {c.url.rstrip("/") for c in self.credentials}
+        extra = tuple(u for u in self.lock_indexes if u.rstrip("/") not in covered)
+        options = self.index_options.merged(IndexOptions(extra_index_urls=extra))
+        env = options.environment(installer)
+        for key, value in tool_environment(self.credentials).items():
+            env[key] = f"{env[key]} {value}" if key in env and key.endswith("INDEX_URL") else value
+        return env
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        urls = (self.index_options.index_url or "", *self.index_options.extra_index_urls)
+        return (*secrets_of(self.credentials), *_url_secrets(urls))
+
+
+def _url_secrets(urls: Sequence[str]) -> tuple[str, ...]:
+    from urllib.parse import urlsplit
+
+    found = []
+    for url in urls:
+        parts = urlsplit(url)
+        if parts.password:
+            found.append(parts.password)
+    return tuple(found)
+
+
+def requirements_text(pins: Sequence[Pin], local: Sequence[BuiltPackage]) -> str:
+    lines = [p.requirement() for p in sorted(pins, key=lambda p: p.name)]
+    lines += [b.requirement() for b in sorted(local, key=lambda b: b.name)]
+    return "\n".join(lines) + "\n" if lines else ""
 
 
 def install(
-    installer: Installer,
-    requirements: Path,
+    plan: InstallPlan,
+    local: Sequence[BuiltPackage],
     dest: Path,
+    repo: Path,
     target: LambdaTarget,
-    *,
-    no_deps: bool,
-    credentials: Sequence[IndexCredentials] = (),
+    settings: InstallSettings,
 ) -> None:
-    """Install into ``dest``; a missing wheel or an index problem becomes an error that says what to do."""
-    command = install_command(installer, requirements, dest, target, no_deps=no_deps)
-    command = replace(command, env={**command.env, **tool_environment(credentials)})
-    try:
-        run(command, secrets=secrets_of(credentials))
-    except CommandError as exc:
-        raise explain_install_failure(exc, target) or exc from exc
-
-
-_NO_WHEEL = (
-    re.compile(r"Because (?P<pkg>[A-Za-z0-9._-]+)(?:==(?P<ver>[^\s,]+))? has no (?:usable )?wheels"),
-    re.compile(r"Distribution `(?P<pkg>[A-Za-z0-9._-]+)(?:==(?P<ver>[^\s`@]+))?[^`]*` can't be installed"),
-    re.compile(r"No matching distribution found for (?P<pkg>[A-Za-z0-9._-]+)(?:==(?P<ver>\S+))?"),
-)
-
-
-_DENIED = re.compile(r"\((40[13]) ([A-Za-z ]+)\) for url \((\S+?)\)")
-_DENIED_HINT = re.compile(
-    r"An index URL \((\S+?)\) could not be queried due to a lack of valid authentication "
-    r"credentials \((\d+) ([^)]+)\)"
-)
-_DENIED_STATUS = re.compile(r"An index \((\S+?)\) returned a (40[13]) ([A-Za-z ]+?) error")
-_UNREACHABLE = (re.compile(r"Failed to fetch: `?(\S+?)`?$", re.M), re.compile(r"Could not fetch URL (\S+?):"))
-
-
-def without_userinfo(url: str) -> str:
-    """https://user:token@host/simple -> https://host/simple (never show a secret)."""
-    return re.sub(r"//[^/@\s]+@", "//", url)
-
-
-def explain_index_failure(stderr: str) -> PackageIndexError | None:
-    """Recognise an index that refused the credentials or could not be reached."""
-    denied = _DENIED.search(stderr)
-    hint = _DENIED_HINT.search(stderr) or _DENIED_STATUS.search(stderr)
-    if denied or hint:
-        code, words, url = denied.groups() if denied else (hint.group(2), hint.group(3), hint.group(1))
-        return PackageIndexError(
-            f"The package index at {without_userinfo(url)} refused the request (HTTP {code} {words.strip()}): "
-            "check the username and password or token given for that index (and that it may read this package)."
+    """Install every pin and local package into ``dest``; requirements files go to ``repo``."""
+    uv_pins, pip_pins = plan.channel("uv"), plan.channel("pip")
+    uv_local = local if settings.installer == "uv" else ()
+    pip_local = () if settings.installer == "uv" else local
+    for pin in pip_pins if settings.installer == "uv" else ():
+        logger.warning(
+            "%s %s: its wheel (%s) is for glibc above manylinux_2_17, which uv cannot be told for %s; "
+            "installing it with pip, given every manylinux tag up to %s",
+            pin.name,
+            pin.version,
+            pin.wheel,
+            target.runtime_name,
+            ".".join(map(str, target.os.glibc)),
         )
-    for pattern in _UNREACHABLE:
-        match = pattern.search(stderr)
-        if match:
-            causes = [line.split("cause:", 1)[1].strip() for line in stderr.splitlines() if "cause:" in line]
-            reason = causes[-1] if causes else "no answer"
-            return PackageIndexError(
-                f"Cannot reach the package index at {without_userinfo(match.group(1))} ({reason}). Check the "
-                "index URL, the network or proxy (HTTPS_PROXY), and that the index is up."
-            )
-    return None
+    if uv_pins or uv_local:
+        requirements = repo / "requirements.txt"
+        requirements.write_text(requirements_text(uv_pins, uv_local))
+        _run(uv_install_command(requirements, dest, target), settings, "uv", dest)
+    if pip_pins or pip_local:
+        requirements = repo / ("requirements-pip.txt" if uv_pins or uv_local else "requirements.txt")
+        requirements.write_text(requirements_text(pip_pins, pip_local))
+        side = dest.parent / f".pip-{os.getpid()}"
+        try:
+            _run(pip_install_command(requirements, side, target), settings, "pip", dest)
+            merge_tree(side, dest)
+        finally:
+            shutil.rmtree(side, ignore_errors=True)
 
 
-def explain_install_failure(exc: CommandError, target: LambdaTarget) -> LayerBuildError | None:
-    """Recognise an index failure, or 'no wheel for this platform', in uv's or pip's output."""
-    index_problem = explain_index_failure(exc.stderr)
-    if index_problem is not None:
-        return index_problem
-    for pattern in _NO_WHEEL:
-        match = pattern.search(exc.stderr)
-        if match:
-            return no_wheel_error(match.group("pkg"), match.group("ver"), target, detail=exc.stderr)
-    return None
+def _run(command: Command, settings: InstallSettings, installer: str, dest: Path) -> None:
+    env: Mapping[str, str] = {**command.env, **settings.environment(installer)}
+    argv = (*command.argv, *settings.index_options.flags(installer))
+    try:
+        run(replace(command, argv=argv, env=env), secrets=settings.secrets)
+    except CommandError as exc:
+        raise explain_install_failure(exc, str(dest)) or exc from exc
 
 
-def no_wheel_error(package: str, version: str | None, target: LambdaTarget, *, detail: str) -> NoWheelError:
-    glibc = ".".join(map(str, target.os.glibc))
-    spec = f"{package}=={version}" if version else package
-    newer = " or a python3.12+ runtime (Amazon Linux 2023, glibc 2.34)" if target.os is LambdaOS.AMAZON_LINUX_2 else ""
-    last = detail.strip().splitlines()[-6:]
-    return NoWheelError(
-        f"{spec} has no wheel that runs on {target.runtime_name} "
-        f"({target.describe()}): its wheels need a newer glibc than {glibc}, another CPU, or "
-        f"it ships only source. Ways out: pin a version of {package} that publishes a "
-        f"manylinux wheel for glibc <= {glibc}{newer}, or build in the SAM build image "
-        f"(build='container' / --build container), which can compile from source.\n" + "\n".join(last),
-        package=package,
-    )
+def merge_tree(source: Path, dest: Path) -> None:
+    """Move ``source``'s files into ``dest``; the same file from both must be identical."""
+    for folder, _dirs, names in os.walk(source):
+        for name in names:
+            path = Path(folder, name)
+            target = dest / path.relative_to(source)
+            if target.exists():
+                if not filecmp.cmp(path, target, shallow=False):
+                    raise VerificationError(
+                        f"Two packages install different files at {target.relative_to(dest)}: they cannot share "
+                        "one layer. Exclude one of them."
+                    )
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            path.replace(target)

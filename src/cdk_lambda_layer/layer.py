@@ -16,6 +16,7 @@ from aws_cdk import AssetHashType, BundlingFileAccess, BundlingOptions, DockerIm
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
+from .builder import check_project
 from .bundling import LayerBuildSpec, LocalLayerBundling
 from .cache import resolve_cache_dir
 from .container import BASE_ENVIRONMENT, ContainerOptions, step_command
@@ -23,8 +24,8 @@ from .credentials import IndexCredentials
 from .errors import LayerBuildError, ProjectError, TargetError
 from .fingerprint import fingerprint
 from .modes import BuildMode, parse_build_mode
-from .options import LayerOptions
-from .project import Tool, ToolName, load_project
+from .options import Bytecode, LayerOptions
+from .project import ToolName, load_project
 from .target import Architecture, LambdaTarget
 
 #: cdk.json context keys that set app-wide defaults (an explicit prop always wins).
@@ -32,6 +33,10 @@ CONTEXT_BUILD = "cdk-lambda-layer:build"
 CONTEXT_IMAGE = "cdk-lambda-layer:image"
 CONTEXT_INSTALLER = "cdk-lambda-layer:installer"
 CONTEXT_CACHE_DIR = "cdk-lambda-layer:cacheDir"
+CONTEXT_BYTECODE = "cdk-lambda-layer:bytecode"
+CONTEXT_QUIET = "cdk-lambda-layer:quiet"
+#: The environment's way to silence the per-layer synth lines (CDK does not pass --quiet to apps).
+QUIET_ENV = "CDK_LAYER_QUIET"
 
 
 def newest_python_runtime() -> lambda_.Runtime:
@@ -54,9 +59,23 @@ class PythonDependencyLayer(lambda_.LayerVersion):
         target, else Docker). Default: context ``cdk-lambda-layer:build``, else "auto".
     :param image: the build image for the Docker path, a name or a ``DockerImage``.
         Default: context ``cdk-lambda-layer:image``, else the SAM build image of the runtime.
-    :param exclude: distributions left out of the layer. Default: none.
+    :param package: the uv workspace member, when ``project`` is the workspace. Default: the
+        project at that path (a member's own folder works as well).
+    :param exclude: distributions left out of the layer; each must be in it, and none may be
+        needed by a package that stays, except boto3/botocore/s3transfer (the runtime has them).
+        Default: none.
+    :param provided: distributions another layer or the function provides: left out, and
+        trusted to satisfy the packages that need them. Default: none.
+    :param include_project: put the project's own package into the layer (teams that ship
+        shared code as a layer). Default: False: its dependencies only, so editing a handler
+        changes nothing.
     :param groups: dependency groups to include (dev groups are out by default).
     :param extras: optional-dependency extras to include.
+    :param bytecode: "auto" (hash-based .pyc compiled by the runtime's Python version, when one
+        is at hand: always in the container), True (fail without one) or False. Default: context
+        ``cdk-lambda-layer:bytecode``, else "auto".
+    :param import_check: import every module of the layer with the runtime's Python where one
+        runs. Default: True.
     :param installer: "uv" or "pip" for the local path. Default: context, else "uv".
     :param cache_dir: layer cache outside cdk.out (a fresh cdk.out then costs a copy, not a
         build), or False. Default: $CDK_LAYER_CACHE_DIR, else context ``cdk-lambda-layer:cacheDir``,
@@ -79,11 +98,16 @@ class PythonDependencyLayer(lambda_.LayerVersion):
         runtime: lambda_.Runtime | None = None,
         architecture: lambda_.Architecture | Sequence[lambda_.Architecture] | None = None,
         tool: ToolName = "auto",
+        package: str | None = None,
         build: BuildMode | None = None,
         image: str | DockerImage | None = None,
         exclude: Sequence[str] = (),
+        provided: Sequence[str] = (),
+        include_project: bool = False,
         groups: Sequence[str] = (),
         extras: Sequence[str] = (),
+        bytecode: Bytecode | None = None,
+        import_check: bool = True,
         installer: str | None = None,
         cache_dir: str | os.PathLike[str] | bool | None = None,
         credentials: Sequence[IndexCredentials] = (),
@@ -106,12 +130,17 @@ class PythonDependencyLayer(lambda_.LayerVersion):
             target = LambdaTarget(python=_python_of(runtime), architecture=Architecture.parse(arch.name))
             mode = parse_build_mode(build or context(CONTEXT_BUILD) or "auto")
             options = LayerOptions(
-                groups=tuple(groups),
-                extras=tuple(extras),
-                exclude=tuple(exclude),
+                groups=_names(groups, "groups"),
+                extras=_names(extras, "extras"),
+                exclude=_names(exclude, "exclude"),
+                provided=_names(provided, "provided"),
+                include_project=include_project,
                 installer=installer or context(CONTEXT_INSTALLER) or "uv",
+                bytecode=_bytecode(bytecode, context(CONTEXT_BYTECODE)),
+                import_check=import_check,
             )
-            loaded = load_project(project, tool)
+            loaded = load_project(project, tool, package=package)
+            check_project(loaded, target, options)
             cache_folder = _cache_dir(cache_dir, context(CONTEXT_CACHE_DIR))
             if credentials and bundling_file_access is not None:
                 raise ProjectError(
@@ -140,12 +169,16 @@ class PythonDependencyLayer(lambda_.LayerVersion):
             cdk_docker=bundling_file_access is not None,
             cache_dir=cache_folder,
             credentials=tuple(credentials),
+            announce=not _quiet(context(CONTEXT_QUIET)),
         )
-        asset_hash = fingerprint(loaded, target, options, build=mode, image=docker_image.image)
+        try:
+            asset_hash = fingerprint(loaded, target, options, build=mode, image=docker_image.image)
+        except LayerBuildError as exc:
+            raise type(exc)(f"{path}: {exc}") from exc
         bundling = BundlingOptions(
             image=docker_image,
             platform=target.architecture.docker_platform,
-            command=step_command(target, options, no_deps=loaded.tool is not Tool.PIP),
+            command=step_command(target, options),
             environment={**BASE_ENVIRONMENT, **(environment or {})},
             volumes=volumes,
             network=network,
@@ -199,6 +232,28 @@ def _python_of(runtime: Any) -> str:
             "Runtime.PYTHON_3_10 ... PYTHON_3_14 (e.g. runtime=Runtime.PYTHON_3_12)."
         )
     return runtime.name.removeprefix("python")
+
+
+def _names(values: Sequence[str] | str, what: str) -> tuple[str, ...]:
+    if isinstance(values, str):
+        raise ProjectError(f"{what} takes a list of names, got the string {values!r}: write {what}=[{values!r}].")
+    return tuple(values)
+
+
+def _bytecode(option: Bytecode | None, context: Any) -> Bytecode:
+    if option is not None:
+        return option
+    if context is None:
+        return "auto"
+    text = str(context).strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    return False if text in ("false", "0", "no", "off") else "auto"
+
+
+def _quiet(context: Any) -> bool:
+    values = (str(context or ""), os.environ.get(QUIET_ENV, ""))
+    return any(v.strip().lower() in ("1", "true", "yes", "on") for v in values)
 
 
 def _cache_dir(option: str | os.PathLike[str] | bool | None, context: Any) -> str | bool:

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .fingerprint import LAYER_FORMAT_VERSION
 from .inventory import InstalledPackage
 from .options import LayerOptions
 from .project import Project
 from .target import LambdaTarget
+
+if TYPE_CHECKING:
+    from .local_build import BuiltPackage
+    from .target_python import BytecodeOutcome, ImportOutcome
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -33,6 +39,10 @@ def build_manifest(
     packages: tuple[InstalledPackage, ...],
     unzipped_bytes: int,
     zipped_bytes: int | None,
+    local: Sequence[BuiltPackage] = (),
+    bytecode: BytecodeOutcome | None = None,
+    imports: ImportOutcome | None = None,
+    warnings: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The manifest as a dict; no absolute paths, no timestamps, no credentials."""
     from . import __version__
@@ -43,6 +53,7 @@ def build_manifest(
         "builder": {"name": "cdk-lambda-layer", "version": __version__, "build": build},
         "project": project.name,
         "tool": {"name": tools.tool, "version": tools.tool_version},
+        "lock": Path(os.path.relpath(project.lock_path, project.root)).as_posix() if project.lock_path else None,
         "installer": {"name": tools.installer, "version": tools.installer_version},
         "target": {
             "runtime": target.runtime_name,
@@ -54,7 +65,16 @@ def build_manifest(
         "groups": list(options.groups),
         "extras": list(options.extras),
         "exclude": list(options.exclude),
+        "provided": list(options.provided),
+        "include_project": options.include_project,
         "packages": [{"name": p.name, "version": p.version, "bytes": p.size} for p in packages],
+        "local_packages": [
+            {"name": b.name, "version": b.version, "source": Path(os.path.relpath(b.source, project.anchor)).as_posix()}
+            for b in local
+        ],
+        "bytecode": bytecode.manifest() if bytecode else None,
+        "import_check": imports.manifest() if imports else None,
+        "warnings": list(warnings),
         "sizes": {"unzipped_bytes": unzipped_bytes, "zipped_bytes": zipped_bytes},
     }
 

@@ -9,6 +9,12 @@ from typing import Literal
 from packaging.utils import canonicalize_name
 
 Installer = Literal["uv", "pip"]
+#: Whether the layer carries compiled bytecode: "auto" where an interpreter of the target's
+#: version is at hand, True (fail without one), False (none).
+Bytecode = Literal["auto"] | bool
+#: PEP 552 hash-based .pyc: "unchecked-hash" (the runtime never reads the source to check)
+#: or "checked-hash" (it hashes the source on import, still valid on a read-only /opt).
+Invalidation = Literal["unchecked-hash", "checked-hash"]
 
 #: Lambda's limit for a function plus all its layers, unzipped (250 MB).
 #: https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
@@ -31,8 +37,21 @@ class LayerOptions:
     groups: tuple[str, ...] = ()
     #: Optional-dependency extras of the project to include.
     extras: tuple[str, ...] = ()
-    #: Distributions removed from the layer (PyPI names, any spelling).
+    #: Distributions left out of the layer (PyPI names, any spelling). Each must be among the
+    #: layer's packages, and none may be required by a package that stays, except those the
+    #: Lambda runtime provides (AWS_RUNTIME_PACKAGES) and those named in ``provided``.
     exclude: tuple[str, ...] = ()
+    #: Distributions something else puts on sys.path at run time (another layer, the function's
+    #: own package): left out like ``exclude``, and trusted to satisfy the packages that need them.
+    provided: tuple[str, ...] = ()
+    #: Put the project's own package into its layer (teams that ship shared code as the layer).
+    include_project: bool = False
+    #: Compile the layer's modules to hash-based .pyc for the target's Python (see bytecode.py).
+    bytecode: Bytecode = "auto"
+    #: How the .pyc files are validated by the runtime.
+    invalidation: Invalidation = "unchecked-hash"
+    #: Import every top-level module of the layer with the target's Python, where one can run.
+    import_check: bool = True
     #: Who installs: uv (default, resolves for the target from any host) or pip.
     installer: Installer = "uv"
     #: Fail when the lock is out of date with pyproject.toml (uv --locked, poetry check --lock).
@@ -43,9 +62,18 @@ class LayerOptions:
     def __post_init__(self) -> None:
         object.__setattr__(self, "groups", _names(self.groups))
         object.__setattr__(self, "extras", _names(self.extras))
-        excluded = {canonicalize_name(n) for n in _names(self.exclude)}
-        object.__setattr__(self, "exclude", tuple(sorted(excluded)))
-        if self.installer not in ("uv", "pip"):
-            from .errors import ProjectError
+        for name in ("exclude", "provided"):
+            object.__setattr__(self, name, tuple(sorted({canonicalize_name(n) for n in _names(getattr(self, name))})))
+        from .errors import ProjectError
 
+        if self.installer not in ("uv", "pip"):
             raise ProjectError(f"Unknown installer {self.installer!r}: use 'uv' or 'pip'.")
+        if self.bytecode not in ("auto", True, False):
+            raise ProjectError(f"Unknown bytecode choice {self.bytecode!r}: use 'auto', True or False.")
+        if self.invalidation not in ("unchecked-hash", "checked-hash"):
+            raise ProjectError(f"Unknown invalidation {self.invalidation!r}: use 'unchecked-hash' or 'checked-hash'.")
+
+    @property
+    def left_out(self) -> frozenset[str]:
+        """Every distribution kept out of the layer: excluded and provided ones (canonical names)."""
+        return frozenset(self.exclude) | frozenset(self.provided)

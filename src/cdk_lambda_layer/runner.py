@@ -21,6 +21,10 @@ from .errors import CommandError, ToolNotFoundError
 
 logger = logging.getLogger(__name__)
 
+#: uv's diagnostic marks: the multiplication sign opens an error, the arrow a cause.
+_UV_ERROR_MARK = "\N{MULTIPLICATION SIGN}"
+_UV_CAUSE_MARK = "\u2570\u2500\u25b6"
+
 #: Lines of stderr kept in an error message.
 STDERR_TAIL_LINES = 25
 
@@ -58,7 +62,20 @@ def child_environment(extra: Mapping[str, str]) -> dict[str, str]:
 
 
 def tail(text: str, lines: int = STDERR_TAIL_LINES) -> str:
-    return "\n".join(text.strip().splitlines()[-lines:])
+    """The last lines of a tool's output, without the hash lines that bury the cause."""
+    kept = [line for line in text.strip().splitlines() if "--hash=" not in line]
+    return "\n".join(kept[-lines:])
+
+
+def cause_line(stderr: str) -> str:
+    """The line that says why a tool failed: uv's last ``cause:``, else the first error line, else the last."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip() and "--hash=" not in line]
+    causes = [line.split("cause:", 1)[1].strip() for line in lines if line.startswith("cause:")]
+    if causes:
+        return causes[-1]
+    marks = ("error:", "error ", _UV_ERROR_MARK, _UV_CAUSE_MARK)
+    errors = [line for line in lines if line.lower().startswith(marks)]
+    return (errors[0] if errors else (lines[-1] if lines else "")).lstrip(_UV_ERROR_MARK + _UV_CAUSE_MARK + " ")
 
 
 def run(command: Command, *, secrets: Iterable[str] = ()) -> Completed:
@@ -85,7 +102,7 @@ def run(command: Command, *, secrets: Iterable[str] = ()) -> Completed:
     if proc.returncode != 0:
         stderr = redact(proc.stderr or proc.stdout, secrets)
         raise CommandError(
-            f"{command.label} failed (exit {proc.returncode}): {shown}\n{tail(stderr)}",
+            f"{command.label} failed (exit {proc.returncode}): {cause_line(stderr)}\n{tail(stderr)}\ncommand: {shown}",
             argv=tuple(redact(a, secrets) for a in command.argv),
             returncode=proc.returncode,
             stderr=stderr,

@@ -88,6 +88,21 @@ DEFAULT_PYTHON = max(PYTHON_RUNTIMES, key=lambda v: tuple(map(int, v.split("."))
 _LEGACY_ALIASES = {17: "manylinux2014", 12: "manylinux2010", 5: "manylinux1"}
 
 
+_LEGACY_LEVELS = {"manylinux2014": (2, 17), "manylinux2010": (2, 12), "manylinux1": (2, 5)}
+
+
+def glibc_of(platform: str) -> tuple[int, int] | None:
+    """The glibc a manylinux platform tag needs ('manylinux_2_28_x86_64' -> (2, 28)), else None."""
+    if platform.startswith("manylinux_"):
+        parts = platform.split("_")
+        if len(parts) >= 4 and parts[1].isdigit() and parts[2].isdigit():
+            return int(parts[1]), int(parts[2])
+    for alias, level in _LEGACY_LEVELS.items():
+        if platform.startswith(alias + "_"):
+            return level
+    return None
+
+
 def parse_python(value: str) -> str:
     """Normalise '3.12', 'python3.12', '312' to '3.12', or raise a TargetError."""
     text = str(value).strip().lower().removeprefix("python")
@@ -165,13 +180,44 @@ class LambdaTarget:
         return f"{arch}-manylinux_{major}_{minor}"
 
     @cached_property
-    def supported_tags(self) -> frozenset[Tag]:
-        """All wheel tags (cpXY, abi3, pure) that the runtime accepts."""
+    def ordered_tags(self) -> tuple[Tag, ...]:
+        """Every wheel tag (cpXY, abi3, pure) the runtime accepts, the one an installer prefers first."""
         version = self.version_tuple
         platforms = [*self.manylinux_platforms, "any"]
         binary = cpython_tags(version, abis=[self.cpython_abi], platforms=self.manylinux_platforms)
         pure = compatible_tags(version, interpreter=self.cpython_abi, platforms=platforms)
-        return frozenset([*binary, *pure])
+        return tuple(dict.fromkeys([*binary, *pure]))
+
+    @cached_property
+    def supported_tags(self) -> frozenset[Tag]:
+        """All wheel tags (cpXY, abi3, pure) that the runtime accepts."""
+        return frozenset(self.ordered_tags)
+
+    @cached_property
+    def uv_tags(self) -> frozenset[Tag]:
+        """The accepted tags uv can be told about: its --python-platform has no level between
+        manylinux_2_17 and 2_28, so on Amazon Linux 2 it stops at 2_17 (see uv_python_platform)."""
+        ceiling = 17 if self.os is LambdaOS.AMAZON_LINUX_2 else self.os.glibc[1]
+        return frozenset(t for t in self.ordered_tags if (glibc_of(t.platform) or (2, 0)) <= (2, ceiling))
+
+    def marker_environment(self) -> dict[str, str]:
+        """PEP 508 marker values of the Lambda runtime, to evaluate markers for it rather than the host.
+
+        The patch level is unknown at build time (AWS updates the runtimes): X.Y.0 stands for it.
+        """
+        return {
+            "implementation_name": "cpython",
+            "implementation_version": f"{self.python}.0",
+            "os_name": "posix",
+            "platform_machine": self.architecture.machine,
+            "platform_python_implementation": "CPython",
+            "platform_release": "",
+            "platform_system": "Linux",
+            "platform_version": "",
+            "python_full_version": f"{self.python}.0",
+            "python_version": self.python,
+            "sys_platform": "linux",
+        }
 
     @cached_property
     def image_built_tags(self) -> frozenset[Tag]:

@@ -30,6 +30,16 @@ def _beside_interpreter(name: str) -> str | None:
     return str(candidate) if candidate.is_file() else None
 
 
+def _beside_uv_package() -> str | None:
+    """uv's binary in a ``--target`` install: <target>/bin/uv next to <target>/uv/."""
+    try:
+        import uv
+    except ImportError:
+        return None
+    candidate = Path(uv.__file__).resolve().parent.parent / "bin" / "uv"
+    return str(candidate) if candidate.is_file() else None
+
+
 @cache
 def find_uv() -> str:
     """The uv binary: the one from the uv package we depend on, else PATH."""
@@ -37,9 +47,10 @@ def find_uv() -> str:
         from uv import find_uv_bin
 
         return find_uv_bin()
-    except (ImportError, FileNotFoundError):
+    except (ImportError, FileNotFoundError, TypeError, OSError):
+        # TypeError: uv's locator reads sysconfig's EXE, which some system Pythons leave unset.
         pass
-    found = shutil.which("uv") or _beside_interpreter("uv")
+    found = _beside_uv_package() or shutil.which("uv") or _beside_interpreter("uv")
     if not found:
         raise ToolNotFoundError(f"uv is not installed: {_INSTALL_ADVICE['uv']}.")
     return found

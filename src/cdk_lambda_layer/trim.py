@@ -1,17 +1,20 @@
 """Trimming: drop what a layer never needs, and the packages the user excluded.
 
-Removed: __pycache__ folders and *.pyc (Lambda compiles on import; stale bytecode for
-another interpreter only costs space), console scripts in bin/ (their shebangs name the
-build host's Python and /opt/python/bin is not on PATH), the installer's own files
-(uv's .lock in the target folder), and every file of an excluded
-distribution, found through its RECORD. Kept: *.dist-info, which importlib.metadata
-needs at run time. Only paths inside the layer folder are ever deleted.
+Removed: __pycache__ folders and *.pyc (installers' bytecode, for whatever Python ran them;
+the bytecode step compiles for the target afterwards), console scripts in bin/ (their
+shebangs name the build host's Python and /opt/python/bin is not on PATH), the
+installers' own files (uv's .lock, uv_cache.json, uv_build.json), every distribution's
+``direct_url.json`` (PEP 610: for a local package it holds a path on the build machine,
+for a URL it may hold a login; the layer needs neither) with its line in RECORD, and every
+file of an excluded distribution, found through its RECORD. Kept: *.dist-info, which
+importlib.metadata needs at run time. Only paths inside the layer folder are ever deleted.
 
 Standard library only, so the container build can run the very same step.
 """
 
 from __future__ import annotations
 
+import csv
 import os
 import shutil
 import stat
@@ -63,9 +66,10 @@ def remove_distributions(site: Path, names: Iterable[str]) -> tuple[tuple[str, .
 
 
 def _prune_empty_dirs(site: Path) -> None:
-    for folder in sorted((p for p in site.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
-        if not any(folder.iterdir()):
-            folder.rmdir()
+    for folder, _dirs, _names in os.walk(site, topdown=False):
+        path = Path(folder)
+        if path != site and not any(path.iterdir()):
+            path.rmdir()
 
 
 def _bytecode(site: Path) -> list[Path]:
@@ -79,11 +83,32 @@ def _bytecode(site: Path) -> list[Path]:
     return found
 
 
+_INSTALLER_FILES = (".lock", "uv_cache.json", "uv_build.json")
+
+
+def _forget_direct_urls(site: Path) -> int:
+    """Delete each dist-info's direct_url.json and drop it from that RECORD."""
+    freed = 0
+    for marker in sorted(site.glob("*.dist-info/direct_url.json")):
+        freed += _remove(marker, site)
+        record = marker.parent / "RECORD"
+        if record.is_file() and not record.is_symlink():
+            entry = f"{marker.parent.name}/direct_url.json"
+            with record.open(newline="") as handle:
+                rows = [row for row in csv.reader(handle) if row and row[0] != entry]
+            with record.open("w", newline="") as handle:
+                csv.writer(handle, lineterminator="\n").writerows(rows)
+    return freed
+
+
 def trim(site: Path, exclude: Iterable[str] = ()) -> TrimReport:
     """Trim the installed layer folder in place."""
     removed, freed = remove_distributions(site, exclude) if exclude else ((), 0)
-    for path in [*_bytecode(site), site / "bin", site / ".lock"]:
+    leftovers = [site / name for name in _INSTALLER_FILES]
+    leftovers += [p for name in _INSTALLER_FILES[1:] for p in site.glob(f"*.dist-info/{name}")]
+    for path in [*_bytecode(site), site / "bin", *leftovers]:
         freed += _remove(path, site)
+    freed += _forget_direct_urls(site)
     if removed:
         _prune_empty_dirs(site)
     return TrimReport(removed_packages=removed, removed_bytes=freed)

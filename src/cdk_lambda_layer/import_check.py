@@ -1,0 +1,100 @@
+"""The import check: every top-level module of the layer imported by the target's Python.
+
+Tags and ELF headers say a layer *should* load; importing its modules with the runtime's
+Python version and CPU, in a clean process with only the layer and the standard library
+on ``sys.path`` (``-I -S``: no site-packages, no user paths, no PYTHON* variables; ``-B``:
+no .pyc written into the layer), shows that it does. A module that cannot import fails the
+build, naming the module and the ImportError. A module that needs a package the layer
+leaves out on purpose (boto3 from the runtime, a package another layer provides) is
+skipped and reported; an import that raises something other than ImportError (a module
+that wants an environment variable, say) is reported as a warning: that is the code's
+business, not the packaging's.
+
+Standard library only, run as a script by the target interpreter (on the host, or in the
+build image by the in-container step):
+
+    python3.X -I -S -B import_check.py SITE [--provided NAME ...]
+
+prints progress on stderr and one JSON object on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import importlib
+import json
+import re
+import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+#: Top-level names that are not importable modules of the package (tests, docs, vendored libraries).
+NOT_MODULES = frozenset({"test", "tests", "testing", "docs", "doc", "examples", "example", "benchmarks", "scripts"})
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _normal(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _top_level(entry: str) -> str | None:
+    first, _, rest = entry.partition("/")
+    if first.endswith((".dist-info", ".data", ".libs", ".pth")) or first in ("bin", "__pycache__", ".."):
+        return None
+    name = first if rest else (first[:-3] if first.endswith(".py") else first.split(".")[0] if ".so" in first else "")
+    if not name or not _IDENTIFIER.fullmatch(name) or name in NOT_MODULES:
+        return None
+    return name
+
+
+def top_level_modules(site: Path) -> list[str]:
+    """Every importable top-level name the distributions' RECORD files list."""
+    found: set[str] = set()
+    for record in sorted(site.glob("*.dist-info/RECORD")):
+        with record.open(newline="") as handle:
+            for row in csv.reader(handle):
+                name = _top_level(row[0]) if row else None
+                if name and ((site / name).is_dir() or any(site.glob(f"{name}.*"))):
+                    found.add(name)
+    return sorted(found)
+
+
+def check(site: Path, modules: Iterable[str], provided: Iterable[str]) -> dict[str, list[object]]:
+    """Import each module; sort outcomes into failed, skipped (needs a provided package) and warnings."""
+    allowed = {_normal(p) for p in provided}
+    sys.path.insert(0, str(site))
+    failed, skipped, warnings, ok = [], [], [], []
+    for module in modules:
+        print(f"importing {module}", file=sys.stderr, flush=True)
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            missing = (exc.name or "").split(".")[0]
+            if _normal(missing) in allowed:
+                skipped.append({"module": module, "needs": missing})
+            else:
+                failed.append({"module": module, "error": f"{type(exc).__name__}: {exc}"})
+        except ImportError as exc:
+            failed.append({"module": module, "error": f"{type(exc).__name__}: {exc}"})
+        except BaseException as exc:
+            warnings.append({"module": module, "error": f"{type(exc).__name__}: {exc}"})
+        else:
+            ok.append(module)
+    return {"imported": ok, "failed": failed, "skipped": skipped, "warnings": warnings}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="import_check")
+    parser.add_argument("site")
+    parser.add_argument("--provided", action="append", default=[], help="a package the runtime or a layer provides")
+    args = parser.parse_args(argv)
+    site = Path(args.site).resolve()
+    report = check(site, top_level_modules(site), args.provided)
+    sys.stdout.flush()
+    print(json.dumps(report), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

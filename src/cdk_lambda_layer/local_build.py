@@ -1,0 +1,131 @@
+"""Local packages (workspace members, path dependencies, archives on disk) built into wheels.
+
+Each is built by its own build backend through ``uv build`` (PEP 517, isolated), and the
+layer gets the wheel installed like any other: never an editable install, so no ``.pth``
+file, no ``__editable__`` hook and no path of the build machine reaches the layer.
+
+A pure-Python wheel (``py3-none-any``) runs on every target, so it is built on the host
+for local and container builds alike. A package with native code builds into a wheel for
+the host's platform, which Lambda cannot load: a local build then refuses it (``auto``
+falls back to the container, saying why), and a container build hands its source
+distribution to the build image, which compiles it for the runtime.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from packaging.utils import InvalidSdistFilename, InvalidWheelFilename, parse_sdist_filename, parse_wheel_filename
+
+from .errors import CommandError, ProjectError
+from .plan import LocalPin, Refusal, no_wheel_error
+from .runner import Command, run
+from .target import LambdaTarget
+from .tools import find_uv
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class BuiltPackage:
+    """A local package ready to install: a wheel, or (for the build image) a source distribution."""
+
+    name: str
+    version: str
+    file: Path
+    #: Where it came from, for the manifest (absolute; shown relative to the project).
+    source: Path
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.file.read_bytes()).hexdigest()
+
+    def requirement(self, path: str | None = None) -> str:
+        """``name @ file:///…/x.whl --hash=sha256:…`` (``path`` replaces the file's location, e.g. in a container)."""
+        location = path or self.file.resolve().as_uri()
+        if path is not None and not location.startswith("file:"):
+            location = "file://" + location
+        return f"{self.name} @ {location} --hash=sha256:{self.sha256}"
+
+
+def build_command(source: Path, out: Path, kind: str) -> Command:
+    argv = (find_uv(), "build", f"--{kind}", "--out-dir", str(out), "--no-python-downloads", "--python", sys.executable)
+    return Command(argv=(*argv, "--quiet", str(source)), label=f"uv build --{kind}")
+
+
+def _built(out: Path, suffix: str) -> Path:
+    found = sorted(out.glob(f"*{suffix}"))
+    if len(found) != 1:
+        raise ProjectError(f"uv build left {len(found)} {suffix} files in {out}; expected one.")
+    return found[0]
+
+
+def _run_build(pin: LocalPin, out: Path, kind: str) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        run(build_command(pin.path, out, kind))
+    except CommandError as exc:
+        raise ProjectError(
+            f"The local package {pin.name} at {pin.path} could not be built into a {kind} by its build backend: "
+            f"{exc.stderr.strip().splitlines()[-1] if exc.stderr.strip() else exc}. Fix its pyproject.toml "
+            f"(try `uv build --{kind} {pin.path}`)."
+        ) from exc
+    return _built(out, ".whl" if kind == "wheel" else ".tar.gz")
+
+
+def _wheel_fits(wheel: Path, target: LambdaTarget) -> bool:
+    return bool(parse_wheel_filename(wheel.name)[3] & target.supported_tags)
+
+
+def _described(path: Path, name: str) -> BuiltPackage:
+    try:
+        if path.name.endswith(".whl"):
+            parsed_name, version = parse_wheel_filename(path.name)[:2]
+        else:
+            parsed_name, version = parse_sdist_filename(path.name)
+    except (InvalidWheelFilename, InvalidSdistFilename) as exc:
+        raise ProjectError(f"{path} is not a wheel or source distribution file name: {exc}") from exc
+    return BuiltPackage(name=name or str(parsed_name), version=str(version), file=path, source=path)
+
+
+def build_local_packages(
+    local: tuple[LocalPin, ...], out: Path, target: LambdaTarget, *, in_image: bool
+) -> tuple[BuiltPackage, ...]:
+    """A wheel (or, for native code in the build image, an sdist) for every local package."""
+    built: list[BuiltPackage] = []
+    native: list[Refusal] = []
+    for pin in local:
+        folder = out / pin.name
+        if pin.path.is_file() and pin.path.name.endswith(".whl"):
+            wheel = folder / pin.path.name
+            folder.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(pin.path, wheel)
+        else:
+            wheel = _run_build(pin, folder / "wheel", "wheel")
+        if _wheel_fits(wheel, target):
+            package = _described(wheel, pin.name)
+        elif in_image and not pin.path.name.endswith(".whl"):
+            sdist = pin.path if pin.path.is_file() else _run_build(pin, folder / "sdist", "sdist")
+            package = _described(sdist, pin.name)
+        else:
+            tags = ", ".join(sorted(str(t) for t in parse_wheel_filename(wheel.name)[3]))
+            native.append(
+                Refusal(
+                    name=pin.name,
+                    version=str(parse_wheel_filename(wheel.name)[1]),
+                    reason=f"a local package with native code (its wheel built here is {tags}), which must be "
+                    "compiled in the Lambda build image",
+                    buildable=not pin.path.name.endswith(".whl"),
+                )
+            )
+            continue
+        built.append(BuiltPackage(name=package.name, version=package.version, file=package.file, source=pin.path))
+        logger.info("local package %s %s from %s", package.name, package.version, pin.path)
+    if native:
+        raise no_wheel_error(native, target, in_image=in_image)
+    return tuple(built)

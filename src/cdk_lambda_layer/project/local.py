@@ -1,0 +1,315 @@
+"""Local packages the layer will hold, read from the lock files (no process, construct time).
+
+A workspace member, a path dependency or a wheel on disk goes into the layer built from
+this repository, so its sources must be part of the fingerprint. Which ones the layer gets
+is decided the way the lock decides it:
+
+- uv.lock: the packages reachable from the project (its dependencies, the chosen extras
+  and groups, transitively) whose source is a folder (``editable``/``directory``) or a
+  file (``path``);
+- poetry.lock: packages of the chosen groups whose ``[package.source]`` is a directory or
+  a file;
+- requirements.txt: folder and archive paths, ``file:`` URLs and ``-e`` lines, through
+  ``-r``/``-c`` includes (which are files the fingerprint must cover too).
+
+Relative paths resolve against the lock's folder (uv.lock, poetry.lock) or the project
+folder (requirements files, as the installer runs there), never the caller's directory.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from packaging.utils import canonicalize_name
+
+from ..errors import ProjectError
+
+#: Files a requirements line can name that install a package from disk.
+ARCHIVE_SUFFIXES = (".whl", ".tar.gz", ".zip", ".tar.bz2", ".tgz")
+
+
+@dataclass(frozen=True, kw_only=True)
+class LocalSource:
+    """A package the layer takes from disk: a project folder, or a wheel or sdist file."""
+
+    #: The distribution name where the lock says it (None for a bare requirements path).
+    name: str | None
+    #: Absolute path of the folder (with pyproject.toml or setup.py) or the archive.
+    path: Path
+
+    @property
+    def is_folder(self) -> bool:
+        return self.path.is_dir()
+
+
+# -- uv.lock -----------------------------------------------------------------------------------
+def entries(lock: Any) -> list[Any]:
+    """The ``[[package]]`` entries of a parsed lock, whatever shape a damaged file has."""
+    found = lock.get("package") if isinstance(lock, dict) else None
+    return found if isinstance(found, list) else []
+
+
+def _uv_entries(lock: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    by_name: dict[str, list[dict[str, Any]]] = {}
+    for entry in entries(lock):
+        if isinstance(entry, dict) and isinstance(entry.get("name"), str):
+            by_name.setdefault(canonicalize_name(entry["name"]), []).append(entry)
+    return by_name
+
+
+def _edges(items: Any) -> Iterator[tuple[str, frozenset[str]]]:
+    for item in items if isinstance(items, list) else []:
+        if isinstance(item, dict) and isinstance(item.get("name"), str):
+            extras = item.get("extra") or []
+            yield canonicalize_name(item["name"]), frozenset(e for e in extras if isinstance(e, str))
+
+
+def _uv_children(
+    entry: dict[str, Any], extras: Iterable[str], groups: Iterable[str]
+) -> Iterator[tuple[str, frozenset]]:
+    yield from _edges(entry.get("dependencies"))
+    optional = entry.get("optional-dependencies") if isinstance(entry.get("optional-dependencies"), dict) else {}
+    for extra in extras:
+        yield from _edges(optional.get(extra))
+    dev = entry.get("dev-dependencies") if isinstance(entry.get("dev-dependencies"), dict) else {}
+    for group in groups:
+        yield from _edges(dev.get(group))
+
+
+def _uv_local_path(entry: dict[str, Any], base: Path) -> Path | None:
+    source = entry.get("source") if isinstance(entry.get("source"), dict) else {}
+    for key in ("editable", "directory", "path"):
+        if isinstance(source.get(key), str):
+            return (base / source[key]).resolve()
+    return None
+
+
+def uv_local_sources(
+    lock: dict[str, Any],
+    lock_dir: Path,
+    root_name: str,
+    *,
+    extras: Iterable[str] = (),
+    groups: Iterable[str] = (),
+    include_root: bool = False,
+) -> tuple[LocalSource, ...]:
+    """Local packages reachable from ``root_name`` in a parsed uv.lock."""
+    by_name = _uv_entries(lock)
+    root = canonicalize_name(root_name)
+    seen: set[tuple[str, frozenset[str]]] = set()
+    todo: list[tuple[str, frozenset[str]]] = [(root, frozenset(extras))]
+    found: dict[Path, LocalSource] = {}
+    while todo:
+        name, wanted = todo.pop()
+        if (name, wanted) in seen:
+            continue
+        seen.add((name, wanted))
+        for entry in by_name.get(name, []):
+            path = _uv_local_path(entry, lock_dir)
+            if path is not None and (name != root or include_root):
+                found.setdefault(path, LocalSource(name=entry["name"], path=path))
+            todo.extend(_uv_children(entry, wanted, groups if name == root else ()))
+    return tuple(sorted(found.values(), key=lambda s: str(s.path)))
+
+
+# -- poetry.lock -------------------------------------------------------------------------------
+def poetry_local_sources(lock: dict[str, Any], project_root: Path, groups: Iterable[str]) -> tuple[LocalSource, ...]:
+    """Directory and file sources in poetry.lock that belong to main or a chosen group."""
+    wanted = {"main", *groups}
+    found = []
+    for entry in entries(lock):
+        source = entry.get("source") if isinstance(entry, dict) and isinstance(entry.get("source"), dict) else {}
+        if source.get("type") not in ("directory", "file") or not isinstance(source.get("url"), str):
+            continue
+        entry_groups = entry.get("groups") if isinstance(entry, dict) else None
+        if isinstance(entry_groups, list) and not wanted & set(entry_groups):
+            continue
+        found.append(LocalSource(name=entry.get("name"), path=(project_root / source["url"]).resolve()))
+    return tuple(sorted(found, key=lambda s: str(s.path)))
+
+
+# -- requirements files -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class IndexOptions:
+    """Where a requirements file says packages come from. Handed to installers as environment
+    variables only: an index URL may carry a login, which must never be written to disk."""
+
+    index_url: str | None = None
+    extra_index_urls: tuple[str, ...] = ()
+    find_links: tuple[str, ...] = ()
+    trusted_hosts: tuple[str, ...] = ()
+    no_index: bool = False
+
+    def merged(self, other: IndexOptions) -> IndexOptions:
+        return IndexOptions(
+            index_url=self.index_url or other.index_url,
+            extra_index_urls=tuple(dict.fromkeys(self.extra_index_urls + other.extra_index_urls)),
+            find_links=tuple(dict.fromkeys(self.find_links + other.find_links)),
+            trusted_hosts=tuple(dict.fromkeys(self.trusted_hosts + other.trusted_hosts)),
+            no_index=self.no_index or other.no_index,
+        )
+
+    def flags(self, installer: str) -> tuple[str, ...]:
+        """What uv takes only as a flag (it has no variable for ``--no-index``)."""
+        return ("--no-index",) if self.no_index and installer == "uv" else ()
+
+    def environment(self, installer: str) -> dict[str, str]:
+        """Variables that give uv (``UV_…``) or pip (``PIP_…``) these settings."""
+        prefix = "UV_" if installer == "uv" else "PIP_"
+        env: dict[str, str] = {}
+        if self.index_url:
+            env[f"{prefix}INDEX_URL"] = self.index_url
+        if self.extra_index_urls:
+            env[f"{prefix}EXTRA_INDEX_URL"] = " ".join(self.extra_index_urls)
+        if self.find_links:
+            env[f"{prefix}FIND_LINKS"] = " ".join(self.find_links)
+        if self.trusted_hosts:
+            env["UV_INSECURE_HOST" if installer == "uv" else "PIP_TRUSTED_HOST"] = " ".join(self.trusted_hosts)
+        if self.no_index and installer != "uv":
+            env["PIP_NO_INDEX"] = "1"
+        return env
+
+
+@dataclass(frozen=True)
+class RequirementFiles:
+    """What a requirements file pulls in from disk (included files, local packages) and its index options."""
+
+    includes: tuple[Path, ...]
+    local: tuple[LocalSource, ...]
+    index_options: IndexOptions = field(default_factory=IndexOptions)
+
+
+_OPTION = re.compile(
+    r"^(-r|--requirement|-c|--constraint|-e|--editable|-f|--find-links|-i|--index-url|--extra-index-url"
+    r"|--trusted-host)(?:=|\s+|(?=\S))(.+)$"
+)
+_PEP508_URL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(?:\[[^\]]*\])?\s*@\s*(\S+)")
+
+
+def _logical(text: str) -> Iterator[str]:
+    """Lines with backslash continuations joined and comments removed (pip's rules)."""
+    buffer = ""
+    for raw in text.splitlines():
+        line = re.sub(r"(^|\s)#.*$", "", raw)
+        if line.rstrip().endswith("\\"):
+            buffer += line.rstrip()[:-1] + " "
+            continue
+        yield (buffer + line).strip()
+        buffer = ""
+    if buffer.strip():
+        yield buffer.strip()
+
+
+def _as_path(reference: str, base: Path) -> Path | None:
+    """A local path named by a requirement (a folder, an archive, a file: URL), else None."""
+    if reference.startswith("file:"):
+        try:
+            parts = urlsplit(reference)
+        except ValueError:
+            return None
+        text = unquote(parts.path if parts.netloc in ("", "localhost") else f"//{parts.netloc}{parts.path}")
+        return (base / text).resolve() if not Path(text).is_absolute() else Path(text).resolve()
+    if "://" in reference or reference.startswith(("git+", "hg+", "svn+", "bzr+")):
+        return None
+    looks_local = reference.startswith((".", "/", "~")) or "/" in reference or reference.endswith(ARCHIVE_SUFFIXES)
+    if not looks_local:
+        return None
+    try:
+        return (base / Path(reference).expanduser()).resolve()
+    except (RuntimeError, ValueError, OSError):  # ~unknown-user, an embedded NUL: not a path uv can use
+        return None
+
+
+def requirement_files(path: Path, project_root: Path, _seen: frozenset[Path] = frozenset()) -> RequirementFiles:
+    """Includes and local packages of requirements file ``path``, recursively.
+
+    ``-r``/``-c`` resolve against the including file's folder (as pip and uv do); package
+    paths against the project folder, where the installer runs.
+    """
+    path = path.resolve()
+    if path in _seen:
+        return RequirementFiles((), ())
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ProjectError(
+            f"Cannot read the requirements file {path}: {exc}. Check the -r/-c line that names it."
+        ) from exc
+    includes: list[Path] = [path]
+    local: list[LocalSource] = []
+    index = IndexOptions()
+    for line in _logical(text):
+        if line == "--no-index":
+            index = index.merged(IndexOptions(no_index=True))
+            continue
+        option = _OPTION.match(line)
+        if option:
+            flag, value = option.group(1), _first_word(option.group(2))
+            if flag in ("-r", "--requirement", "-c", "--constraint"):
+                nested = requirement_files(path.parent / value, project_root, _seen | {path})
+                includes += nested.includes
+                local += nested.local
+                index = index.merged(nested.index_options)
+            elif flag in ("-i", "--index-url"):
+                index = index.merged(IndexOptions(index_url=value))
+            elif flag == "--extra-index-url":
+                index = index.merged(IndexOptions(extra_index_urls=(value,)))
+            elif flag == "--trusted-host":
+                index = index.merged(IndexOptions(trusted_hosts=(value,)))
+            elif flag in ("-e", "--editable"):
+                target = _as_path(value, project_root)
+                if target is not None:
+                    local.append(LocalSource(name=None, path=target))
+            elif flag in ("-f", "--find-links"):
+                folder = _as_path(value, project_root)
+                index = index.merged(IndexOptions(find_links=(str(folder) if folder else value,)))
+                if folder is not None and folder.is_dir():
+                    local += [LocalSource(name=None, path=p) for p in sorted(folder.iterdir()) if _archive(p)]
+            continue
+        if not line or line.startswith("-"):
+            continue
+        url = _PEP508_URL.match(line)
+        target = _as_path(url.group(1) if url else _first_word(line).split(";")[0], project_root)
+        if target is not None:
+            local.append(LocalSource(name=None, path=target))
+    return RequirementFiles(tuple(dict.fromkeys(includes)), tuple(local), index)
+
+
+def requirement_options(text: str, base: Path) -> IndexOptions:
+    """The index options (--index-url, --extra-index-url, --find-links, --trusted-host) of requirements text."""
+    index = IndexOptions()
+    for line in _logical(text):
+        if line == "--no-index":
+            index = index.merged(IndexOptions(no_index=True))
+        option = _OPTION.match(line)
+        if not option:
+            continue
+        flag, value = option.group(1), _first_word(option.group(2))
+        if flag in ("-i", "--index-url"):
+            index = index.merged(IndexOptions(index_url=value))
+        elif flag == "--extra-index-url":
+            index = index.merged(IndexOptions(extra_index_urls=(value,)))
+        elif flag == "--trusted-host":
+            index = index.merged(IndexOptions(trusted_hosts=(value,)))
+        elif flag in ("-f", "--find-links"):
+            folder = _as_path(value, base)
+            index = index.merged(IndexOptions(find_links=(str(folder) if folder else value,)))
+    return index
+
+
+def _first_word(text: str) -> str:
+    try:
+        words = shlex.split(text, comments=False)
+    except ValueError:
+        words = text.split()
+    return words[0] if words else ""
+
+
+def _archive(path: Path) -> bool:
+    return path.is_file() and path.name.endswith(ARCHIVE_SUFFIXES)

@@ -1,0 +1,18 @@
+"""Keeping logins out of every copy this library writes.
+
+A requirements file may name ``--extra-index-url https://user:token@host/simple``; the
+build folder keeps copies of the project's inputs and of what was installed, and the
+layer cache keeps the pins. Every such copy goes through ``redact_urls`` first, so the
+token stays in the user's own file and the installer's environment, nowhere else.
+"""
+
+from __future__ import annotations
+
+import re
+
+_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/@\s:]*(?::[^/@\s]*)?)@")
+
+
+def redact_urls(text: str) -> str:
+    """Replace the login in every URL (``scheme://user:password@host``) by ``***``."""
+    return _USERINFO.sub(lambda m: f"{m.group('scheme')}***@", text)

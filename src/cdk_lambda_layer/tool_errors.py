@@ -1,0 +1,105 @@
+"""What a failed tool run means, read from its output: only what the lock cannot tell us.
+
+Whether a package has a wheel for the target is decided from the lock (plan.py), never
+from error text. What is left for the tools' output: an index that refuses the login or
+cannot be reached, a package or version the index does not have, a full disk, and for
+everything else the one line that says why (shown first, the command after).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from .errors import BuildFolderError, CommandError, LayerBuildError, PackageIndexError, PackageNotFoundError
+from .runner import cause_line
+
+if TYPE_CHECKING:
+    from .project import Project
+
+_DENIED = re.compile(r"\((40[13]) ([A-Za-z ]+)\) for url \((\S+?)\)")
+_DENIED_HINT = re.compile(
+    r"An index URL \((\S+?)\) could not be queried due to a lack of valid authentication "
+    r"credentials \((\d+) ([^)]+)\)"
+)
+_DENIED_STATUS = re.compile(r"An index \((\S+?)\) returned a (40[13]) ([A-Za-z ]+?) error")
+_PIP_DENIED = re.compile(r"(40[13]) Client Error: ([A-Za-z ]+) for url: (\S+)")
+_UNREACHABLE = (re.compile(r"Failed to fetch: `?(\S+?)`?$", re.M), re.compile(r"Could not fetch URL (\S+?):"))
+_NOT_FOUND = (
+    re.compile(r"Because (?P<pkg>[A-Za-z0-9._-]+) was not found in the package registry"),
+    re.compile(r"Because there is no version of (?P<pkg>[A-Za-z0-9._-]+)(?P<spec>[=<>!~][^\s,]*)?"),
+    re.compile(r"Could not find a version that satisfies the requirement (?P<pkg>[A-Za-z0-9._-]+)(?P<spec>\S*)"),
+)
+_NO_SPACE = re.compile(r"No space left on device|Disk quota exceeded|\[Errno 28\]|os error 28")
+_HASH = re.compile(r"Hash mismatch for `?(?P<pkg>[^`\s]+)`?|THESE PACKAGES DO NOT MATCH THE HASHES")
+
+
+def without_userinfo(url: str) -> str:
+    """https://user:token@host/simple -> https://host/simple (never show a secret)."""
+    return re.sub(r"//[^/@\s]+@", "//", url)
+
+
+def explain_index_failure(stderr: str) -> PackageIndexError | None:
+    """Recognise an index that refused the credentials or could not be reached."""
+    denied = _DENIED.search(stderr) or _PIP_DENIED.search(stderr)
+    hint = _DENIED_HINT.search(stderr) or _DENIED_STATUS.search(stderr)
+    if denied or hint:
+        code, words, url = denied.groups() if denied else (hint.group(2), hint.group(3), hint.group(1))
+        return PackageIndexError(
+            f"The package index at {without_userinfo(url)} refused the request (HTTP {code} {words.strip()}): "
+            "check the username and password or token given for that index (and that it may read this package)."
+        )
+    for pattern in _UNREACHABLE:
+        match = pattern.search(stderr)
+        if match:
+            causes = [line.split("cause:", 1)[1].strip() for line in stderr.splitlines() if "cause:" in line]
+            reason = causes[-1] if causes else "no answer"
+            return PackageIndexError(
+                f"Cannot reach the package index at {without_userinfo(match.group(1))} ({reason}). Check the "
+                "index URL, the network or proxy (HTTPS_PROXY), and that the index is up."
+            )
+    return None
+
+
+def explain_disk_full(exc: CommandError, folder: str) -> BuildFolderError | None:
+    if not _NO_SPACE.search(exc.stderr):
+        return None
+    return BuildFolderError(
+        f"The disk holding {folder} is full ({cause_line(exc.stderr)}). Free disk space, or build elsewhere "
+        "with build_dir= / --build-dir DIR."
+    )
+
+
+def explain_resolution_failure(exc: CommandError, project: Project | None = None) -> LayerBuildError | None:
+    """A package or version the index does not have (a typo, a yanked or private package)."""
+    index_problem = explain_index_failure(exc.stderr)
+    if index_problem is not None:
+        return index_problem
+    for pattern in _NOT_FOUND:
+        match = pattern.search(exc.stderr)
+        if match:
+            spec = f"{match.group('pkg')}{match.groupdict().get('spec') or ''}"
+            where = f" (named in {project.lock_path or project.pyproject_path})" if project else ""
+            return PackageNotFoundError(
+                f"{spec}{where} is not on the package index: check the name and version, or, for a private "
+                "package, give its index (credentials=[IndexCredentials(...)] / --index NAME). Nothing was "
+                "built; a container build would not find it either.",
+                package=match.group("pkg"),
+            )
+    return None
+
+
+def explain_install_failure(exc: CommandError, folder: str) -> LayerBuildError | None:
+    """An installer's failure: index problems, a full disk, a file that does not match the lock's hash."""
+    found = explain_index_failure(exc.stderr) or explain_disk_full(exc, folder)
+    if found is not None:
+        return found
+    hashed = _HASH.search(exc.stderr)
+    if hashed:
+        package = hashed.group("pkg") or "a package"
+        return PackageIndexError(
+            f"The index served a file for {package} whose hash is not in the lock ({cause_line(exc.stderr)}). "
+            "The index (or a mirror) holds a different file than the one locked: check the index settings, "
+            "or re-lock if the package was re-published."
+        )
+    return explain_resolution_failure(exc)

@@ -1,0 +1,47 @@
+"""Verification: the layer would run on the target, checked before anything is published.
+
+Each check is a known way layers break in production: a link or special file that could
+bring a host file along (inventory.walk_files), a wheel tagged for another platform or a
+newer glibc (tags), native code for another CPU or needing newer symbol versions than the
+runtime's glibc and libstdc++ (audit), a requirement missing for the runtime's Python
+(requires), and an unzipped size over Lambda's 250 MB (size).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..inventory import InstalledPackage, installed_packages, walk_files
+from ..native import check_native_code
+from ..options import LayerOptions
+from ..target import LambdaTarget
+from .requires import check_requirements
+from .size import check_size, largest
+from .tags import check_wheel_tags, wheel_tags
+
+__all__ = ["VerifyReport", "largest", "verify", "wheel_tags"]
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    packages: tuple[InstalledPackage, ...]
+    unzipped_bytes: int
+    native_files: int
+    warnings: tuple[str, ...] = field(default=())
+
+
+def verify(site: Path, target: LambdaTarget, options: LayerOptions, *, built_in_image: bool = False) -> VerifyReport:
+    """Run every check on the finished layer folder; raise on the first that fails.
+
+    ``built_in_image``: the install ran in the build image, which tags wheels it built from
+    sdists ``linux_<cpu>``; those were compiled against the image's glibc, which the native
+    code audit checks.
+    """
+    walk_files(site)
+    packages = installed_packages(site)
+    check_wheel_tags(packages, target, built_in_image=built_in_image)
+    native = check_native_code(site, target.architecture.elf_machine, target.describe())
+    check_requirements(packages, target, options)
+    total = check_size(site, packages, options.max_unzipped_bytes)
+    return VerifyReport(packages=tuple(packages), unzipped_bytes=total, native_files=native)
