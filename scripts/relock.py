@@ -18,6 +18,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT_DIRS = [ROOT / "tests" / "projects", ROOT / "examples" / "projects", ROOT / "bench" / "projects"]
+#: Repository-shaped fixtures: the folder that owns each lock.
+LOCK_OWNERS = [
+    ROOT / "tests" / "repos" / "uv_workspace",
+    ROOT / "tests" / "repos" / "uv_path" / "service",
+    ROOT / "tests" / "repos" / "poetry_path" / "service",
+    ROOT / "examples" / "workspace",
+]
 
 
 def simple_index_url() -> str:
@@ -58,14 +65,14 @@ def relock(project: Path) -> None:
     print(f"relocking {project.relative_to(ROOT)}")
     if (project / "poetry.lock").exists() or "[tool.poetry" in (project / "pyproject.toml").read_text():
         relock_poetry(project)
-    elif (project / "uv.lock").exists():
+    elif (project / "uv.lock").exists() or "[tool.uv" in (project / "pyproject.toml").read_text():
         subprocess.run(["uv", "lock"], cwd=project, check=True)
 
 
 def main(argv: list[str]) -> None:
     targets = [Path(a).resolve() for a in argv] or [
         p for d in PROJECT_DIRS if d.is_dir() for p in sorted(d.iterdir()) if (p / "pyproject.toml").exists()
-    ]
+    ] + [p for p in LOCK_OWNERS if (p / "pyproject.toml").exists()]
     for project in targets:
         relock(project)
 

@@ -3,9 +3,10 @@
 Removed: __pycache__ folders and *.pyc (installers' bytecode, for whatever Python ran them;
 the bytecode step compiles for the target afterwards), console scripts in bin/ (their
 shebangs name the build host's Python and /opt/python/bin is not on PATH), the
-installers' own files (uv's .lock, uv_cache.json, uv_build.json), every distribution's
-``direct_url.json`` (PEP 610: for a local package it holds a path on the build machine,
-for a URL it may hold a login; the layer needs neither) with its line in RECORD, and every
+installers' own files (uv's .lock), the install records installers add to each dist-info
+with their lines in RECORD (``direct_url.json``, PEP 610: for a local package a path on the
+build machine, for a URL maybe a login; uv's ``uv_cache.json`` with a timestamp that makes
+two builds differ), and every
 file of an excluded distribution, found through its RECORD. Kept: *.dist-info, which
 importlib.metadata needs at run time. Only paths inside the layer folder are ever deleted.
 
@@ -83,19 +84,26 @@ def _bytecode(site: Path) -> list[Path]:
     return found
 
 
+#: Files installers leave in the layer's top folder.
 _INSTALLER_FILES = (".lock", "uv_cache.json", "uv_build.json")
+#: Files installers add to a dist-info that say how, where or when it was installed: they differ from
+#: build to build (uv_cache.json holds a timestamp) or name the build machine (direct_url.json).
+_INSTALL_RECORDS = ("direct_url.json", "uv_cache.json", "uv_build.json")
 
 
-def _forget_direct_urls(site: Path) -> int:
-    """Delete each dist-info's direct_url.json and drop it from that RECORD."""
+def _forget_install_records(site: Path) -> int:
+    """Delete those files from every dist-info and drop their lines from its RECORD."""
     freed = 0
-    for marker in sorted(site.glob("*.dist-info/direct_url.json")):
-        freed += _remove(marker, site)
-        record = marker.parent / "RECORD"
+    for dist_info in sorted(site.glob("*.dist-info")):
+        found = [dist_info / name for name in _INSTALL_RECORDS if os.path.lexists(dist_info / name)]
+        if not found:
+            continue
+        freed += sum(_remove(path, site) for path in found)
+        record = dist_info / "RECORD"
         if record.is_file() and not record.is_symlink():
-            entry = f"{marker.parent.name}/direct_url.json"
+            gone = {f"{dist_info.name}/{path.name}" for path in found}
             with record.open(newline="") as handle:
-                rows = [row for row in csv.reader(handle) if row and row[0] != entry]
+                rows = [row for row in csv.reader(handle) if row and row[0] not in gone]
             with record.open("w", newline="") as handle:
                 csv.writer(handle, lineterminator="\n").writerows(rows)
     return freed
@@ -104,11 +112,9 @@ def _forget_direct_urls(site: Path) -> int:
 def trim(site: Path, exclude: Iterable[str] = ()) -> TrimReport:
     """Trim the installed layer folder in place."""
     removed, freed = remove_distributions(site, exclude) if exclude else ((), 0)
-    leftovers = [site / name for name in _INSTALLER_FILES]
-    leftovers += [p for name in _INSTALLER_FILES[1:] for p in site.glob(f"*.dist-info/{name}")]
-    for path in [*_bytecode(site), site / "bin", *leftovers]:
+    for path in [*_bytecode(site), site / "bin", *(site / name for name in _INSTALLER_FILES)]:
         freed += _remove(path, site)
-    freed += _forget_direct_urls(site)
+    freed += _forget_install_records(site)
     if removed:
         _prune_empty_dirs(site)
     return TrimReport(removed_packages=removed, removed_bytes=freed)

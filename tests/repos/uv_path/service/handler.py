@@ -1,0 +1,5 @@
+import acme_lib
+
+
+def handler(event, context):
+    return acme_lib.VERSION

@@ -1,0 +1,5 @@
+from ledger import balance
+
+
+def handler(event, context):
+    return balance(event)

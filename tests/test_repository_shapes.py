@@ -1,0 +1,303 @@
+"""Real repository shapes: a uv workspace, a uv path dependency, a Poetry path dependency and a
+pip project naming a local folder, a local wheel and -r/-c includes (tests/repos/).
+
+For each: the local package is in the layer at its own version with its own dependencies,
+installed from a wheel (no .pth, no __editable__, no direct_url.json), the service's own code
+is absent, and the layer's bytes do not depend on the caller's working directory. The
+fingerprint follows the local packages' sources, and nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+from aws_cdk import aws_lambda as lambda_
+from cdk_helpers import SKIP_BUNDLING, layer_s3_key, synth_layer
+
+from cdk_lambda_layer import (
+    BasedLambdaLayerLocalBuilder,
+    NoWheelError,
+    ProjectError,
+    load_project,
+)
+from cdk_lambda_layer.fingerprint import fingerprint
+from cdk_lambda_layer.options import LayerOptions
+from cdk_lambda_layer.target import LambdaTarget
+from cdk_lambda_layer.tools import find_uv
+
+pytestmark = pytest.mark.network
+
+REPOS = Path(__file__).parent / "repos"
+TARGET = LambdaTarget(python="3.12")
+#: Where each shape's project is, inside its repository copy.
+SHAPES = {
+    "uv_workspace": "services/orders",
+    "uv_path": "service",
+    "poetry_path": "service",
+    "pip_local": ".",
+}
+#: The local packages each shape's layer must hold, with their versions and one dependency of theirs.
+LOCAL = {
+    "uv_workspace": {"ledger": "7.7.0", "shared-util": "0.3.0", "attrs": None},
+    "uv_path": {"acme-lib": "0.2.0", "six": "1.17.0"},
+    "poetry_path": {"acme-common": "1.4.0", "idna": "3.10"},
+    "pip_local": {"acme-tools": "3.1.0", "acme-greet": "0.1.0", "six": "1.17.0", "attrs": "25.4.0"},
+}
+#: The service's own module, which must stay out of its dependency layer.
+OWN_CODE = {"uv_workspace": "orders", "uv_path": "handler", "poetry_path": "handler", "pip_local": "pip_local"}
+
+
+def build_wheel(repo: Path) -> None:
+    """pip_local names ./wheels/acme_greet-0.1.0-py3-none-any.whl: build it from greet-src."""
+    subprocess.run(
+        [find_uv(), "build", "--wheel", "--quiet", "--out-dir", str(repo / "wheels"), str(repo / "greet-src")],
+        check=True,
+        capture_output=True,
+    )
+
+
+@pytest.fixture
+def repo(tmp_path):
+    def copy(name: str) -> Path:
+        target = tmp_path / "checkout" / name
+        shutil.copytree(REPOS / name, target, ignore=shutil.ignore_patterns("build", "__pycache__", "*.whl"))
+        if name == "pip_local":
+            build_wheel(target)
+        return target
+
+    return copy
+
+
+def cli(*args: str, cwd: Path) -> dict:
+    done = subprocess.run(
+        [sys.executable, "-m", "cdk_lambda_layer", "build", *args, "--json"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=cwd,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def layer_files(zip_path: str) -> list[str]:
+    with zipfile.ZipFile(zip_path) as archive:
+        return archive.namelist()
+
+
+@pytest.mark.parametrize("shape", list(SHAPES))
+def test_local_packages_are_built_into_the_layer(repo, tmp_path, shape):
+    root = repo(shape)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    result = cli(os.path.relpath(root / SHAPES[shape], elsewhere), "--python", "3.12", cwd=elsewhere)
+    versions = {p["name"].lower().replace("_", "-"): p["version"] for p in result["packages"]}
+    for name, version in LOCAL[shape].items():
+        assert name in versions, (name, versions)
+        assert version is None or versions[name] == version, (name, versions[name])
+    names = layer_files(result["layer_zip"])
+    editable = [n for n in names if n.endswith((".pth", "direct_url.json")) or "__editable__" in n]
+    assert not editable
+    own = OWN_CODE[shape]
+    assert not [n for n in names if n.startswith((f"python/{own}/", f"python/{own}.py"))]
+    local = {p["name"] for p in result["local_packages"]}
+    assert local == {n for n in LOCAL[shape] if n.startswith(("acme", "ledger", "shared"))}
+    assert not [p["source"] for p in result["local_packages"] if p["source"].startswith("/")]  # no machine paths
+
+
+def test_the_workspace_library_never_comes_from_the_index(repo):
+    """ledger is also a package on PyPI (1.0.1): the layer holds the workspace's, with its dependencies."""
+    root = repo("uv_workspace")
+    result = cli("services/orders", "--python", "3.12", cwd=root)
+    python = Path(result["python_dir"])
+    assert "FROM_THE_WORKSPACE = True" in (python / "ledger" / "__init__.py").read_text()
+    assert (python / "ledger-7.7.0.dist-info").is_dir() and not list(python.glob("ledger-1.0.1*"))
+    assert (python / "shared_util" / "__init__.py").is_file()
+
+
+def test_a_workspace_member_is_never_a_lockless_pip_project(repo):
+    root = repo("uv_workspace")
+    project = load_project(root / "services" / "billing")
+    assert project.tool.value == "uv" and project.lock_path == root / "uv.lock" and project.member == "billing"
+    with pytest.raises(ProjectError) as info:
+        load_project(root / "services" / "billing", tool="pip")
+    assert "[tool.uv.sources]" in str(info.value) and "the index's package of that name" in str(info.value)
+    (root / "uv.lock").unlink()
+    with pytest.raises(ProjectError) as info:
+        load_project(root / "services" / "billing")
+    assert "No uv.lock in" in str(info.value) and "(the workspace root of" in str(info.value)
+    assert "uv lock" in str(info.value)
+
+
+def test_package_names_a_member_of_the_workspace(repo, tmp_path):
+    root = repo("uv_workspace")
+    by_folder = BasedLambdaLayerLocalBuilder(root / "services" / "billing", python="3.12", build_dir=tmp_path / "a")
+    by_name = BasedLambdaLayerLocalBuilder(root, package="billing", python="3.12", build_dir=tmp_path / "b")
+    assert by_folder.fingerprint == by_name.fingerprint
+    assert by_folder.run().layer_zip.read_bytes() == by_name.run().layer_zip.read_bytes()
+    with pytest.raises(ProjectError) as info:
+        load_project(root)
+    assert "root of a uv workspace" in str(info.value) and "billing" in str(info.value)
+    with pytest.raises(ProjectError) as info:
+        load_project(root, package="payments")
+    assert "No member named 'payments'" in str(info.value) and "orders" in str(info.value)
+
+
+def test_arm64_layer_of_a_member_holds_aarch64_code(repo):
+    from cdk_lambda_layer.native import elf_machine, native_files
+
+    root = repo("uv_workspace")
+    result = BasedLambdaLayerLocalBuilder(root / "services" / "orders", python="3.12", architecture="arm64").run()
+    assert {elf_machine(p) for p in native_files(result.python_dir)} == {183}  # orjson, for AArch64
+    assert (result.python_dir / "ledger" / "__init__.py").is_file()
+
+
+def test_include_project_puts_the_service_in_its_own_layer(repo):
+    root = repo("uv_workspace")
+    result = BasedLambdaLayerLocalBuilder(root / "services" / "orders", python="3.12", include_project=True).run()
+    assert (result.python_dir / "orders" / "__init__.py").is_file()
+    assert not list(result.python_dir.glob("*.pth"))
+
+
+@pytest.mark.parametrize("shape", list(SHAPES))
+def test_same_bytes_from_any_working_directory(repo, tmp_path, shape):
+    root = repo(shape)
+    project = root / SHAPES[shape]
+    first = cli(str(project), "--python", "3.12", "--no-cache", cwd=Path("/"))
+    zip_one = Path(first["layer_zip"]).read_bytes()
+    second = cli(os.path.relpath(project, tmp_path), "--python", "3.12", "--no-cache", cwd=tmp_path)
+    assert Path(second["layer_zip"]).read_bytes() == zip_one
+    assert first["fingerprint"] == second["fingerprint"]
+
+
+# -- the fingerprint follows the sources of what reaches the layer -------------------------------------
+#: A source file of each shape's local package, and a file of the service itself.
+LIBRARY_FILE = {
+    "uv_workspace": "libs/shared-util/src/shared_util/__init__.py",  # reached through ledger
+    "uv_path": "acme-lib/src/acme_lib/__init__.py",
+    "poetry_path": "acme-common/src/acme_common/__init__.py",
+    "pip_local": "libs/acme-tools/src/acme_tools/__init__.py",
+}
+HANDLER_FILE = {
+    "uv_workspace": "services/orders/src/orders/__init__.py",
+    "uv_path": "service/handler.py",
+    "poetry_path": "service/handler.py",
+    "pip_local": "app.py",
+}
+
+
+def fp(root: Path, shape: str) -> str:
+    return fingerprint(load_project(root / SHAPES[shape]), TARGET, LayerOptions())
+
+
+@pytest.mark.parametrize("shape", list(SHAPES))
+def test_fingerprint_follows_the_library_not_the_handler(repo, tmp_path, shape):
+    root = repo(shape)
+    before = fp(root, shape)
+    handler = root / HANDLER_FILE[shape]
+    handler.write_text(handler.read_text() + "\n# edited\n" if handler.exists() else "print('handler')\n")
+    assert fp(root, shape) == before  # a handler edit changes nothing
+    library = root / LIBRARY_FILE[shape]
+    library.write_text(library.read_text() + "CHANGED = 1\n")
+    assert fp(root, shape) != before  # the library's code reaches the layer
+
+
+@pytest.mark.parametrize("shape", list(SHAPES))
+def test_fingerprint_ignores_the_checkout_place_and_line_endings(repo, tmp_path, shape):
+    root = repo(shape)
+    before = fp(root, shape)
+    moved = Path(shutil.copytree(root, tmp_path / "moved" / "deeper" / shape))
+    assert fp(moved, shape) == before
+    for path in moved.rglob("*"):
+        if path.is_file() and path.suffix in (".py", ".toml", ".txt", ".lock"):
+            path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))
+    assert fp(moved, shape) == before
+
+
+def test_fingerprint_follows_referenced_wheels_and_includes(repo):
+    root = repo("pip_local")
+    before = fp(root, "pip_local")
+    (root / "greet-src" / "src" / "acme_greet" / "__init__.py").write_text("def hello():\n    return 'hi'\n")
+    for wheel in (root / "wheels").glob("*.whl"):
+        wheel.unlink()
+    build_wheel(root)  # same name, other content
+    after_wheel = fp(root, "pip_local")
+    assert after_wheel != before
+    (root / "requirements" / "constraints.txt").write_text("attrs==25.3.0\n")
+    assert fp(root, "pip_local") != after_wheel
+
+
+def test_the_constructs_s3_key_follows_the_workspace_library(repo, tmp_path):
+    root = repo("uv_workspace")
+
+    def key() -> str:
+        template, _, _ = synth_layer(
+            root / "services" / "orders", runtime=lambda_.Runtime.PYTHON_3_12, context=SKIP_BUNDLING
+        )
+        return layer_s3_key(template)
+
+    before = key()
+    (root / "services" / "orders" / "src" / "orders" / "__init__.py").write_text("def handler(e, c):\n    return 2\n")
+    assert key() == before
+    (root / "libs" / "ledger" / "src" / "ledger" / "__init__.py").write_text("FROM_THE_WORKSPACE = 2\n")
+    assert key() != before
+
+
+# -- a local package with native code ------------------------------------------------------------------
+NATIVE_SETUP = """
+from setuptools import Extension, setup
+
+setup(ext_modules=[Extension("acme_native._speed", ["src/speed.c"])])
+"""
+NATIVE_PYPROJECT = """
+[project]
+name = "acme-native"
+version = "0.5.0"
+requires-python = ">=3.10"
+
+[build-system]
+requires = ["setuptools>=70"]
+build-backend = "setuptools.build_meta"
+
+[tool.setuptools]
+packages = ["acme_native"]
+package-dir = {"" = "src"}
+"""
+NATIVE_C = """
+#include <Python.h>
+static struct PyModuleDef speed = {PyModuleDef_HEAD_INIT, "_speed", NULL, -1, NULL};
+PyMODINIT_FUNC PyInit__speed(void) { return PyModule_Create(&speed); }
+"""
+
+
+def native_project(root: Path) -> Path:
+    """A pip project whose requirements name a local package with a C extension."""
+    library = root / "acme-native"
+    (library / "src" / "acme_native").mkdir(parents=True)
+    (library / "pyproject.toml").write_text(NATIVE_PYPROJECT)
+    (library / "setup.py").write_text(NATIVE_SETUP)
+    (library / "src" / "speed.c").write_text(NATIVE_C)
+    (library / "src" / "acme_native" / "__init__.py").write_text("from . import _speed\n")
+    service = root / "service"
+    service.mkdir()
+    (service / "pyproject.toml").write_text('[project]\nname = "native-service"\nversion = "0"\n')
+    (service / "requirements.txt").write_text("../acme-native\n")
+    return service
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="needs a C compiler to build the local extension")
+def test_a_local_package_with_native_code_is_refused_locally_and_says_why(tmp_path):
+    service = native_project(tmp_path)
+    with pytest.raises(NoWheelError) as info:
+        BasedLambdaLayerLocalBuilder(service, python="3.12").run()
+    message = str(info.value)
+    assert "acme-native 0.5.0: a local package with native code" in message
+    assert "linux_x86_64" in message and "build='container'" in message
+    assert info.value.buildable  # auto may take it to the container, which compiles it for the runtime
