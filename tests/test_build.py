@@ -160,8 +160,9 @@ def test_manifest_records_fingerprint_tools_and_packages(project_copy):
     assert {p["name"] for p in manifest["packages"]} >= {"pydantic", "orjson"}
     assert manifest["sizes"]["zipped_bytes"] == result.layer_zip.stat().st_size
     assert str(project) not in json.dumps(manifest)  # no absolute paths
-    repo = sorted(p.name for p in (project / "build/lambda/layer/repo").iterdir())
-    assert repo == ["pylock.toml", "pyproject.toml", "requirements.txt", "uv.lock"]
+    repo = project / "build/lambda/layer/repo"
+    assert sorted(p.name for p in repo.iterdir()) == ["project", "pylock.toml", "requirements.txt"]
+    assert sorted(p.name for p in (repo / "project").iterdir()) == ["pyproject.toml", "uv.lock"]
 
 
 def test_only_the_build_folder_is_written(project_copy):

@@ -26,7 +26,9 @@ def setup(tmp_path: Path, case: str) -> tuple[Path, list[str], dict[str, str]]:
     base = "uv_app"
     if case in ("stale-lock", "no-wheel"):
         base = "uv_numpy" if case == "no-wheel" else "uv_app"
-    if case not in ("missing", "setup-py-only"):
+    if case in ("not-found", "pip-no-wheel"):
+        base = "pip_requirements"
+    if case not in ("missing", "setup-py-only", "missing-folder"):
         shutil.copytree(PROJECTS / base, project)
     else:
         project.mkdir()
@@ -66,6 +68,30 @@ def setup(tmp_path: Path, case: str) -> tuple[Path, list[str], dict[str, str]]:
         args = ["--build", "container"]
     elif case == "build-folder":
         (project / "build").write_text("a file")
+    elif case == "missing-folder":
+        project = tmp_path / "typo"
+    elif case == "exclude-unknown":
+        args = ["--exclude", "orjsonn"]
+    elif case == "exclude-required":
+        args = ["--exclude", "pydantic-core"]
+    elif case == "requires-python":
+        pyproject.write_text(pyproject.read_text().replace('requires-python = ">=3.10"', 'requires-python = "<3.12"'))
+    elif case == "unknown-extra":
+        args = ["--extra", "fastest"]
+    elif case == "unknown-group":
+        args = ["--group", "observability"]
+    elif case == "garbage-lock":
+        (project / "uv.lock").write_bytes(b"\x00\xff\xfe garbage \x00")
+    elif case == "not-found":
+        (project / "requirements.txt").write_text("reqeusts-no-such-package-xyz==2.32.3\n")
+        args = ["--installer", "pip"]
+        env = {"DOCKER_HOST": "unix:///nonexistent.sock"}
+    elif case == "pip-no-wheel":
+        (project / "requirements.txt").write_text("docopt==0.6.2\n")
+        args = ["--installer", "pip", "--build", "local"]
+    elif case == "bytecode-required":
+        args = ["--bytecode", "--python", "3.14"]  # no CPython 3.14 here: the variable names a missing one
+        env = {"CDK_LAYER_PYTHON_3_14": "/nonexistent/python3.14"}
     return project, args, env
 
 
@@ -86,6 +112,16 @@ CASES = [
     ("index-unreachable", 8, ["Cannot reach the package index at http://127.0.0.1:9/simple"]),
     ("docker", 6, ["Cannot reach a Docker engine at unix:///nonexistent.sock", "Start Docker"]),
     ("build-folder", 7, ["Cannot write the build folder", "--build-dir"]),
+    ("missing-folder", 2, ["typo does not exist", "check the path"]),
+    ("exclude-unknown", 2, ["exclude/provided name 'orjsonn'", "not among the layer's packages", "orjson"]),
+    ("exclude-required", 5, ["pydantic", "requires pydantic-core", "(you excluded it)", "provided=['pydantic-core']"]),
+    ("requires-python", 2, ["python3.12 is outside the Python versions", "requires-python <3.12"]),
+    ("unknown-extra", 2, ["No extra 'fastest'", "(defined: cli)"]),
+    ("unknown-group", 2, ["No dependency group 'observability'", "extra-tools"]),
+    ("garbage-lock", 2, ["uv.lock is not a valid TOML file", "`uv lock`"]),
+    ("not-found", 2, ["reqeusts-no-such-package-xyz", "is not on the package index", "check the name"]),
+    ("pip-no-wheel", 4, ["docopt 0.6.2: it publishes only a source distribution", "build='container'"]),
+    ("bytecode-required", 3, ["bytecode=True needs CPython 3.14", "CDK_LAYER_PYTHON_3_14"]),
 ]
 
 

@@ -258,3 +258,25 @@ def test_codeartifact_helper_asks_for_a_token_and_the_pypi_endpoint():
         "aws",
         "ca-token",
     )
+
+
+def test_a_login_in_a_requirements_file_is_written_nowhere(tmp_path, private_index, isolated_layer_cache):
+    """requirements.txt may carry --extra-index-url https://user:token@...: the build uses it, and every
+    copy this library writes (repo/, the pins, the cache entry, the manifest) has it redacted."""
+    project = tmp_path / "app"
+    project.mkdir()
+    (project / "pyproject.toml").write_text('[project]\nname = "app"\nversion = "0"\nrequires-python = ">=3.10"\n')
+    login_url = private_index.url.replace("http://", f"http://{private_index.user}:{TOKEN}@")
+    (project / "requirements.txt").write_text(f"--extra-index-url {login_url}\ncorp-greeting==0.1.0\nsix==1.17.0\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "cdk_lambda_layer", "build", str(project), "--python", "3.12", "--json", "-v"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert {p["name"] for p in __import__("json").loads(done.stdout)["packages"]} >= {"corp-greeting", "six"}
+    written = everything_written(project / "build", isolated_layer_cache)
+    assert TOKEN.encode() not in written
+    assert b"***@127.0.0.1" in (project / "build/lambda/layer/repo/project/requirements.txt").read_bytes()
+    assert TOKEN not in done.stderr + done.stdout

@@ -229,17 +229,21 @@ class BasedLambdaLayerLocalBuilder:
         with staging(self.layout, publish=publish) as work, open_session(self.cache, fingerprint) as cache:
             zip_to = work.layer_zip if self.make_zip else None
             hit_dir = direct or work.python
-            restored = self._step("cache", lambda: cache.restore(hit_dir, zip_to=zip_to)) if cache.active else None
+            restored = (
+                self._step("cache", lambda: cache.restore(hit_dir, zip_to=zip_to, zip_level=self.zip_level))
+                if cache.active
+                else None
+            )
             layer_dir = hit_dir if restored is not None else work.python
             manifest = self._restored(restored, work) if restored is not None else self._build(fingerprint, work)
             if self.make_zip and not (restored and restored.zipped):
                 zipped = self._step("zip", lambda: write_layer_zip(layer_dir, work.layer_zip, self.zip_level))
                 manifest["sizes"]["zipped_bytes"] = zipped
                 if restored is not None:
-                    cache.add_zip(work.layer_zip)
+                    cache.add_zip(work.layer_zip, self.zip_level)
             if restored is None:
                 metadata = {"manifest": manifest, "requirements": _read(work.requirements)}
-                self._step("cache store", lambda: cache.store(work.python, metadata, zip_to))
+                self._step("cache store", lambda: cache.store(work.python, metadata, zip_to, self.zip_level))
             write_manifest(work.manifest, manifest)
             if output is not None and layer_dir != output:
                 self._step("copy", lambda: copy_tree(work.python, output))
@@ -305,6 +309,7 @@ class BasedLambdaLayerLocalBuilder:
         """Export, plan and build the local packages: everything decided before an install."""
         self._copy_inputs(work)
         exported = self._step("export", lambda: self.export(work))
+        self._warnings += list(exported.warnings)
         plan = self._step("plan", lambda: self.plan(exported))
         local = self._step("local packages", lambda: self.build_local(plan, work)) if plan.local else ()
         pip_pins = plan.channel("pip") if self.options.installer == "uv" else ()
@@ -362,10 +367,11 @@ class BasedLambdaLayerLocalBuilder:
         )
 
     def _copy_inputs(self, work: LayerPathLayout) -> None:
-        """repo/: the project's inputs as the build read them, logins removed."""
+        """repo/project/: the project's inputs as the build read them (by path from the lock's folder),
+        logins removed."""
         for source in self.project.input_files:
             relative = self.project.relative(source)
-            target = work.repo / (relative if not relative.startswith("../") else f"outside/{source.name}")
+            target = work.inputs / (relative if not relative.startswith("../") else f"outside/{source.name}")
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(redact_urls(source.read_text(errors="replace")))
 

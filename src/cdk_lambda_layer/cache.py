@@ -225,8 +225,10 @@ class LayerCache:
             yield True
 
     # -- use ---------------------------------------------------------------------------------
-    def restore(self, fingerprint: str, destination: Path, *, zip_to: Path | None = None) -> Restored | None:
-        """Copy the cached python/ tree (and layer.zip, when asked and cached) out; None on a miss.
+    def restore(
+        self, fingerprint: str, destination: Path, *, zip_to: Path | None = None, zip_level: int | None = None
+    ) -> Restored | None:
+        """Copy the cached python/ tree (and layer.zip, when asked and cached at that level) out; None on a miss.
 
         Call under ``lock(fingerprint)``. A damaged entry is removed and reported as a miss.
         """
@@ -238,13 +240,21 @@ class LayerCache:
             shutil.rmtree(entry.path, ignore_errors=True)
             return None
         copy_tree(entry.python, destination)
-        zipped = zip_to is not None and entry.layer_zip.is_file()
+        cached_zip = entry.metadata().get("zip") or {}
+        zipped = zip_to is not None and entry.layer_zip.is_file() and cached_zip.get("level") == zip_level
         if zipped:
             shutil.copyfile(entry.layer_zip, zip_to, follow_symlinks=False)  # type: ignore[arg-type]
         os.utime(entry.path / ENTRY_FILE)  # last use, for prune
         return Restored(metadata=entry.metadata(), zipped=zipped)
 
-    def store(self, fingerprint: str, python: Path, metadata: dict[str, Any], layer_zip: Path | None = None) -> None:
+    def store(
+        self,
+        fingerprint: str,
+        python: Path,
+        metadata: dict[str, Any],
+        layer_zip: Path | None = None,
+        zip_level: int | None = None,
+    ) -> None:
         """Add a finished layer (and its zip). Call under ``lock(fingerprint)``."""
         entry = self._entry(fingerprint)
         if entry.complete:
@@ -254,7 +264,7 @@ class LayerCache:
             try:
                 copy_tree(python, temp / "python")
                 document = {**metadata, "fingerprint": fingerprint, "files": tree_listing(temp / "python")}
-                document["zip"] = self._copy_zip(layer_zip, temp) if layer_zip else None
+                document["zip"] = self._copy_zip(layer_zip, temp, level=zip_level) if layer_zip else None
                 (temp / ENTRY_FILE).write_text(json.dumps(document, sort_keys=True))
                 if entry.path.exists():  # a damaged leftover
                     shutil.rmtree(entry.path, ignore_errors=True)
@@ -263,7 +273,7 @@ class LayerCache:
             finally:
                 shutil.rmtree(temp, ignore_errors=True)
 
-    def add_zip(self, fingerprint: str, layer_zip: Path) -> None:
+    def add_zip(self, fingerprint: str, layer_zip: Path, zip_level: int | None = None) -> None:
         """Keep a layer.zip made from a cached entry that had none. Call under ``lock(fingerprint)``."""
         entry = self._entry(fingerprint)
         if not entry.complete or entry.layer_zip.exists():
@@ -271,17 +281,17 @@ class LayerCache:
         document = entry.metadata()
         partial = entry.path / f".{ZIP_FILE}.{uuid.uuid4().hex[:8]}"
         try:
-            document["zip"] = self._copy_zip(layer_zip, entry.path, name=partial.name)
+            document["zip"] = self._copy_zip(layer_zip, entry.path, name=partial.name, level=zip_level)
             partial.replace(entry.layer_zip)
             _write_atomically(entry.path / ENTRY_FILE, json.dumps(document, sort_keys=True))
         finally:
             partial.unlink(missing_ok=True)
 
     @staticmethod
-    def _copy_zip(source: Path, folder: Path, name: str = ZIP_FILE) -> dict[str, Any]:
+    def _copy_zip(source: Path, folder: Path, name: str = ZIP_FILE, level: int | None = None) -> dict[str, Any]:
         target = folder / name
         shutil.copyfile(source, target, follow_symlinks=False)
-        return {"size": target.stat().st_size, "sha256": _sha256(target)}
+        return {"size": target.stat().st_size, "sha256": _sha256(target), "level": level}
 
     # -- listing and pruning -----------------------------------------------------------------
     def entries(self) -> list[CacheEntry]:
@@ -380,28 +390,30 @@ class CacheSession:
         )
         self.cache = None
 
-    def restore(self, destination: Path, *, zip_to: Path | None = None) -> Restored | None:
+    def restore(
+        self, destination: Path, *, zip_to: Path | None = None, zip_level: int | None = None
+    ) -> Restored | None:
         if self.cache is None:
             return None
         try:
-            return self.cache.restore(self.fingerprint, destination, zip_to=zip_to)
+            return self.cache.restore(self.fingerprint, destination, zip_to=zip_to, zip_level=zip_level)
         except OSError as exc:
             self._unusable(exc, "reading")
             shutil.rmtree(destination, ignore_errors=True)
             destination.mkdir(parents=True, exist_ok=True)
             return None
 
-    def store(self, python: Path, metadata: dict[str, Any], layer_zip: Path | None) -> None:
+    def store(self, python: Path, metadata: dict[str, Any], layer_zip: Path | None, zip_level: int | None) -> None:
         if self.cache is not None:
             try:
-                self.cache.store(self.fingerprint, python, metadata, layer_zip)
+                self.cache.store(self.fingerprint, python, metadata, layer_zip, zip_level)
             except (OSError, CacheFolderError) as exc:
                 self._unusable(exc, "storing")
 
-    def add_zip(self, layer_zip: Path) -> None:
+    def add_zip(self, layer_zip: Path, zip_level: int) -> None:
         if self.cache is not None:
             try:
-                self.cache.add_zip(self.fingerprint, layer_zip)
+                self.cache.add_zip(self.fingerprint, layer_zip, zip_level)
             except OSError as exc:
                 self._unusable(exc, "storing layer.zip")
 

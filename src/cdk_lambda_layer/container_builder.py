@@ -14,7 +14,7 @@ import os
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from .builder import BasedLambdaLayerLocalBuilder, Prepared
+from .builder import BasedLambdaLayerLocalBuilder, LayerBuildResult, Prepared
 from .container import (
     CONTAINER_OUTPUT,
     ContainerOptions,
@@ -23,6 +23,7 @@ from .container import (
     lendable_uv,
     run_step,
     stage_handoff,
+    sweep_containers,
 )
 from .errors import CommandError, LayerBuildError, ProjectError, VerificationError
 from .export import ExportedLock
@@ -80,6 +81,12 @@ class BasedLambdaLayerContainerBuilder(BasedLambdaLayerLocalBuilder):
     @property
     def image(self) -> str:
         return self.container.image_for(self.target)
+
+    def run(self, **kwargs: Any) -> LayerBuildResult:  # type: ignore[override]
+        """Remove the containers of builds that died first: one may still be writing into its
+        staging folder, which this build's sweep is about to delete."""
+        sweep_containers(docker_client())
+        return super().run(**kwargs)
 
     def locate_tools(self) -> None:
         """The project's tool on the host, and a Docker engine that answers."""

@@ -15,6 +15,7 @@ against the caller's working directory.
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -23,11 +24,12 @@ from typing import Any
 
 from .credentials import IndexCredentials, secrets_of, tool_environment
 from .errors import CommandError, ProjectError, StaleLockError, ToolNotFoundError
+from .interpreter import find_interpreter, how_to_get
 from .locked import Locked, read_poetry, read_pylock
 from .options import LayerOptions
 from .project import Project, Tool
 from .project.local import IndexOptions, requirement_options
-from .runner import Command, run
+from .runner import Command, cause_line, run
 from .target import LambdaTarget
 from .tool_errors import explain_index_failure, explain_resolution_failure
 from .tools import find_poetry, find_uv
@@ -46,6 +48,8 @@ class ExportedLock:
     index_options: IndexOptions = field(default_factory=IndexOptions)
     #: "pylock" (a pylock.toml) or "poetry" (Poetry's requirements export).
     kind: str = "pylock"
+    #: What the user should know about the export (a lock whose freshness could not be checked).
+    warnings: tuple[str, ...] = ()
 
     def read(self, project: Project) -> Locked:
         """The pins in one shape, whichever tool made them."""
@@ -54,7 +58,8 @@ class ExportedLock:
         return read_pylock(self.text, self.base, self.source)
 
 
-def uv_export_command(project: Project, options: LayerOptions) -> Command:
+def uv_export_command(project: Project, options: LayerOptions, python: str | None = None) -> Command:
+    """``uv export`` of the lock; ``python`` satisfies requires-python for the freshness check."""
     argv = [
         find_uv(),
         "export",
@@ -66,6 +71,8 @@ def uv_export_command(project: Project, options: LayerOptions) -> Command:
         "--no-default-groups",
         "--locked" if options.locked else "--frozen",
     ]
+    if python:
+        argv += ["--python", python]
     if project.member:
         argv += ["--package", project.member]
     if not options.include_project:
@@ -124,13 +131,43 @@ def export_lock(
 ) -> ExportedLock:
     """The pinned closure for the layer (all packages; the plan leaves out the excluded ones)."""
     if project.tool is Tool.UV:
-        text = _run(uv_export_command(project, options), project, credentials)
-        return ExportedLock(text=text, base=project.anchor, source="uv.lock")
+        return _uv_export(project, options, target, credentials)
     if project.tool is Tool.POETRY:
         text = _run(poetry_export_command(project, options), project, credentials)
         index = requirement_options(text, project.root)
         return ExportedLock(text=text, base=project.root, source="poetry.lock", index_options=index, kind="poetry")
     return _compile(project, options, target, repo, credentials)
+
+
+#: uv's ways of saying it found no Python it may use (to check the lock against requires-python).
+_NO_INTERPRETER = re.compile(
+    r"No interpreter found|incompatible with the project's Python requirement|Failed to inspect Python interpreter"
+)
+
+
+def _uv_export(
+    project: Project, options: LayerOptions, target: LambdaTarget, credentials: Sequence[IndexCredentials]
+) -> ExportedLock:
+    """``uv export --locked`` checks the lock against pyproject.toml with a Python that satisfies
+    requires-python; the target's is used when this machine has it. Where uv finds none (a python3.13
+    project built on a 3.11-only CI machine), the lock is exported as it is, and the build says so."""
+    interpreter = find_interpreter(target.python)
+    command = uv_export_command(project, options, interpreter.path if interpreter else None)
+    try:
+        return ExportedLock(text=_run(command, project, credentials), base=project.anchor, source="uv.lock")
+    except CommandError as exc:
+        if not (options.locked and _NO_INTERPRETER.search(exc.stderr)):
+            raise
+        cause = cause_line(exc.stderr)
+    frozen = uv_export_command(project, replace(options, locked=False))
+    text = _run(frozen, project, credentials)
+    supported = project.requires_python or "the project's requires-python"
+    warning = (
+        f"uv.lock was exported without checking that it matches pyproject.toml: uv needs a Python {supported} "
+        f"for that, and found none here ({cause}); {how_to_get(target.python)}, or run "
+        "`uv lock --check` where one is"
+    )
+    return ExportedLock(text=text, base=project.anchor, source="uv.lock", warnings=(warning,))
 
 
 def _compile(

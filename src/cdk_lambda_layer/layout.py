@@ -37,8 +37,13 @@ class LayerPathLayout:
 
     @property
     def repo(self) -> Path:
-        """Copies of pyproject.toml, the lock and the pinned requirements the build used."""
+        """What the build read and decided: inputs, the exported pylock.toml, the pins it installed."""
         return self.root / "repo"
+
+    @property
+    def inputs(self) -> Path:
+        """Copies of the project's inputs (pyproject.toml, the lock, includes), logins removed."""
+        return self.repo / "project"
 
     @property
     def artifacts(self) -> Path:

@@ -1,0 +1,204 @@
+"""The outside review's wrong-layer and wrong-diagnosis findings, reproduced from the outside.
+
+Each failed before its fix: a stale lock served from the cache, a full disk reported as a
+tool failure, a misspelt package or a refused login sent to Docker as "no wheel", a tool's
+cause buried under its command line, a killed container build's container left running.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from aws_cdk import aws_lambda as lambda_
+from cdk_helpers import synth_layer
+
+from cdk_lambda_layer import CommandError, StaleLockError
+from cdk_lambda_layer.runner import Command, run
+
+PROJECTS = Path(__file__).parent / "projects"
+
+
+def cli(*args, env=None, cwd=None):
+    return subprocess.run(
+        [sys.executable, "-m", "cdk_lambda_layer", "build", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
+    )
+
+
+# -- 4. a stale lock is never served from the cache -----------------------------------------------------
+@pytest.mark.network
+def test_a_stale_lock_is_refused_even_after_a_no_locked_build_was_cached(project_copy, tmp_path):
+    project = project_copy("uv_app")
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('"orjson>=3.10"', '"orjson>=3.10", "six"'))
+    assert cli(str(project), "--python", "3.12", "--no-locked").returncode == 0  # cached, as asked
+    locked = cli(str(project), "--python", "3.12")
+    assert locked.returncode == 2, locked.stderr
+    assert "uv.lock is out of date" in locked.stderr and "taken from the layer cache" not in locked.stderr
+    with pytest.raises(Exception) as info:  # and through the construct, which always wants a fresh lock
+        synth_layer(project, outdir=tmp_path / "out", runtime=lambda_.Runtime.PYTHON_3_12, build="local")
+    assert "out of date" in str(info.value)
+    assert StaleLockError.exit_code == 2
+
+
+# -- 6. a tool's cause comes first, its command last -------------------------------------------------------
+def test_a_failed_tool_shows_its_cause_before_its_command(tmp_path):
+    noise = "\n".join(f"    --hash=sha256:{i:064x}" for i in range(22))
+    output = tmp_path / "stderr.txt"
+    cause = "  cause: Hash mismatch for `numpy==2.4.6`"
+    output.write_text(f"Resolved 9 packages\nerror: Failed to install numpy==2.4.6\n{cause}\n{noise}\n")
+    script = f"import sys; sys.stderr.write(open({str(output)!r}).read()); sys.exit(2)"
+    with pytest.raises(CommandError) as info:
+        run(Command(argv=(sys.executable, "-c", script, "--some", "long", "argv"), label="installer"))
+    first, *rest = str(info.value).splitlines()
+    assert first == "installer failed (exit 2): Hash mismatch for `numpy==2.4.6`"
+    assert rest[-1].startswith("command: ") and "--some long argv" in rest[-1]
+    assert "--hash=" not in str(info.value)
+
+
+# -- 8. pip's diagnoses: not found, refused, no wheel; never Docker for the first two -------------------------
+@pytest.mark.network
+@pytest.mark.parametrize("build", ["auto", "local"])
+def test_a_misspelt_package_with_pip_is_not_found_and_never_goes_to_docker(project_copy, build):
+    project = project_copy("pip_requirements")
+    (project / "requirements.txt").write_text("requests==2.32.3\npydnatic-core-zz==2.0\n")
+    done = cli(
+        str(project),
+        "--python",
+        "3.12",
+        "--installer",
+        "pip",
+        "--build",
+        build,
+        env={"DOCKER_HOST": "unix:///nonexistent/docker.sock"},
+    )
+    assert done.returncode == 2, done.stderr
+    assert "pydnatic-core-zz" in done.stderr and "is not on the package index" in done.stderr
+    assert "Docker" not in done.stderr and "no wheel" not in done.stderr
+
+
+@pytest.mark.network
+def test_a_refused_login_with_pip_is_an_index_error(project_copy, tmp_path):
+    import http.server
+    import threading
+
+    class Refuse(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Basic realm="corp"')
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Refuse)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://builder:wrong@127.0.0.1:{server.server_address[1]}/simple"
+        done = cli(
+            str(project_copy("pip_requirements")),
+            "--python",
+            "3.12",
+            "--installer",
+            "pip",
+            "--no-cache",
+            env={
+                "UV_INDEX_URL": url,
+                "PIP_INDEX_URL": url,
+                "UV_CACHE_DIR": str(tmp_path / "uv"),
+                "DOCKER_HOST": "unix:///nonexistent/docker.sock",
+            },
+        )
+    finally:
+        server.shutdown()
+    assert done.returncode == 8, done.stderr
+    assert "refused the request (HTTP 401" in done.stderr and "wrong" not in done.stderr
+    assert "Docker" not in done.stderr
+
+
+# -- 12. a full disk is a build-folder error -----------------------------------------------------------------
+def _can_mount() -> bool:
+    return os.geteuid() == 0 and shutil.which("unshare") is not None
+
+
+@pytest.mark.network
+@pytest.mark.skipif(not _can_mount(), reason="needs root to mount a small tmpfs")
+def test_a_full_disk_says_so_with_exit_7(project_copy, tmp_path):
+    project = project_copy("uv_numpy")
+    small = tmp_path / "small"
+    small.mkdir()
+    script = (
+        f"mount -t tmpfs -o size=3m tmpfs {small} && {sys.executable} -m cdk_lambda_layer build {project} "
+        f"--python 3.12 --no-cache --build-dir {small}"
+    )
+    done = subprocess.run(["unshare", "--mount", "sh", "-c", script], capture_output=True, text=True, check=False)
+    assert done.returncode == 7, done.stderr
+    assert "is full" in done.stderr or "No space left" in done.stderr
+    assert "Free disk space" in done.stderr and "Traceback" not in done.stderr
+
+
+# -- a cache hit does not zip again ------------------------------------------------------------------------
+@pytest.mark.network
+def test_a_cache_hit_takes_the_zip_from_the_cache(project_copy, tmp_path):
+    project = project_copy("uv_app")
+    first = json.loads(cli(str(project), "--python", "3.12", "--json").stdout)
+    shutil.rmtree(project / "build")
+    second = json.loads(cli(str(project), "--python", "3.12", "--json").stdout)
+    assert "zip" in first["steps"] and "zip" not in second["steps"] and second["cached"]
+    assert Path(second["layer_zip"]).read_bytes() == Path(first["layer_zip"]).read_bytes()
+    third = json.loads(cli(str(project), "--python", "3.12", "--json", "--zip-level", "1").stdout)
+    assert "zip" in third["steps"]  # another level: zipped again from the cached tree
+
+
+# -- killed container builds leave no container behind ----------------------------------------------------------
+@pytest.mark.docker
+@pytest.mark.network
+def test_a_killed_container_build_leaves_no_container(project_copy):
+    import docker
+    from docker_helpers import standin_image
+
+    image = standin_image()
+    client = docker.from_env()
+    label = {"label": "cdk-lambda-layer.owner"}
+    project = project_copy("poetry_app")
+    build = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "cdk_lambda_layer",
+            "build",
+            str(project),
+            "--python",
+            "3.11",
+            "--build",
+            "container",
+            "--image",
+            image,
+            "--no-cache",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline and not client.containers.list(all=True, filters=label):
+        time.sleep(0.1)
+    assert client.containers.list(all=True, filters=label), "the container should be running"
+    build.send_signal(signal.SIGKILL)
+    build.wait()
+    assert client.containers.list(all=True, filters=label)  # left behind by the kill
+    again = cli(str(project), "--python", "3.11", "--build", "container", "--image", image, "--no-cache")
+    assert again.returncode == 0, again.stderr
+    assert not client.containers.list(all=True, filters=label)  # the dead build's container was removed
+    assert not list((project / "build" / "lambda").glob(".tmp-layer-*"))  # and its staging folder
