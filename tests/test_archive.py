@@ -6,6 +6,9 @@ import os
 import stat
 import zipfile
 
+import pytest
+
+from cdk_lambda_layer import VerificationError
 from cdk_lambda_layer.archive import FIXED_DATE_TIME, write_layer_zip
 
 
@@ -54,3 +57,55 @@ def test_zip_level_is_applied(tmp_path):
     stored = write_layer_zip(site, tmp_path / "fast.zip", level=0)
     smallest = write_layer_zip(site, tmp_path / "small.zip", level=9)
     assert stored > 300_000 > smallest
+
+
+def big_tree(root):
+    """Many files of many sizes, one large, empty ones, as an installed layer has."""
+    rng = __import__("random").Random(7)
+    for index in range(300):
+        folder = root / f"pkg{index % 17}" / f"mod{index % 5}"
+        folder.mkdir(parents=True, exist_ok=True)
+        size = rng.choice([0, 1, 100, 5_000, 70_000])
+        (folder / f"f{index}.py").write_bytes(bytes(rng.getrandbits(8) % 61 + 32 for _ in range(size)))
+    (root / "big.so").write_bytes(bytes(range(256)) * 8_000 + os.urandom(300_000))
+    return root
+
+
+@pytest.mark.parametrize("level", [0, 1, 6, 9])
+def test_parallel_compression_writes_exactly_the_bytes_zipfile_writes(tmp_path, level):
+    site = big_tree(tmp_path / "python")
+    write_layer_zip(site, tmp_path / "serial.zip", level, workers=1)
+    write_layer_zip(site, tmp_path / "parallel.zip", level, workers=4)
+    assert (tmp_path / "parallel.zip").read_bytes() == (tmp_path / "serial.zip").read_bytes()
+    with zipfile.ZipFile(tmp_path / "parallel.zip") as archive:
+        assert archive.testzip() is None
+        assert archive.read("python/big.so") == (site / "big.so").read_bytes()
+
+
+@pytest.mark.parametrize("kind", ["file-link", "folder-link", "fifo"])
+def test_a_link_or_special_file_is_refused_and_nothing_is_written(tmp_path, kind):
+    site = tree(tmp_path / "python", 1_600_000_000)
+    secret = tmp_path / "host-secret.txt"
+    secret.write_text("host only")
+    if kind == "file-link":
+        (site / "pkg" / "passwd").symlink_to(secret)
+    elif kind == "folder-link":
+        (site / "etc").symlink_to(tmp_path)
+    else:
+        os.mkfifo(site / "pkg" / "pipe")
+    with pytest.raises(VerificationError) as info:
+        write_layer_zip(site, tmp_path / "layer.zip")
+    assert "only regular files and folders" in str(info.value)
+    assert not (tmp_path / "layer.zip").exists() and not list(tmp_path.glob(".layer.zip*"))
+
+
+def test_a_file_swapped_for_a_link_after_the_walk_is_not_followed(tmp_path):
+    from cdk_lambda_layer.archive import read_regular
+
+    secret = tmp_path / "host-secret.txt"
+    secret.write_text("host only")
+    swapped = tmp_path / "python" / "swapped.py"
+    swapped.parent.mkdir()
+    swapped.symlink_to(secret)
+    with pytest.raises(VerificationError):
+        read_regular(swapped)

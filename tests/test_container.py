@@ -55,6 +55,7 @@ def install_for_another_user(site: Path) -> tuple[str, Path]:
             "--python",
             python,
             "packaging",
+            "pyelftools",
             "docker",
             "uv",
         ],

@@ -6,6 +6,7 @@ the same code can run inside a build container.
 
 from __future__ import annotations
 
+import csv
 import os
 import re
 import stat
@@ -32,19 +33,22 @@ class InstalledPackage:
     size: int = 0
 
 
-def _inside(path: Path, root: Path) -> bool:
-    """Inside ``root`` both by name and on disk.
+def _inside(path: Path, root: Path, *, on_disk: bool = False) -> bool:
+    """Inside ``root`` by name (RECORD paths may climb out with '..', e.g. to bin/).
 
-    RECORD paths may climb out with '..' (e.g. to bin/), and a folder on the way may be a
-    symlink to somewhere else: only a path whose parent really lies under ``root`` counts,
-    so deleting or reading it can never touch a file outside the layer.
+    ``on_disk``: also where the path really leads, so that a folder on the way that is a
+    link cannot take a deletion outside the layer. Reading needs only the name check: the
+    layer's tree is refused before anything reads it if it holds a link (walk_files).
     """
     try:
         relative = os.path.relpath(os.path.normpath(path), os.path.normpath(root))
-        real_parent = os.path.relpath(os.path.realpath(Path(path).parent), os.path.realpath(root))
+        if on_disk:
+            real = os.path.relpath(os.path.realpath(Path(path).parent), os.path.realpath(root))
+            if _climbs_out(real):
+                return False
     except ValueError:  # another drive on Windows
         return False
-    return not (_climbs_out(relative) or _climbs_out(real_parent))
+    return not _climbs_out(relative)
 
 
 def _climbs_out(relative: str) -> bool:
@@ -94,21 +98,51 @@ def walk_files(root: Path) -> list[tuple[Path, int]]:
     return found
 
 
-def installed_packages(site: Path) -> list[InstalledPackage]:
-    """Every distribution in ``site``, sorted by normalised name."""
+def _record_entries(dist_info: Path) -> list[str]:
+    """The paths a distribution's RECORD lists (csv, first column)."""
+    try:
+        with (dist_info / "RECORD").open(newline="", encoding="utf-8", errors="replace") as handle:
+            return [row[0] for row in csv.reader(handle) if row]
+    except OSError:
+        return []
+
+
+def _regular_size(path: str) -> dict[str, int]:
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return {}
+    return {path: info.st_size} if stat.S_ISREG(info.st_mode) else {}
+
+
+def installed_packages(site: Path, files: list[tuple[Path, int]] | None = None) -> list[InstalledPackage]:
+    """Every distribution in ``site``, sorted by normalised name.
+
+    ``files``: a walk of ``site`` already made (walk_files), so that RECORD entries are matched
+    against it instead of asking the file system about each one again.
+    """
+    root = os.path.normpath(site)
+    sizes = {str(path): size for path, size in files} if files is not None else None
     packages = []
     for dist_info in sorted(site.glob("*.dist-info")):
         dist = PathDistribution(dist_info)
         name = dist.metadata["Name"] or dist_info.name.split("-")[0]
-        files = []
-        for entry in dist.files or ():
-            path = site / entry
-            if _inside(path, site) and path.is_file() and not path.is_symlink():
-                files.append(path)
-        unique = tuple(sorted(set(files)))
-        size = sum(f.lstat().st_size for f in unique)
+        kept: dict[str, int] = {}
+        for entry in _record_entries(dist_info):
+            # strings, not Paths: a layer's RECORD files list thousands of entries
+            full = os.path.normpath(os.path.join(root, entry))  # noqa: PTH118
+            if _climbs_out(os.path.relpath(full, root)):
+                continue
+            if sizes is not None:
+                if full in sizes:
+                    kept[full] = sizes[full]
+            else:
+                kept.update(_regular_size(full))
+        unique = tuple(Path(p) for p in sorted(kept))
         packages.append(
-            InstalledPackage(name=name, version=dist.version or "", dist_info=dist_info, files=unique, size=size)
+            InstalledPackage(
+                name=name, version=dist.version or "", dist_info=dist_info, files=unique, size=sum(kept.values())
+            )
         )
     return sorted(packages, key=lambda p: normalize(p.name))
 

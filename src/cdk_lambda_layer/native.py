@@ -24,11 +24,14 @@ ELF_MACHINES = {
 _NATIVE_SUFFIXES = (".so", ".pyd", ".dylib")
 
 
-def native_files(site: Path) -> Iterator[Path]:
-    for path, _size in sorted(walk_files(site)):
-        name = path.name
-        if name.endswith(_NATIVE_SUFFIXES) or ".so." in name:
-            yield path
+def native_files(site: Path, files: list[tuple[Path, int]] | None = None) -> Iterator[Path]:
+    """The shared libraries under ``site`` (``files``: a walk already made, to not walk twice)."""
+    found = [path for path, _size in (files if files is not None else walk_files(site)) if _native(path.name)]
+    yield from sorted(found)
+
+
+def _native(name: str) -> bool:
+    return name.endswith(_NATIVE_SUFFIXES) or ".so." in name
 
 
 def elf_machine(path: Path) -> int | str:

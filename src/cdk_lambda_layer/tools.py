@@ -14,12 +14,12 @@ from packaging.version import InvalidVersion, Version
 from .errors import ToolNotFoundError
 from .runner import Command, run
 
-#: Oldest versions whose flags this library uses (uv: --python-platform manylinux_2_34 and
-#: export --no-emit-project; Poetry 2: export through poetry-plugin-export).
-MIN_VERSIONS = {"uv": Version("0.5.0"), "poetry": Version("2.0.0")}
+#: Oldest versions whose flags this library uses (uv: export/pip compile --format pylock.toml,
+#: --python-platform manylinux_2_34; Poetry 2: export through poetry-plugin-export).
+MIN_VERSIONS = {"uv": Version("0.9.0"), "poetry": Version("2.0.0")}
 
 _INSTALL_ADVICE = {
-    "uv": "pip install 'uv>=0.5' (it is a dependency of cdk-lambda-layer) or see https://docs.astral.sh/uv/",
+    "uv": "pip install 'uv>=0.9' (it is a dependency of cdk-lambda-layer) or see https://docs.astral.sh/uv/",
     "poetry": "pipx install poetry && poetry self add poetry-plugin-export (or pip install 'cdk-lambda-layer[poetry]')",
 }
 

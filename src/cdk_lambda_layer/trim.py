@@ -38,7 +38,7 @@ def _remove(path: Path, site: Path) -> int:
     Never follows a link and never acts outside ``site`` (a RECORD entry may name
     '../../x', or a folder on its way may be a link).
     """
-    if not _inside(path, site):
+    if not _inside(path, site, on_disk=True):
         return 0
     try:
         info = os.lstat(path)

@@ -12,8 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..audit import audit_layer
+from ..errors import VerificationError
 from ..inventory import InstalledPackage, installed_packages, walk_files
-from ..native import check_native_code
 from ..options import LayerOptions
 from ..target import LambdaTarget
 from .requires import check_requirements
@@ -38,10 +39,21 @@ def verify(site: Path, target: LambdaTarget, options: LayerOptions, *, built_in_
     sdists ``linux_<cpu>``; those were compiled against the image's glibc, which the native
     code audit checks.
     """
-    walk_files(site)
-    packages = installed_packages(site)
+    files = walk_files(site)
+    packages = installed_packages(site, files)
     check_wheel_tags(packages, target, built_in_image=built_in_image)
-    native = check_native_code(site, target.architecture.elf_machine, target.describe())
+    audit = audit_layer(site, target, files=files, packages=packages)
+    if audit.errors:
+        shown = "\n".join(f"  - {finding.describe()}" for finding in audit.errors[:20])
+        more = f"\n  (and {len(audit.errors) - 20} more)" if len(audit.errors) > 20 else ""
+        raise VerificationError(
+            f"Native code in the layer would not load on {target.describe()}:\n{shown}{more}\nWays out: pin "
+            "versions whose wheels are built for this runtime (manylinux for its glibc), or build in the "
+            f"runtime's own build image ({target.sam_image})."
+        )
     check_requirements(packages, target, options)
-    total = check_size(site, packages, options.max_unzipped_bytes)
-    return VerifyReport(packages=tuple(packages), unzipped_bytes=total, native_files=native)
+    total = check_size(site, packages, options.max_unzipped_bytes, files=files)
+    warnings = tuple(f"{finding.describe()}" for finding in audit.warnings)
+    return VerifyReport(
+        packages=tuple(packages), unzipped_bytes=total, native_files=audit.files_checked, warnings=warnings
+    )

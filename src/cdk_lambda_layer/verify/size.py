@@ -22,9 +22,11 @@ def bytecode_bytes(site: Path) -> int:
     )
 
 
-def check_size(site: Path, packages: list[InstalledPackage], limit: int) -> int:
+def check_size(
+    site: Path, packages: list[InstalledPackage], limit: int, *, files: list[tuple[Path, int]] | None = None
+) -> int:
     """The layer's unzipped bytes; over ``limit`` is an error naming the largest packages."""
-    total = tree_size(site)
+    total = sum(size for _path, size in files) if files is not None else tree_size(site)
     if total <= limit:
         return total
     top = ", ".join(f"{p.name} {p.size / 1e6:.1f} MB" for p in largest(packages))
