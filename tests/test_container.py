@@ -259,3 +259,56 @@ def test_image_pip_when_the_host_uv_is_not_lent(project_copy, image):
     assert result.manifest["installer"]["name"] == f"pip in {image}"
     assert {"six", "attrs"} == names(result)
     assert import_in_image(image, result.python_dir, "import six, attrs; print('ok')") == "ok"
+
+
+@pytest.mark.docker
+@pytest.mark.network
+def test_arm64_container_build_holds_aarch64_code_and_imports_under_qemu(project_copy):
+    from docker_helpers import standin_image_for
+
+    from cdk_lambda_layer.native import elf_machine, native_files
+
+    image = standin_image_for("3.11", "arm64")
+    result = UVBasedLambdaLayerContainerBuilder(
+        project_copy("uv_app"), python="3.11", architecture="arm64", image=image, cache_dir=False
+    ).run()
+    assert {elf_machine(p) for p in native_files(result.python_dir)} == {183}  # AArch64
+    assert result.manifest["installer"]["name"] == f"pip in {image}"  # the host's x86_64 uv cannot run there
+    assert result.manifest["import_check"]["ran"] and result.manifest["import_check"]["python"].startswith("3.11.")
+    assert all(p.name.endswith(".cpython-311.pyc") for p in result.python_dir.rglob("*.pyc"))
+    code = "import platform, pydantic_core; print(platform.machine())"
+    assert import_in_image(image, result.python_dir, code, platform="linux/arm64") == "aarch64"
+
+
+@pytest.mark.docker
+@pytest.mark.network
+def test_python313_container_build_compiles_with_the_images_python(project_copy):
+    from docker_helpers import standin_image_for
+
+    image = standin_image_for("3.13")
+    result = PoetryBasedLambdaLayerContainerBuilder(
+        project_copy("poetry_app"), python="3.13", image=image, cache_dir=False
+    ).run()
+    compiled = list(result.python_dir.rglob("*.pyc"))
+    assert compiled and all(p.name.endswith(".cpython-313.pyc") for p in compiled)
+    assert result.manifest["bytecode"]["python"].startswith("3.13.")
+    assert result.manifest["import_check"]["ran"] and result.manifest["import_check"]["python"].startswith("3.13.")
+    assert import_in_image(image, result.python_dir, "import requests, orjson; print(orjson.dumps(3).decode())") == "3"
+
+
+@pytest.mark.docker
+@pytest.mark.network
+def test_a_native_local_package_is_compiled_in_the_image(tmp_path, image):
+    """auto: the local build refuses a local package with a C extension, the container compiles it."""
+    from test_repository_shapes import native_project
+
+    service = native_project(tmp_path)
+    result = build_layer(service, build="auto", python=PY, image=image, cache_dir=False)
+    assert result.manifest["builder"]["build"] == "container"
+    assert "acme-native: no wheel for the target; built in the container instead (build=auto)" in result.warnings
+    (extension,) = list((result.python_dir / "acme_native").glob("_speed.cpython-311-*.so"))
+    assert extension.is_file()
+    assert result.manifest["local_packages"][0]["name"] == "acme-native"
+    assert import_in_image(image, result.python_dir, "import acme_native._speed as s; print(s.__name__)") == (
+        "acme_native._speed"
+    )

@@ -226,20 +226,11 @@ def test_bad_input_names_the_construct_and_the_fix(project_copy, tmp_path, props
         assert word in str(info.value)
 
 
-@pytest.mark.network
-@pytest.mark.cdk_cli
-def test_cdk_cli_synth_of_the_example_app(tmp_path):
+def cdk_synth(root, out, cache):
     import os
-    import shutil
-    import sys
-    from pathlib import Path
 
-    root = Path(__file__).resolve().parents[1]
-    if not shutil.which("npx"):
-        pytest.fail("npx (Node.js) is needed to run the CDK command line")
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    out = tmp_path / "cdk.out"
-    done = subprocess.run(
+    env = {**os.environ, "CDK_LAYER_CACHE_DIR": str(cache)}
+    return subprocess.run(
         ["npx", "--yes", "aws-cdk@2", "synth", "--quiet", "-o", str(out)],
         cwd=root,
         env=env,
@@ -247,13 +238,38 @@ def test_cdk_cli_synth_of_the_example_app(tmp_path):
         text=True,
         check=False,
     )
-    assert done.returncode == 0, done.stderr[-3000:]
-    template = json.loads((out / "CdkLambdaLayerExample.template.json").read_text())
+
+
+@pytest.mark.network
+@pytest.mark.cdk_cli
+def test_cdk_cli_synth_of_the_example_app(tmp_path):
+    """The real CDK command line on examples/app.py, with the Node.js the node extra installs: each layer
+    says what it is in one line (built, then from the cache), and Node prints no end-of-life banner."""
+    import shutil
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    assert shutil.which("npx") == str(Path(sys.executable).parent / "npx")  # the venv's, not the machine's
+    first = cdk_synth(root, tmp_path / "out1", tmp_path / "cache")
+    assert first.returncode == 0, first.stderr[-3000:]
+    template = json.loads((tmp_path / "out1" / "CdkLambdaLayerExample.template.json").read_text())
     layers = {k: v for k, v in template["Resources"].items() if v["Type"] == "AWS::Lambda::LayerVersion"}
-    assert len(layers) == 3
+    assert len(layers) == 5
     arches = sorted(v["Properties"]["CompatibleArchitectures"][0] for v in layers.values())
-    assert arches == ["arm64", "x86_64", "x86_64"]
+    assert arches == ["arm64"] + ["x86_64"] * 4
     for layer in layers.values():
-        asset = out / f"asset.{layer['Properties']['Content']['S3Key'][:-4]}"
+        asset = tmp_path / "out1" / f"asset.{layer['Properties']['Content']['S3Key'][:-4]}"
         assert sorted(p.name for p in asset.iterdir()) == ["python"]
-    assert "Bundling asset CdkLambdaLayerExample/UvDeps" in done.stderr
+    assert "Bundling asset CdkLambdaLayerExample/UvDeps" in first.stderr
+    assert "end-of-life" not in first.stderr.lower()
+    built = [line for line in first.stderr.splitlines() if line.startswith("[cdk-lambda-layer] CdkLambdaLayerExample/")]
+    assert len(built) == 5 and all(", built in " in line and " unzipped, " in line for line in built)
+    orders = next(line for line in built if "/OrdersDeps:" in line)
+    assert "uv (../../uv.lock) -> python3.12 x86_64" in orders and "ledger" in orders
+    again = cdk_synth(root, tmp_path / "out2", tmp_path / "cache")  # a fresh cdk.out, the same layer cache
+    assert again.returncode == 0, again.stderr[-3000:]
+    cached = [
+        line for line in again.stderr.splitlines() if line.startswith("[cdk-lambda-layer] CdkLambdaLayerExample/")
+    ]
+    assert len(cached) == 5 and all(", cache hit, " in line for line in cached)

@@ -29,6 +29,7 @@ from .errors import LayerBuildError, ProjectError, TargetError, ToolNotFoundErro
 from .export import ExportedLock, export_lock
 from .fingerprint import fingerprint
 from .install import InstallSettings
+from .interpreter import find_interpreter, how_to_get
 from .inventory import InstalledPackage, installed_packages, walk_files
 from .layout import LayerPathLayout, copy_tree, staging
 from .local_build import BuiltPackage, build_local_packages
@@ -329,10 +330,21 @@ class BasedLambdaLayerLocalBuilder:
         return bytecode, imports
 
     def _note(self, bytecode: BytecodeOutcome, imports: ImportOutcome) -> None:
-        if not bytecode.included and self.options.bytecode is not False:
+        """One warning per thing the user can fix (a missing interpreter explains both steps once)."""
+        no_bytecode = not bytecode.included and self.options.bytecode is not False
+        no_imports = not imports.ran and self.options.import_check
+        python = self.target.python
+        if no_bytecode and no_imports and find_interpreter(python) is None:
+            self._warnings.append(
+                f"no CPython {python} here, so no bytecode (slower cold starts) and no import check: "
+                f"{how_to_get(python)}"
+            )
+            return
+        if no_bytecode:
             self._warnings.append(f"no bytecode: {bytecode.reason}")
-        if not imports.ran and self.options.import_check:
+        if no_imports:
             self._warnings.append(f"import check skipped: {imports.reason}")
+        self._warnings += [f"importing {w['module']} raised {w['error']}" for w in imports.warnings]
 
     def _step(self, name: str, action: Callable[[], Any]) -> Any:
         started = time.perf_counter()

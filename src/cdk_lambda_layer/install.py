@@ -147,7 +147,7 @@ def install(
     uv_local = local if settings.installer == "uv" else ()
     pip_local = () if settings.installer == "uv" else local
     for pin in pip_pins if settings.installer == "uv" else ():
-        logger.warning(
+        logger.info(
             "%s %s: its wheel (%s) is for glibc above manylinux_2_17, which uv cannot be told for %s; "
             "installing it with pip, given every manylinux tag up to %s",
             pin.name,

@@ -78,7 +78,7 @@ def compile_bytecode(site: Path, target: LambdaTarget, options: LayerOptions) ->
     interpreter = interpreter_for(target, options)
     if interpreter is None:
         reason = f"no CPython {target.python} on this machine to compile it: {how_to_get(target.python)}"
-        logger.warning("the layer carries no bytecode (slower cold starts): %s", reason)
+        logger.info("the layer carries no bytecode (slower cold starts): %s", reason)
         return BytecodeOutcome(included=False, reason=reason)
     argv = (interpreter.path, "-I", "-S", "-B", str(_HERE / "bytecode.py"), str(site))
     report = json.loads(
@@ -111,7 +111,7 @@ def check_imports(site: Path, target: LambdaTarget, options: LayerOptions) -> Im
             else f"this machine's Python {interpreter.version} runs {interpreter.machine}, not "
             f"{target.architecture.value} (the container build runs it in the image)"
         )
-        logger.warning("import check skipped: %s", reason)
+        logger.info("import check skipped: %s", reason)
         return ImportOutcome(ran=False, reason=reason)
     argv = [interpreter.path, "-I", "-S", "-B", str(_HERE / "import_check.py"), str(site)]
     for name in sorted(set(options.provided) | set(AWS_RUNTIME_PACKAGES)):
@@ -139,7 +139,7 @@ def outcome_from_imports(report: dict[str, Any], python: str | None, target: Lam
             "that ships the module; import_check=False / --no-import-check skips this check."
         )
     for warning in report.get("warnings") or []:
-        logger.warning("importing %s raised %s (not a packaging problem)", warning["module"], warning["error"])
+        logger.info("importing %s raised %s (not a packaging problem)", warning["module"], warning["error"])
     return ImportOutcome(
         ran=True,
         python=python,
