@@ -25,6 +25,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "bench"))
 
 from cdk_lambda_layer import UVBasedLambdaLayerLocalBuilder  # noqa: E402
 from cdk_lambda_layer.inventory import tree_size  # noqa: E402
@@ -190,7 +191,9 @@ def machine() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=7)
-    parser.add_argument("--suite", choices=["local", "synth", "container", "all"], default="all")
+    parser.add_argument(
+        "--suite", choices=["local", "synth", "container", "zip", "coldstart", "verify", "all"], default="all"
+    )
     args = parser.parse_args()
     versions = _tool_versions()
     if args.suite in ("local", "all"):
@@ -210,6 +213,22 @@ def main() -> None:
             measure(scenarios, min(args.runs, 5))
         save("container", scenarios, versions)
         write_container_page(scenarios, min(args.runs, 5))
+    if args.suite in ("zip", "all"):
+        from bench_packaging import write_zip_page, zip_suite
+
+        with tempfile.TemporaryDirectory(prefix="bench-zip-") as keep:
+            scenarios = zip_suite(Path(keep))
+            measure(scenarios, args.runs)
+        save("zip", scenarios, versions)
+        write_zip_page(scenarios, args.runs)
+    if args.suite in ("coldstart", "all"):
+        from bench_coldstart import coldstart
+
+        coldstart(max(args.runs, 5))
+    if args.suite in ("verify", "all"):
+        from bench_packaging import verify_suite
+
+        verify_suite(max(args.runs, 5))
 
 
 def save(name: str, scenarios: list[Scenario], versions: dict[str, str]) -> None:

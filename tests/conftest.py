@@ -38,3 +38,27 @@ def isolated_layer_cache(tmp_path_factory, monkeypatch) -> Path:
     cache = tmp_path_factory.mktemp("layer-cache")
     monkeypatch.setenv("CDK_LAYER_CACHE_DIR", str(cache))
     return cache
+
+
+class _Refuse(__import__("http.server").server.BaseHTTPRequestHandler):
+    """A package index that refuses every request with 401, asking for a login."""
+
+    def do_GET(self):
+        self.send_response(401)
+        self.send_header("WWW-Authenticate", 'Basic realm="corp"')
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def refusing_index():
+    """host:port of a local index that answers 401 to everything."""
+    import http.server
+    import threading
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Refuse)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"127.0.0.1:{server.server_address[1]}"
+    server.shutdown()

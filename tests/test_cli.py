@@ -63,3 +63,13 @@ def test_missing_project_folder(tmp_path):
 def test_a_folder_without_pyproject(tmp_path):
     done = cli("build", str(tmp_path))
     assert done.returncode == 2 and "No pyproject.toml" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_version(tmp_path):
+    import importlib.metadata
+
+    done = subprocess.run(
+        [sys.executable, "-m", "cdk_lambda_layer", "--version"], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0
+    assert done.stdout.strip() == f"cdk-lambda-layer {importlib.metadata.version('cdk-lambda-layer')}"

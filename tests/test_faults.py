@@ -3,13 +3,11 @@ killed half-way, two builds at once. Nothing half-built is ever taken for finish
 
 from __future__ import annotations
 
-import http.server
 import logging
 import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
@@ -65,24 +63,6 @@ def test_index_unreachable_names_the_index(project_copy, tmp_path):
     assert done.returncode == 8, done.stderr
     assert "Cannot reach the package index at http://127.0.0.1:9/simple/" in done.stderr
     assert "Traceback" not in done.stderr
-
-
-class _Refuse(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        self.send_response(401)
-        self.send_header("WWW-Authenticate", 'Basic realm="corp"')
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def refusing_index():
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Refuse)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
 
 
 def test_wrong_credentials_name_the_index_never_the_secret(project_copy, tmp_path, refusing_index, caplog):

@@ -90,39 +90,22 @@ def test_a_misspelt_package_with_pip_is_not_found_and_never_goes_to_docker(proje
 
 
 @pytest.mark.network
-def test_a_refused_login_with_pip_is_an_index_error(project_copy, tmp_path):
-    import http.server
-    import threading
-
-    class Refuse(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            self.send_response(401)
-            self.send_header("WWW-Authenticate", 'Basic realm="corp"')
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Refuse)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        url = f"http://builder:wrong@127.0.0.1:{server.server_address[1]}/simple"
-        done = cli(
-            str(project_copy("pip_requirements")),
-            "--python",
-            "3.12",
-            "--installer",
-            "pip",
-            "--no-cache",
-            env={
-                "UV_INDEX_URL": url,
-                "PIP_INDEX_URL": url,
-                "UV_CACHE_DIR": str(tmp_path / "uv"),
-                "DOCKER_HOST": "unix:///nonexistent/docker.sock",
-            },
-        )
-    finally:
-        server.shutdown()
+def test_a_refused_login_with_pip_is_an_index_error(project_copy, tmp_path, refusing_index):
+    url = f"http://builder:wrong@{refusing_index}/simple"
+    done = cli(
+        str(project_copy("pip_requirements")),
+        "--python",
+        "3.12",
+        "--installer",
+        "pip",
+        "--no-cache",
+        env={
+            "UV_INDEX_URL": url,
+            "PIP_INDEX_URL": url,
+            "UV_CACHE_DIR": str(tmp_path / "uv"),
+            "DOCKER_HOST": "unix:///nonexistent/docker.sock",
+        },
+    )
     assert done.returncode == 8, done.stderr
     assert "refused the request (HTTP 401" in done.stderr and "wrong" not in done.stderr
     assert "Docker" not in done.stderr

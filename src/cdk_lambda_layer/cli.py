@@ -8,6 +8,7 @@ exit with the error's code, never a traceback.
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import logging
 import os
@@ -29,11 +30,22 @@ from .summary import closing_lines
 from .target import DEFAULT_PYTHON, PYTHON_RUNTIMES, LambdaTarget
 
 
+def installed_version() -> str:
+    """The installed distribution's version (the package's own when run from a source tree)."""
+    try:
+        return importlib.metadata.version("cdk-lambda-layer")
+    except importlib.metadata.PackageNotFoundError:
+        from . import __version__
+
+        return __version__
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cdk-lambda-layer",
         description="Build AWS Lambda layers from a Python project's lock (pip, Poetry or uv).",
     )
+    parser.add_argument("--version", action="version", version=f"cdk-lambda-layer {installed_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     build = commands.add_parser(
         "build",

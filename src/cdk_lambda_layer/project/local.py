@@ -256,19 +256,12 @@ def requirement_files(path: Path, project_root: Path, _seen: frozenset[Path] = f
                 includes += nested.includes
                 local += nested.local
                 index = index.merged(nested.index_options)
-            elif flag in ("-i", "--index-url"):
-                index = index.merged(IndexOptions(index_url=value))
-            elif flag == "--extra-index-url":
-                index = index.merged(IndexOptions(extra_index_urls=(value,)))
-            elif flag == "--trusted-host":
-                index = index.merged(IndexOptions(trusted_hosts=(value,)))
             elif flag in ("-e", "--editable"):
                 target = _as_path(value, project_root)
-                if target is not None:
-                    local.append(LocalSource(name=None, path=target))
-            elif flag in ("-f", "--find-links"):
-                folder = _as_path(value, project_root)
-                index = index.merged(IndexOptions(find_links=(str(folder) if folder else value,)))
+                local += [LocalSource(name=None, path=target)] if target is not None else []
+            else:
+                index = index.merged(_index_option(flag, value, project_root))
+                folder = _as_path(value, project_root) if flag in ("-f", "--find-links") else None
                 if folder is not None and folder.is_dir():
                     local += [LocalSource(name=None, path=p) for p in sorted(folder.iterdir()) if _archive(p)]
             continue
@@ -281,25 +274,29 @@ def requirement_files(path: Path, project_root: Path, _seen: frozenset[Path] = f
     return RequirementFiles(tuple(dict.fromkeys(includes)), tuple(local), index)
 
 
+def _index_option(flag: str, value: str, base: Path) -> IndexOptions:
+    """One index option line (--index-url, --extra-index-url, --trusted-host, --find-links) as IndexOptions."""
+    if flag in ("-i", "--index-url"):
+        return IndexOptions(index_url=value)
+    if flag == "--extra-index-url":
+        return IndexOptions(extra_index_urls=(value,))
+    if flag == "--trusted-host":
+        return IndexOptions(trusted_hosts=(value,))
+    if flag in ("-f", "--find-links"):
+        folder = _as_path(value, base)
+        return IndexOptions(find_links=(str(folder) if folder else value,))
+    return IndexOptions()
+
+
 def requirement_options(text: str, base: Path) -> IndexOptions:
     """The index options (--index-url, --extra-index-url, --find-links, --trusted-host) of requirements text."""
     index = IndexOptions()
     for line in _logical(text):
+        option = _OPTION.match(line)
         if line == "--no-index":
             index = index.merged(IndexOptions(no_index=True))
-        option = _OPTION.match(line)
-        if not option:
-            continue
-        flag, value = option.group(1), _first_word(option.group(2))
-        if flag in ("-i", "--index-url"):
-            index = index.merged(IndexOptions(index_url=value))
-        elif flag == "--extra-index-url":
-            index = index.merged(IndexOptions(extra_index_urls=(value,)))
-        elif flag == "--trusted-host":
-            index = index.merged(IndexOptions(trusted_hosts=(value,)))
-        elif flag in ("-f", "--find-links"):
-            folder = _as_path(value, base)
-            index = index.merged(IndexOptions(find_links=(str(folder) if folder else value,)))
+        elif option:
+            index = index.merged(_index_option(option.group(1), _first_word(option.group(2)), base))
     return index
 
 
