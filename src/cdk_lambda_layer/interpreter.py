@@ -55,10 +55,13 @@ def how_to_get(python: str) -> str:
     )
 
 
-@cache
 def find_interpreter(python: str) -> TargetInterpreter | None:
-    """A CPython ``python`` (e.g. "3.12") on this machine, or None."""
-    explicit = os.environ.get(environment_variable(python))
+    """A CPython ``python`` (e.g. "3.12") on this machine, or None (looked up once per setting)."""
+    return _find(python, os.environ.get(environment_variable(python)))
+
+
+@cache
+def _find(python: str, explicit: str | None) -> TargetInterpreter | None:
     if explicit:
         return _probe(explicit, python)
     if f"{sys.version_info.major}.{sys.version_info.minor}" == python and sys.implementation.name == "cpython":
