@@ -62,7 +62,7 @@ def relock_poetry(project: Path) -> None:
 
 
 def relock(project: Path) -> None:
-    print(f"relocking {project.relative_to(ROOT)}")
+    print(f"relocking {project}")
     if (project / "poetry.lock").exists() or "[tool.poetry" in (project / "pyproject.toml").read_text():
         relock_poetry(project)
     elif (project / "uv.lock").exists() or "[tool.uv" in (project / "pyproject.toml").read_text():

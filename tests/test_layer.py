@@ -266,10 +266,25 @@ def test_cdk_cli_synth_of_the_example_app(tmp_path):
     built = [line for line in first.stderr.splitlines() if line.startswith("[cdk-lambda-layer] CdkLambdaLayerExample/")]
     assert len(built) == 5 and all(", built in " in line and " unzipped, " in line for line in built)
     orders = next(line for line in built if "/OrdersDeps:" in line)
-    assert "uv (../../uv.lock) -> python3.12 x86_64" in orders and "ledger" in orders
+    assert "uv project 'orders' (../../uv.lock) -> python3.12 x86_64" in orders and "ledger" in orders
     again = cdk_synth(root, tmp_path / "out2", tmp_path / "cache")  # a fresh cdk.out, the same layer cache
     assert again.returncode == 0, again.stderr[-3000:]
     cached = [
         line for line in again.stderr.splitlines() if line.startswith("[cdk-lambda-layer] CdkLambdaLayerExample/")
     ]
     assert len(cached) == 5 and all(", cache hit, " in line for line in cached)
+
+
+@pytest.mark.network
+def test_each_layer_says_what_it_built_unless_quiet(project_copy, tmp_path, capfd):
+    project = project_copy("uv_app")
+    synth_layer(project, outdir=tmp_path / "built", runtime=lambda_.Runtime.PYTHON_3_12, build="local")
+    built = [line for line in capfd.readouterr().err.splitlines() if line.startswith("[cdk-lambda-layer] Stack/Deps:")]
+    assert len(built) == 1 and "uv project 'uv-app' (uv.lock) -> python3.12 x86_64, built in " in built[0]
+    assert "pydantic_core" in built[0]  # the largest packages
+    synth_layer(project, outdir=tmp_path / "cached", runtime=lambda_.Runtime.PYTHON_3_12, build="local")
+    cached = [line for line in capfd.readouterr().err.splitlines() if line.startswith("[cdk-lambda-layer] Stack/Deps:")]
+    assert len(cached) == 1 and ", cache hit, " in cached[0]
+    context = {"cdk-lambda-layer:quiet": "true"}
+    synth_layer(project, outdir=tmp_path / "quiet", runtime=lambda_.Runtime.PYTHON_3_12, build="local", context=context)
+    assert "[cdk-lambda-layer]" not in capfd.readouterr().err

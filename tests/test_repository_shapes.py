@@ -301,3 +301,17 @@ def test_a_local_package_with_native_code_is_refused_locally_and_says_why(tmp_pa
     assert "acme-native 0.5.0: a local package with native code" in message
     assert "linux_x86_64" in message and "build='container'" in message
     assert info.value.buildable  # auto may take it to the container, which compiles it for the runtime
+
+
+def test_a_poetry_path_dependency_with_develop_true_is_in_the_layer(repo, tmp_path):
+    """Poetry exports develop = true as `-e file:///...`: built from its folder, never editable, never dropped."""
+    root = repo("poetry_path")
+    pyproject = root / "service" / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace("develop = false", "develop = true"))
+    relock = Path(__file__).resolve().parents[1] / "scripts" / "relock.py"
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    subprocess.run([sys.executable, str(relock), str(root / "service")], check=True, capture_output=True, env=env)
+    result = cli(str(root / "service"), "--python", "3.12", "--no-cache", cwd=tmp_path)
+    assert {p["name"] for p in result["local_packages"]} == {"acme-common"}
+    names = layer_files(result["layer_zip"])
+    assert "python/acme_common/__init__.py" in names and not [n for n in names if n.endswith(".pth")]

@@ -185,3 +185,78 @@ def test_a_killed_container_build_leaves_no_container(project_copy):
     assert again.returncode == 0, again.stderr
     assert not client.containers.list(all=True, filters=label)  # the dead build's container was removed
     assert not list((project / "build" / "lambda").glob(".tmp-layer-*"))  # and its staging folder
+
+
+# -- found in this change's own review ------------------------------------------------------------------------
+@pytest.mark.network
+def test_the_import_check_runs_package_code_without_our_credentials(tmp_path, monkeypatch):
+    """Importing runs the packages' code on the build machine: it must not see AWS keys or index tokens."""
+    from cdk_lambda_layer import BasedLambdaLayerLocalBuilder
+
+    snoop = tmp_path / "acme-snoop"
+    (snoop / "src" / "acme_snoop").mkdir(parents=True)
+    (snoop / "pyproject.toml").write_text(
+        '[project]\nname = "acme-snoop"\nversion = "1.0"\n'
+        '[build-system]\nrequires = ["hatchling"]\nbuild-backend = "hatchling.build"\n'
+    )
+    (snoop / "src" / "acme_snoop" / "__init__.py").write_text(
+        "import os\nleaked = [k for k in os.environ if 'SECRET' in k or 'TOKEN' in k or 'PASSWORD' in k]\n"
+        "if leaked:\n    raise ImportError(f'saw {leaked}')\n"
+    )
+    service = tmp_path / "service"
+    service.mkdir()
+    (service / "pyproject.toml").write_text('[project]\nname = "svc"\nversion = "0"\n')
+    (service / "requirements.txt").write_text("../acme-snoop\n")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-for-packages")
+    monkeypatch.setenv("CDK_LAYER_INDEX_CORP_PASSWORD", "not-for-packages-either")
+    python = f"{sys.version_info.major}.{sys.version_info.minor}"
+    result = BasedLambdaLayerLocalBuilder(service, python=python, cache_dir=False).run()
+    assert result.manifest["import_check"]["ran"] and result.manifest["import_check"]["imported"] == 1
+
+
+def test_a_login_a_tool_prints_is_redacted_in_the_error():
+    script = (
+        "import sys; sys.stderr.write('error: could not fetch https://ci:hunter2@corp.example/simple/x/'); sys.exit(1)"
+    )
+    with pytest.raises(CommandError) as info:
+        run(Command(argv=(sys.executable, "-c", script), label="tool"))
+    assert "hunter2" not in str(info.value) and "hunter2" not in info.value.stderr
+    assert "https://***@corp.example/simple/x/" in str(info.value)
+
+
+@pytest.mark.network
+def test_a_requirements_include_outside_the_project_is_not_copied(tmp_path):
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "base.txt").write_text("six==1.17.0\n")
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "pyproject.toml").write_text('[project]\nname = "p"\nversion = "0"\n')
+    (project / "requirements.txt").write_text("-r ../elsewhere/base.txt\n")
+    done = cli(str(project), "--python", "3.12", "--no-cache")
+    assert done.returncode == 0, done.stderr
+    copied = sorted(
+        p.relative_to(project / "build/lambda/layer/repo/project").as_posix()
+        for p in (project / "build/lambda/layer/repo/project").rglob("*")
+        if p.is_file()
+    )
+    assert copied == ["pyproject.toml", "requirements.txt"]
+
+
+def test_a_local_path_that_is_a_whole_tree_is_refused(tmp_path, monkeypatch):
+    import cdk_lambda_layer.sources as sources
+    from cdk_lambda_layer import LambdaTarget, LayerOptions, ProjectError, load_project
+    from cdk_lambda_layer.fingerprint import fingerprint
+
+    monkeypatch.setattr(sources, "MAX_SOURCE_FILES", 50)
+    wide = tmp_path / "home"
+    for index in range(60):
+        (wide / f"d{index}").mkdir(parents=True)
+        (wide / f"d{index}" / "f.txt").write_text("x")
+    project = tmp_path / "service"
+    project.mkdir()
+    (project / "pyproject.toml").write_text('[project]\nname = "p"\nversion = "0"\n')
+    (project / "requirements.txt").write_text("../home\n")
+    with pytest.raises(ProjectError) as info:
+        fingerprint(load_project(project), LambdaTarget(python="3.12"), LayerOptions())
+    assert "has 60 source files (more than 50)" in str(info.value) and "is the path" in str(info.value)

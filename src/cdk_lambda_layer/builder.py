@@ -380,10 +380,12 @@ class BasedLambdaLayerLocalBuilder:
 
     def _copy_inputs(self, work: LayerPathLayout) -> None:
         """repo/project/: the project's inputs as the build read them (by path from the lock's folder),
-        logins removed."""
+        logins removed; only files inside the project's tree are copied."""
         for source in self.project.input_files:
             relative = self.project.relative(source)
-            target = work.inputs / (relative if not relative.startswith("../") else f"outside/{source.name}")
+            if relative.startswith("../"):
+                continue  # a file outside the project (a -r include elsewhere): counted in the fingerprint only
+            target = work.inputs / relative
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(redact_urls(source.read_text(errors="replace")))
 

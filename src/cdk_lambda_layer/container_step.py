@@ -131,7 +131,10 @@ def import_check(site: Path, provided: Sequence[str]) -> dict[str, object]:
     argv = [sys.executable, "-I", "-S", "-B", str(script), str(site)]
     for name in provided:
         argv += ["--provided", name]
-    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    # The packages' own code runs here: none of the step's environment (index tokens) goes with it.
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL")}
+    env["HOME"] = "/tmp"  # noqa: S108 - a scratch home inside the container
+    done = subprocess.run(argv, capture_output=True, text=True, check=False, env=env, cwd="/tmp")  # noqa: S108
     if done.returncode != 0:
         last = [line for line in done.stderr.splitlines() if line.startswith("importing ")]
         module = last[-1].removeprefix("importing ") if last else "?"

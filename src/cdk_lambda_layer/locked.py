@@ -24,7 +24,7 @@ from packaging.utils import canonicalize_name
 
 from .errors import ProjectError, TargetError
 from .project.local import entries
-from .project.pyproject import poetry_constraint, tomllib
+from .project.pyproject import poetry_constraint, project_name, read_pyproject, tomllib
 from .target import LambdaTarget
 
 
@@ -132,6 +132,9 @@ def read_poetry(export: str, lock: dict[str, Any], root: Path, source: str = "po
     packages = []
     for line in export.splitlines():
         text = line.split(" \\")[0].strip()
+        if text.startswith(("-e ", "--editable ")):
+            packages.append(_editable(text.split(" ", 1)[1], root))  # a path dependency with develop = true
+            continue
         if not text or text.startswith(("#", "-")):
             continue
         try:
@@ -181,6 +184,24 @@ def _from_requirement(
         hashes=hashes,
         sdist=any(n.endswith((".tar.gz", ".zip", ".tar.bz2")) for n in names),
     )
+
+
+def _editable(text: str, root: Path) -> LockedPackage:
+    """``-e file:///path ; marker`` (Poetry's export of ``develop = true``): built from the folder like any
+    local package (never installed editable), named by its own pyproject.toml."""
+    location, _, marker = text.partition(";")
+    parts = urlsplit(location.strip())
+    path = (root / unquote(parts.path if parts.scheme == "file" else location.strip())).resolve()
+    try:
+        pyproject = read_pyproject(path / "pyproject.toml", strict=False)
+    except ProjectError:
+        pyproject = {}
+    name = project_name(pyproject) or path.name
+    try:
+        parsed_marker = Marker(marker.strip()) if marker.strip() else None
+    except InvalidMarker as exc:
+        raise ProjectError(f"poetry export gave a marker this library cannot read: {marker!r} ({exc}).") from exc
+    return LockedPackage(name=name, version="", marker=parsed_marker, local=path)
 
 
 def _poetry_python(metadata: dict[str, Any]) -> SpecifierSet | None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import CommandError, ToolNotFoundError
+from .redact import redact_urls
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +39,9 @@ class Command:
     label: str
     cwd: Path | None = None
     env: Mapping[str, str] = field(default_factory=dict)
+    #: Start from a minimal environment instead of ours: for commands that run code of the packages
+    #: being packaged (the import check), which must not see credentials in our environment.
+    minimal_env: bool = False
 
 
 @dataclass(frozen=True)
@@ -48,15 +52,22 @@ class Completed:
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
-    """Replace every secret (longest first, so overlapping ones go whole) by '***'."""
+    """Replace every secret (longest first, so overlapping ones go whole), and every login in a URL
+    (``scheme://user:password@``, whoever wrote it: a requirements file, a tool's message), by '***'."""
     for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
         text = text.replace(secret, "***")
-    return text
+    return redact_urls(text)
 
 
-def child_environment(extra: Mapping[str, str]) -> dict[str, str]:
-    """The child's environment: ours plus the command's additions; os.environ is untouched."""
-    env = dict(os.environ)
+#: What a command started with ``minimal_env`` gets from our environment: how to find programs
+#: and how to decode text, nothing that could hold a credential.
+MINIMAL_VARIABLES = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "SYSTEMROOT", "TZ")
+
+
+def child_environment(extra: Mapping[str, str], *, minimal: bool = False) -> dict[str, str]:
+    """The child's environment: ours (or only MINIMAL_VARIABLES of it) plus the command's additions;
+    os.environ is untouched."""
+    env = {k: v for k, v in os.environ.items() if k in MINIMAL_VARIABLES} if minimal else dict(os.environ)
     env.update(extra)
     return env
 
@@ -88,7 +99,7 @@ def run(command: Command, *, secrets: Iterable[str] = ()) -> Completed:
         proc = subprocess.run(
             command.argv,
             cwd=command.cwd,
-            env=child_environment(command.env),
+            env=child_environment(command.env, minimal=command.minimal_env),
             capture_output=True,
             text=True,
             check=False,

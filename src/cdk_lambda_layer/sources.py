@@ -30,6 +30,8 @@ import hashlib
 import os
 from pathlib import Path
 
+from .errors import ProjectError
+
 #: Skipped at the package's top level only (a sub-package may well be called ``build``).
 TOP_LEVEL_SKIPPED = frozenset({"venv", "env", "node_modules", "build", "dist", "cdk.out", "htmlcov"})
 _SKIPPED_SUFFIXES = (".pyc", ".pyo", ".egg-info")
@@ -74,11 +76,22 @@ def _entry_digest(path: Path) -> str:
     return content_digest(path.read_bytes())
 
 
+#: A local package with more source files than this is almost surely a wrong path (a lock naming
+#: "../../.." hashes a whole home folder at every synth): refused with a message instead.
+MAX_SOURCE_FILES = 20_000
+
+
 def tree_digest(root: Path) -> str:
     """One digest for a local package: its folder's sources (see the module's rule), or an archive's bytes."""
     if root.is_file():
         return hashlib.sha256(root.read_bytes()).hexdigest()
+    files = source_files(root)
+    if len(files) > MAX_SOURCE_FILES:
+        raise ProjectError(
+            f"The local package at {root} has {len(files)} source files (more than {MAX_SOURCE_FILES}): is the "
+            "path in the lock or requirements file right? A local package is one project's folder."
+        )
     digest = hashlib.sha256()
-    for relative, path in source_files(root):
+    for relative, path in files:
         digest.update(f"{relative}\0{_entry_digest(path)}\n".encode())
     return digest.hexdigest()

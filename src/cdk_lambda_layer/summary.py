@@ -35,9 +35,10 @@ def timing(result: LayerBuildResult) -> str:
 
 
 def source(result: LayerBuildResult) -> str:
+    """Tool, project and lock: what the build found, e.g. "uv project 'orders' (../../uv.lock)"."""
     manifest = result.manifest
     tool = manifest.get("tool", {}).get("name", "?")
-    return f"{tool} ({manifest.get('lock') or 'no lock'})"
+    return f"{tool} project {manifest.get('project', '?')!r} ({manifest.get('lock') or 'no lock'})"
 
 
 def target(result: LayerBuildResult) -> str:

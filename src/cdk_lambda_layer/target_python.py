@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -116,8 +117,18 @@ def check_imports(site: Path, target: LambdaTarget, options: LayerOptions) -> Im
     argv = [interpreter.path, "-I", "-S", "-B", str(_HERE / "import_check.py"), str(site)]
     for name in sorted(set(options.provided) | set(AWS_RUNTIME_PACKAGES)):
         argv += ["--provided", name]
+    with tempfile.TemporaryDirectory(prefix="cdk-lambda-layer-import-") as scratch:
+        # Importing runs the packages' own code: give it a scratch home and folder, and none of our
+        # environment's variables (credentials, tokens), only PATH and the locale.
+        command = Command(
+            argv=tuple(argv), label="import check", cwd=Path(scratch), env={"HOME": scratch}, minimal_env=True
+        )
+        return _run_import_check(command, interpreter, target)
+
+
+def _run_import_check(command: Command, interpreter: TargetInterpreter, target: LambdaTarget) -> ImportOutcome:
     try:
-        out = run(Command(argv=tuple(argv), label="import check")).stdout
+        out = run(command).stdout
     except CommandError as exc:
         last = [line for line in exc.stderr.splitlines() if line.startswith("importing ")]
         module = last[-1].removeprefix("importing ") if last else "?"
