@@ -152,14 +152,11 @@ def ours(installer: str, *, interpreter: str | None = None, **options: object) -
 
 
 def target_interpreter() -> str | None:
-    """A CPython of the benchmark's target version on this machine (PATH or pyenv), if any."""
-    version = TARGET.python
-    candidates = [shutil.which(f"python{version}")]
-    candidates += [str(p) for p in sorted(Path("/root/.pyenv/versions").glob(f"{version}.*/bin/python{version}"))]
-    for candidate in filter(None, candidates):
-        if subprocess.run([candidate, "-c", "1"], capture_output=True, check=False).returncode == 0:
-            return candidate
-    return None
+    """A CPython of the benchmark's target version on this machine, found the way the builders find one."""
+    from cdk_lambda_layer.interpreter import find_interpreter
+
+    found = find_interpreter(TARGET.python)
+    return found.path if found else None
 
 
 def local_suite() -> list[Scenario]:
@@ -343,10 +340,13 @@ def prebuild(folder: Path) -> Path:
     from cdk_lambda_layer import AWS_RUNTIME_PACKAGES, BasedLambdaLayerLocalBuilder
 
     projects = ROOT / "examples" / "projects"
+    services = ROOT / "examples" / "workspace" / "services"
     specs = {
         "UvDeps": (projects / "uv_app", {"python": "3.12", "architecture": "arm64"}),
         "PoetryDeps": (projects / "poetry_app", {"python": "3.13"}),
         "PipDeps": (projects / "pip_app", {"python": "3.12", "exclude": AWS_RUNTIME_PACKAGES}),
+        "OrdersDeps": (services / "orders", {"python": "3.12"}),
+        "BillingDeps": (services / "billing", {"python": "3.12"}),
     }
     for name, (project, options) in specs.items():
         BasedLambdaLayerLocalBuilder(project, make_zip=False, **options).run(copy_python_to=folder / name / "python")
@@ -475,7 +475,8 @@ def write_synth_page(scenarios: list[Scenario], runs: int) -> None:
     floor, cold, cached, warm = (statistics.median(s.times) for s in scenarios)
     body = f"""## Synth of the example app (issues 3 and 6)
 
-`bench/synth_app.py`: three PythonDependencyLayer (uv arm64, Poetry, pip) and a Function, run as
+`bench/synth_app.py` (the example app): five PythonDependencyLayer (uv arm64, Poetry, pip, and the
+two services of the uv workspace, with a library built from source into each) and three Functions, run as
 the CDK CLI runs it (`python app`, `CDK_OUTDIR` set). The floor is the same stack with each
 layer's finished `python/` folder given as a plain `Code.from_asset`. {runs} runs each, interleaved;
 every synth pays the same jsii/Node start-up.

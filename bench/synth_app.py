@@ -22,6 +22,8 @@ LAYERS = {
     "UvDeps": (lambda_.Runtime.PYTHON_3_12, lambda_.Architecture.ARM_64),
     "PoetryDeps": (lambda_.Runtime.PYTHON_3_13, lambda_.Architecture.X86_64),
     "PipDeps": (lambda_.Runtime.PYTHON_3_12, lambda_.Architecture.X86_64),
+    "OrdersDeps": (lambda_.Runtime.PYTHON_3_12, lambda_.Architecture.X86_64),
+    "BillingDeps": (lambda_.Runtime.PYTHON_3_12, lambda_.Architecture.X86_64),
 }
 
 
@@ -49,6 +51,15 @@ class PrebuiltStack(cdk.Stack):
             code=lambda_.Code.from_asset(str(HERE / "handler")),
             layers=[layers["UvDeps"]],
         )
+        for service in ("orders", "billing"):
+            lambda_.Function(
+                self,
+                f"{service.title()}Api",
+                runtime=lambda_.Runtime.PYTHON_3_12,
+                handler=f"{service}.handler.handler",
+                code=lambda_.Code.from_asset(str(HERE / "workspace" / "services" / service / "src")),
+                layers=[layers[f"{service.title()}Deps"]],
+            )
 
 
 if __name__ == "__main__":

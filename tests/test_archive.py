@@ -82,6 +82,29 @@ def test_parallel_compression_writes_exactly_the_bytes_zipfile_writes(tmp_path, 
         assert archive.read("python/big.so") == (site / "big.so").read_bytes()
 
 
+def test_compression_runs_on_several_threads(tmp_path, monkeypatch):
+    """The speed-up is the point: with two workers, entries are deflated on more than one thread
+    (zlib releases the GIL), and the bytes are still zipfile's own."""
+    import threading
+
+    import cdk_lambda_layer.archive as archive
+
+    site = big_tree(tmp_path / "python")
+    threads: set[int] = set()
+    real = archive.deflate
+
+    def spying(data: bytes, level: int) -> bytes:
+        threads.add(threading.get_ident())
+        return real(data, level)
+
+    monkeypatch.setattr(archive, "deflate", spying)
+    write_layer_zip(site, tmp_path / "parallel.zip", 6, workers=2)
+    assert len(threads) >= 2 and threading.get_ident() not in threads
+    monkeypatch.setattr(archive, "deflate", real)
+    write_layer_zip(site, tmp_path / "serial.zip", 6, workers=1)
+    assert (tmp_path / "parallel.zip").read_bytes() == (tmp_path / "serial.zip").read_bytes()
+
+
 @pytest.mark.parametrize("kind", ["file-link", "folder-link", "fifo"])
 def test_a_link_or_special_file_is_refused_and_nothing_is_written(tmp_path, kind):
     site = tree(tmp_path / "python", 1_600_000_000)

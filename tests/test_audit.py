@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from package_helpers import hatch_package
 
 from cdk_lambda_layer import BasedLambdaLayerLocalBuilder, VerificationError
 from cdk_lambda_layer.audit import audit_layer
@@ -156,13 +157,7 @@ def test_a_manylinux_2_27_wheel_is_refused_for_python311(tmp_path):
 def test_a_mis_tagged_wheel_is_refused_by_the_build(tmp_path):
     """A pure-Python-tagged wheel (py3-none-any) that ships a library needing GLIBC_2.28: tags pass, the audit
     does not, and the layer is not published."""
-    package = tmp_path / "acme-flags"
-    (package / "src" / "acme_flags").mkdir(parents=True)
-    (package / "pyproject.toml").write_text(
-        '[project]\nname = "acme-flags"\nversion = "1.0"\n'
-        '[build-system]\nrequires = ["hatchling"]\nbuild-backend = "hatchling.build"\n'
-    )
-    (package / "src" / "acme_flags" / "__init__.py").write_text("")
+    package = hatch_package(tmp_path / "acme-flags", "acme-flags", "", version="1.0")
     compile_library(GLIBC_228, package / "src" / "acme_flags" / "_flags.so")
     service = tmp_path / "service"
     service.mkdir()

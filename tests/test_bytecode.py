@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import marshal
 import os
-import shutil
 import subprocess
 import sys
 import zipfile
@@ -107,15 +106,36 @@ def test_bytecode_false_ships_none_and_is_another_layer(project_copy):
 
 def test_a_host_interpreter_of_the_target_version_is_used_when_named(project_copy, tmp_path, monkeypatch):
     """CDK_LAYER_PYTHON_X_Y names an interpreter (here: this one, as if installed elsewhere)."""
+    from cdk_lambda_layer.interpreter import find_interpreter
+
     other = "3.12" if PY != "3.12" else "3.13"
-    candidates = [Path(p) for p in (shutil.which(f"python{other}"),) if p]
-    candidates += sorted(Path("/root/.pyenv/versions").glob(f"{other}.*/bin/python{other}"))
-    usable = [p for p in candidates if subprocess.run([p, "-c", "1"], capture_output=True).returncode == 0]
-    if not usable:
+    found = find_interpreter(other)
+    if found is None:
         pytest.skip(f"no CPython {other} on this machine to name")
-    monkeypatch.setenv(f"CDK_LAYER_PYTHON_{other.replace('.', '_')}", str(usable[0]))
+    named = tmp_path / "elsewhere" / f"python{other}"  # as if installed somewhere only the variable names
+    named.parent.mkdir()
+    named.symlink_to(found.path)
+    monkeypatch.setenv(f"CDK_LAYER_PYTHON_{other.replace('.', '_')}", str(named))
     result = BasedLambdaLayerLocalBuilder(project_copy("uv_app"), python=other, cache_dir=False).run()
     tag = f"cpython-{other.replace('.', '')}"
     assert result.manifest["bytecode"]["python"].startswith(other)
     assert all(p.name.endswith(f".{tag}.pyc") for p in pyc_files(result.python_dir))
     assert result.manifest["import_check"]["ran"]
+
+
+def test_a_layer_cached_without_bytecode_is_built_again_once_the_interpreter_is_here(project_copy, monkeypatch):
+    """bytecode="auto" on a machine without the target's Python caches a layer without .pyc; once that
+    Python is installed, the next build (same fingerprint) builds it again with bytecode, no prune needed."""
+    project = project_copy("uv_app")
+    variable = f"CDK_LAYER_PYTHON_{PY.replace('.', '_')}"
+    monkeypatch.setenv(variable, "/nonexistent/python")
+    first = UVBasedLambdaLayerLocalBuilder(project, python=PY).run()
+    assert not first.manifest["bytecode"]["included"] and not pyc_files(first.python_dir)
+    assert UVBasedLambdaLayerLocalBuilder(project, python=PY).run().cached  # nothing changed: a hit
+    monkeypatch.delenv(variable)
+    upgraded = UVBasedLambdaLayerLocalBuilder(project, python=PY).run()
+    assert upgraded.fingerprint == first.fingerprint and not upgraded.cached
+    assert upgraded.manifest["bytecode"]["included"] and pyc_files(upgraded.python_dir)
+    assert upgraded.manifest["import_check"]["ran"]
+    again = UVBasedLambdaLayerLocalBuilder(project, python=PY).run()
+    assert again.cached and pyc_files(again.python_dir)  # the better layer replaced the cached one

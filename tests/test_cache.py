@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -52,7 +53,7 @@ def test_fresh_cdk_out_takes_the_layer_from_the_cache(project_copy, tmp_path, in
     assert [e.fingerprint for e in LayerCache(isolated_layer_cache).entries()] != []
 
 
-@pytest.mark.parametrize("damage", ["truncate", "edit", "delete", "partial"])
+@pytest.mark.parametrize("damage", ["truncate", "edit", "delete", "partial", "zip"])
 def test_damaged_entry_is_detected_and_rebuilt(project_copy, installs, isolated_layer_cache, damage):
     project = project_copy("uv_app")
     built = UVBasedLambdaLayerLocalBuilder(project, python="3.12").run()
@@ -67,6 +68,10 @@ def test_damaged_entry_is_detected_and_rebuilt(project_copy, installs, isolated_
         victim.write_bytes(bytes(data))
     elif damage == "delete":
         victim.unlink()
+    elif damage == "zip":  # the cached layer.zip is served as it is: it must be checked as well
+        data = bytearray(entry.layer_zip.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        entry.layer_zip.write_bytes(bytes(data))
     else:
         (entry.path / "entry.json").unlink()  # as if the writer died before finishing
     rebuilt = UVBasedLambdaLayerLocalBuilder(project, python="3.12").run()
@@ -143,8 +148,9 @@ def test_prune_removes_what_it_says(project_copy, isolated_layer_cache):
 
     assert cli("cache", "prune").returncode == 2  # says what to give, removes nothing
     assert [e.fingerprint for e in cache.entries()] == [fingerprints[2]]
-    assert "removed 1 layers" in cli("cache", "prune", "--all").stderr
+    assert "removed 1 layer" in cli("cache", "prune", "--all").stderr
     assert cache.entries() == []
+    assert not list(isolated_layer_cache.glob(".*.lock"))  # no lock file per build left to pile up
 
 
 def test_cache_can_be_turned_off(project_copy, monkeypatch, isolated_layer_cache, installs):
@@ -180,3 +186,55 @@ def test_environment_wins_over_the_context_key(project_copy, tmp_path, installs,
     )
     assert len(LayerCache(isolated_layer_cache).entries()) == 1
     assert not (tmp_path / "from-context").exists()
+
+
+def test_a_hit_still_meets_this_builds_size_limit_and_import_check(project_copy, tmp_path):
+    """Neither the size limit nor the import check is in the fingerprint (they do not change the layer),
+    so a cached layer is held to this build's: over the limit is refused, and a layer cached without
+    the import check is built again with it."""
+    import sys
+
+    from cdk_lambda_layer import LayerTooLargeError
+
+    project = project_copy("uv_app")
+    python = f"{sys.version_info.major}.{sys.version_info.minor}"  # a target whose Python is here
+    unchecked = UVBasedLambdaLayerLocalBuilder(project, python=python, import_check=False).run()
+    assert not unchecked.manifest["import_check"]["ran"]
+    checked = UVBasedLambdaLayerLocalBuilder(project, python=python).run()
+    assert checked.fingerprint == unchecked.fingerprint and not checked.cached
+    assert checked.manifest["import_check"]["ran"]
+    assert UVBasedLambdaLayerLocalBuilder(project, python=python, import_check=False).run().cached
+    with pytest.raises(LayerTooLargeError) as info:
+        UVBasedLambdaLayerLocalBuilder(project, python=python, max_unzipped_bytes=1_000_000).run()
+    assert "the limit you set is 1.0 MB" in str(info.value)
+
+
+@pytest.mark.docker
+def test_a_container_layer_follows_its_image_when_a_tag_moves(project_copy, tmp_path):
+    """The image is hashed by name (construct time cannot ask Docker), and tags move (SAM's :latest-*):
+    a cached layer built in another image than the name stands for now is built again."""
+    import io
+
+    import docker
+    from docker_helpers import standin_image
+
+    from cdk_lambda_layer import BasedLambdaLayerContainerBuilder
+
+    client, base = docker.from_env(), standin_image()
+    moving = f"cdk-lambda-layer-test/moving:{os.getpid()}"
+    newer, _logs = client.images.build(fileobj=io.BytesIO(f"FROM {base}\nLABEL rebuilt=1\n".encode()), rm=True)
+    project = project_copy("pip_requirements")
+    try:
+        client.images.get(base).tag(moving)
+        first = BasedLambdaLayerContainerBuilder(project, python="3.11", image=moving).run()
+        assert first.manifest["image"]["id"] == client.images.get(base).id
+        assert BasedLambdaLayerContainerBuilder(project, python="3.11", image=moving).run().cached
+        newer.tag(moving)  # the tag now names another image
+        moved = BasedLambdaLayerContainerBuilder(project, python="3.11", image=moving).run()
+        assert moved.fingerprint == first.fingerprint and not moved.cached
+        assert moved.manifest["image"]["id"] == newer.id
+        assert BasedLambdaLayerContainerBuilder(project, python="3.11", image=moving).run().cached
+    finally:
+        for name in (moving, newer.id):
+            with contextlib.suppress(docker.errors.ImageNotFound):
+                client.images.remove(name, force=True)

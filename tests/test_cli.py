@@ -73,3 +73,61 @@ def test_version(tmp_path):
     )
     assert done.returncode == 0
     assert done.stdout.strip() == f"cdk-lambda-layer {importlib.metadata.version('cdk-lambda-layer')}"
+
+
+def test_help_says_no_locked_is_for_uv_and_max_size_is_in_mb():
+    out = " ".join(cli("build", "--help").stdout.split())
+    assert "Poetry always refuses a stale lock" in out
+    assert "--max-size MB" in out and "like cache prune --max-size" in out
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "abc", "inf"])
+def test_max_size_must_be_a_positive_number_of_mb(tmp_path, value):
+    done = cli("build", str(tmp_path), "--max-size", value)
+    assert done.returncode == 2 and "argument --max-size" in done.stderr and "number of MB" in done.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["cache", "--cache-dir", "{dir}", "list"],
+        ["cache", "list", "--cache-dir", "{dir}"],
+        ["cache", "list", "--cache-dir", "{dir}", "--json"],
+        ["cache", "--cache-dir", "{dir}", "prune", "--all"],
+        ["cache", "prune", "--cache-dir", "{dir}", "--all"],
+        ["cache", "prune", "--max-size", "100", "--cache-dir", "{dir}"],
+    ],
+)
+def test_an_empty_cache_folder_is_an_empty_cache(tmp_path, args):
+    """A CI job that restores an empty cache folder and prunes before the first build must not fail."""
+    empty = tmp_path / "cache"
+    empty.mkdir()
+    done = cli(*(a.format(dir=empty) for a in args))
+    assert done.returncode == 0, done.stderr
+    assert f"0 layers{',' if 'list' in args else ' from'}" in done.stderr and str(empty) in done.stderr
+    assert list(empty.iterdir()) == []  # nothing written into it either
+
+
+def test_the_cache_dir_after_the_action_is_the_one_used(tmp_path):
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine")
+    done = cli("cache", "--cache-dir", str(tmp_path / "other"), "list", "--cache-dir", str(foreign))
+    assert done.returncode == 2 and f"{foreign} is not a cdk-lambda-layer cache" in done.stderr
+    assert (foreign / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.network
+def test_a_setuptools_layout_with_requirements_builds_as_a_pip_project(tmp_path):
+    """pyproject.toml with only [build-system] beside a requirements.txt: the pip project it is."""
+    project = tmp_path / "svc"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["setuptools"]\nbuild-backend = "setuptools.build_meta"\n'
+    )
+    (project / "requirements.txt").write_text("six==1.17.0\n")
+    done = cli("build", str(project), "--python", "3.12", "--json")
+    assert done.returncode == 0, done.stderr
+    assert [p["name"] for p in json.loads(done.stdout)["packages"]] == ["six"]
+    assert "pip project 'svc'" in done.stderr
+    assert "1 package (built)" in done.stderr  # one package, not "1 packages"

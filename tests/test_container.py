@@ -14,9 +14,11 @@ from pathlib import Path
 
 import pytest
 from docker_helpers import import_in_image, standin_image
+from package_helpers import hatch_package
 
 import cdk_lambda_layer
 from cdk_lambda_layer import (
+    BasedLambdaLayerContainerBuilder,
     ContainerOptions,
     DockerUnavailableError,
     NoWheelError,
@@ -24,6 +26,7 @@ from cdk_lambda_layer import (
     PoetryBasedLambdaLayerContainerBuilder,
     UVBasedLambdaLayerContainerBuilder,
     UVBasedLambdaLayerLocalBuilder,
+    VerificationError,
 )
 from cdk_lambda_layer.modes import build_layer
 from cdk_lambda_layer.tools import find_uv
@@ -148,9 +151,20 @@ def other_user_dir():
 @pytest.mark.docker
 @pytest.mark.network
 @pytest.mark.skipif(os.geteuid() != 0, reason="switching to another user to prove ownership needs root")
-def test_output_belongs_to_the_calling_user(image, other_user_dir):
-    """A non-root user runs the CLI; everything the container wrote belongs to that user."""
+def test_output_belongs_to_the_calling_user(image, other_user_dir, tmp_path):
+    """A non-root user runs the CLI; everything the container wrote belongs to that user. Another user's
+    build container is running meanwhile, its staging folder unreadable to this one: left alone."""
+    import docker
+
+    from cdk_lambda_layer.container import OWNER_LABEL
+
     uid = 4321
+    private = tmp_path / "root-only"
+    (private / ".tmp-layer-1-abc").mkdir(parents=True)
+    private.chmod(0o700)
+    others = docker.from_env().containers.run(
+        image, ["sleep", "120"], labels={OWNER_LABEL: str(private / ".tmp-layer-1-abc")}, detach=True
+    )
     project = Path(shutil.copytree(Path(__file__).parent / "projects" / "pip_pyproject", other_user_dir / "p"))
     home = other_user_dir / "home"
     home.mkdir()
@@ -188,7 +202,11 @@ def test_output_belongs_to_the_calling_user(image, other_user_dir):
         text=True,
         check=False,
     )
+    others.reload()
+    status = others.status
+    others.remove(force=True)
     assert done.returncode == 0, done.stderr
+    assert status == "running"  # another user's build: not ours to remove
     layer = project / "build" / "lambda" / "layer"
     owners = {p.stat().st_uid for p in layer.rglob("*")}
     assert owners == {uid}, f"files owned by {owners}"
@@ -312,3 +330,81 @@ def test_a_native_local_package_is_compiled_in_the_image(tmp_path, image):
     assert import_in_image(image, result.python_dir, "import acme_native._speed as s; print(s.__name__)") == (
         "acme_native._speed"
     )
+
+
+@pytest.mark.docker
+@pytest.mark.network
+def test_a_link_planted_by_code_run_in_the_container_never_reaches_the_layer(tmp_path, image):
+    """A package's build runs in the image with the output folder mounted: its setup.py leaves
+    python/evil -> /etc/hostname there. The build is refused, and no host file is read."""
+    from test_repository_shapes import NATIVE_C, NATIVE_PYPROJECT
+
+    library = tmp_path / "acme-native"
+    (library / "src" / "acme_native").mkdir(parents=True)
+    (library / "pyproject.toml").write_text(NATIVE_PYPROJECT)
+    (library / "src" / "speed.c").write_text(NATIVE_C)
+    (library / "src" / "acme_native" / "__init__.py").write_text("")
+    (library / "setup.py").write_text(
+        "import os\nfrom setuptools import Extension, setup\n"
+        "os.makedirs('/asset-output/python', exist_ok=True)\n"
+        "if not os.path.lexists('/asset-output/python/evil'):\n"
+        "    os.symlink('/etc/hostname', '/asset-output/python/evil')\n"
+        "setup(ext_modules=[Extension('acme_native._speed', ['src/speed.c'])])\n"
+    )
+    service = tmp_path / "service"
+    service.mkdir()
+    (service / "pyproject.toml").write_text('[project]\nname = "svc"\nversion = "0"\n')
+    (service / "requirements.txt").write_text("../acme-native\n")
+    with pytest.raises(VerificationError) as info:
+        BasedLambdaLayerContainerBuilder(service, python=PY, image=image, cache_dir=False).run()
+    assert "evil -> /etc/hostname (symlink)" in str(info.value)
+    assert "only regular files and folders" in str(info.value)
+    assert not (service / "build" / "lambda" / "layer").exists()
+
+
+@pytest.mark.docker
+@pytest.mark.network
+def test_a_link_planted_at_the_report_never_makes_the_host_read_a_host_file(tmp_path, image):
+    """Package code run by the import check in the image leaves its report path as a link to a host
+    file; the host never reads that file (its content must not reach the manifest) and never crashes."""
+    secret = tmp_path / "host.json"
+    secret.write_text('{"bytecode": {"failed": ["HOST-FILE-CONTENT"]}}')
+    hatch_package(
+        tmp_path / "planter",
+        "planter",
+        "import os\n"
+        "report = '/asset-output/.cdk-lambda-layer-report.json'\n"
+        "if os.path.isdir('/asset-output') and not os.path.lexists(report):\n"
+        f"    os.symlink({str(secret)!r}, report)\n",
+    )
+    service = tmp_path / "service"
+    service.mkdir()
+    (service / "pyproject.toml").write_text('[project]\nname = "svc"\nversion = "0"\n')
+    (service / "requirements.txt").write_text("../planter\n")
+    try:
+        result = BasedLambdaLayerContainerBuilder(service, python=PY, image=image, cache_dir=False).run()
+    except VerificationError as exc:
+        assert "HOST-FILE-CONTENT" not in str(exc)
+        return
+    assert "HOST-FILE-CONTENT" not in json.dumps(result.manifest)
+    assert result.manifest["import_check"]["ran"]
+
+
+@pytest.mark.docker
+@pytest.mark.network
+@pytest.mark.parametrize("host_uv", [True, False], ids=["lent-uv", "image-pip"])
+def test_the_image_installs_the_wheel_planned_for_the_runtime(tmp_path, image, host_uv):
+    """cryptography 49 publishes manylinux_2_17, 2_28 and 2_34 wheels. The stand-in image (glibc 2.36)
+    would pick 2_34, which python3.11's Amazon Linux 2 cannot load; the plan chose 2_17 for the runtime,
+    and only that file's hash is handed to the image's installer, so that is what it installs."""
+    project = tmp_path / "svc"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(
+        '[project]\nname = "svc"\nversion = "0"\nrequires-python = ">=3.10"\n'
+        'dependencies = ["cryptography==49.0.0", "cffi==2.0.0"]\n[tool.uv]\npackage = false\n'
+    )
+    subprocess.run([find_uv(), "lock", "-q"], cwd=project, check=True)  # uv.lock lists every file of a version
+    container = ContainerOptions(image=image, host_uv=host_uv)
+    result = BasedLambdaLayerContainerBuilder(project, python=PY, container=container, cache_dir=False).run()
+    (wheel,) = result.python_dir.glob("cryptography-49.0.0.dist-info/WHEEL")
+    assert "manylinux_2_17_x86_64" in wheel.read_text() and "manylinux_2_34" not in wheel.read_text()

@@ -52,6 +52,31 @@ def test_prune_pointed_at_a_project_deletes_nothing(project_copy, flags):
     assert snapshot(project) == before
 
 
+@pytest.mark.network
+def test_a_build_folder_of_the_users_is_never_replaced(project_copy, tmp_path):
+    """--build-dir DIR replaces DIR/lambda/layer: only when a build made it (it has manifest.json)."""
+    project = project_copy("uv_app")
+    mine = tmp_path / "out" / "lambda" / "layer"
+    (mine / "notes").mkdir(parents=True)
+    (mine / "notes" / "todo.md").write_text("keep me")
+    before = snapshot(tmp_path / "out")
+    done = cli("build", str(project), "--python", "3.12", "--build-dir", str(tmp_path / "out"))
+    assert done.returncode == 7, done.stderr
+    assert "holds files that no build put there" in done.stderr and "nothing was changed" in done.stderr
+    assert snapshot(tmp_path / "out") == before and "Traceback" not in done.stderr
+    (tmp_path / "elsewhere").mkdir()
+    shutil.rmtree(mine)
+    mine.parent.mkdir(parents=True, exist_ok=True)
+    mine.symlink_to(tmp_path / "elsewhere")
+    done = cli("build", str(project), "--python", "3.12", "--build-dir", str(tmp_path / "out"))
+    assert done.returncode == 7 and "is a link" in done.stderr, done.stderr
+    mine.unlink()
+    for _ in range(2):  # a folder a build published is replaced by the next build
+        done = cli("build", str(project), "--python", "3.12", "--build-dir", str(tmp_path / "out"))
+        assert done.returncode == 0, done.stderr
+    assert (mine / "manifest.json").is_file() and not list((tmp_path / "out" / "lambda").glob(".*layer-*"))
+
+
 def test_an_empty_cache_path_is_an_error_not_the_current_folder(tmp_path):
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "app.py").write_text("x = 1")
@@ -80,7 +105,7 @@ def test_a_build_never_adopts_a_foreign_folder_as_its_cache(project_copy, tmp_pa
     (home_cache / "pip" / "wheel.whl").write_bytes(b"x")
     done = cli("build", str(project_copy("uv_app")), "--python", "3.12", "--cache-dir", str(home_cache))
     assert done.returncode == 0, done.stderr
-    assert "cannot be used" in done.stderr and "building without it" in done.stderr
+    assert "cannot be used" in done.stderr and "built without it" in done.stderr
     assert sorted(p.name for p in home_cache.iterdir()) == ["pip"]  # no marker, no entry added
 
 
@@ -189,11 +214,14 @@ def test_a_read_only_cache_does_not_fail_builds(project_copy, tmp_path):
     (project / "build").rename(tmp_path / "first-build")
     script = (
         f"mount --bind {cache} {cache} && mount -o remount,bind,ro {cache} && "
-        f"{sys.executable} -m cdk_lambda_layer build {project} --python 3.12 --cache-dir {cache}"
+        f"{sys.executable} -m cdk_lambda_layer build {project} --python 3.12 --cache-dir {cache} --json"
     )
     done = subprocess.run(["unshare", "--mount", "sh", "-c", script], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
-    assert "the layer cache at" in done.stderr and "building without it" in done.stderr
+    assert "WARNING: the layer cache at" in done.stderr and "built without it" in done.stderr
+    assert any(
+        w.startswith("the layer cache at") for w in json.loads(done.stdout)["warnings"]
+    )  # a warning of the build
     assert "build folder" not in done.stderr
     assert (project / "build/lambda/layer/layer.zip").is_file()
 
@@ -273,6 +301,12 @@ def test_a_layer_with_no_packages_is_cached(tmp_path, isolated_layer_cache):
     assert len(LayerCache(isolated_layer_cache).entries()) == 1
     again = cli("build", str(project), "--python", "3.12", "-v")
     assert "taken from the layer cache" in again.stderr
+    assert "WARNING: the layer holds no packages: pyproject.toml gives none" in again.stderr  # said, not silent
+    (project / "pyproject.toml").write_text('[project]\nname = "empty"\nversion = "0"\ndependencies = ["six"]\n')
+    (project / "requirements.txt").write_text("")
+    shadowed = cli("build", str(project), "--python", "3.12")
+    assert shadowed.returncode == 0, shadowed.stderr
+    assert "not read when there is a requirements.txt" in shadowed.stderr
 
 
 def test_build_folders_and_cache_share_no_inodes(project_copy, isolated_layer_cache, tmp_path):
@@ -285,3 +319,33 @@ def test_build_folders_and_cache_share_no_inodes(project_copy, isolated_layer_ca
         for root in (one.python_dir, two.python_dir, entry.python)
     ]
     assert not (inodes[0] & inodes[1]) and not (inodes[0] & inodes[2]) and not (inodes[1] & inodes[2])
+
+
+@pytest.mark.network
+def test_leftovers_of_a_killed_publish_are_swept_and_only_those(project_copy):
+    """A build killed while it deleted the layer it replaced leaves `.old-layer-*` (its lock file inside,
+    free once the process is gone): the next build removes it. A folder of that name without the lock
+    file is not provably ours and stays."""
+    from cdk_lambda_layer.locking import LOCK_NAME
+
+    project = project_copy("uv_app")
+    lambda_dir = project / "build" / "lambda"
+    (lambda_dir / ".old-layer-0badf00d" / "layer" / "artifacts").mkdir(parents=True)
+    (lambda_dir / ".old-layer-0badf00d" / LOCK_NAME).write_text("")
+    (lambda_dir / ".old-layer-mine").mkdir()
+    (lambda_dir / ".old-layer-mine" / "notes.txt").write_text("keep")
+    done = cli("build", str(project), "--python", "3.12", "--no-cache")
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in lambda_dir.iterdir()) == [".old-layer-mine", "layer"]
+
+
+def test_the_cache_api_refuses_to_prune_a_folder_that_is_not_its_own(tmp_path):
+    """Not only the command line: LayerCache.prune itself deletes nothing in a folder without its marker."""
+    from cdk_lambda_layer import CacheFolderError
+
+    folder = tmp_path / "not-a-cache"
+    (folder / ("b" * 64)).mkdir(parents=True)
+    (folder / ("b" * 64) / "data").write_text("someone's")
+    with pytest.raises(CacheFolderError):
+        LayerCache(folder).prune(older_than_days=0)
+    assert (folder / ("b" * 64) / "data").read_text() == "someone's"

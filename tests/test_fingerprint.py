@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from cdk_lambda_layer import LambdaTarget, LayerOptions, fingerprint, load_project
+from cdk_lambda_layer import LambdaTarget, LayerOptions, ProjectError, fingerprint, load_project
 
 
 def fp(path, *, python="3.12", arch="x86_64", tool="auto", build="local", image=None, **options):
@@ -94,3 +94,194 @@ def test_is_stable_across_machines(project_copy):
     project = project_copy("pip_pyproject")
     assert fp(project, python="3.12") == fp(project_copy("pip_pyproject", "again"), python="3.12")
     assert len(fp(project)) == 64
+
+
+# -- local packages a pip project names in pyproject.toml (F4) -----------------------------------------
+HATCH = '[build-system]\nrequires = ["hatchling"]\nbuild-backend = "hatchling.build"\n'
+
+
+def pip_service(tmp_path, pyproject_tail: str = "", dependencies: tuple[str, ...] = ()):
+    """A pip project (no requirements.txt) with a library in libs/acme and another in libs/tool."""
+    project = tmp_path / "svc"
+    for name in ("acme", "tool"):
+        library = project / "libs" / name
+        (library / "src" / name).mkdir(parents=True)
+        (library / "pyproject.toml").write_text(f'[project]\nname = "{name}"\nversion = "1.0.0"\n' + HATCH)
+        (library / "src" / name / "__init__.py").write_text("V = 1\n")
+    listed = ", ".join(f'"{d}"' for d in dependencies)
+    (project / "pyproject.toml").write_text(
+        f'[project]\nname = "svc"\nversion = "0.1.0"\ndependencies = [{listed}]\n{pyproject_tail}'
+    )
+    return project
+
+
+def edit(path) -> None:
+    path.write_text(path.read_text() + "CHANGED = 1\n")
+
+
+@pytest.mark.parametrize(
+    "reference",
+    [
+        "file:///${PROJECT_ROOT}/libs/acme",
+        "file://${PROJECT_ROOT}/libs/acme",
+        "file:${PROJECT_ROOT}/libs/acme",
+        "ABSOLUTE",
+        "./libs/acme",
+        "libs/acme",
+        "file:./libs/acme",
+    ],
+)
+def test_a_local_package_in_pip_dependencies_is_hashed(tmp_path, reference):
+    project = pip_service(tmp_path)
+    reference = (project / "libs" / "acme").as_uri() if reference == "ABSOLUTE" else reference
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace("dependencies = []", f'dependencies = ["acme @ {reference}"]'))
+    assert [s.path for s in load_project(project).local_sources()] == [project / "libs" / "acme"]
+    before = fp(project)
+    edit(project / "libs" / "acme" / "src" / "acme" / "__init__.py")
+    assert fp(project) != before
+
+
+def test_local_packages_of_the_chosen_extras_and_groups_are_hashed(tmp_path):
+    tail = (
+        '[project.optional-dependencies]\ncli = ["acme @ file:///${PROJECT_ROOT}/libs/acme"]\n'
+        '[dependency-groups]\nbase = ["tool @ file:///${PROJECT_ROOT}/libs/tool"]\ndev = [{include-group = "base"}]\n'
+    )
+    project = pip_service(tmp_path, tail)
+    loaded = load_project(project)
+    assert loaded.local_sources() == ()
+    assert [s.name for s in loaded.local_sources(extras=("cli",))] == ["acme"]
+    assert [s.name for s in loaded.local_sources(groups=("dev",))] == ["tool"]
+    before = fp(project, groups=["dev"])
+    edit(project / "libs" / "tool" / "src" / "tool" / "__init__.py")
+    assert fp(project, groups=["dev"]) != before
+
+
+@pytest.mark.parametrize(
+    "line", ["acme @ file:///${PROJECT_ROOT}/libs/acme", "-e ${PROJECT_ROOT}/libs/acme", "${PROJECT_ROOT}/libs/acme"]
+)
+def test_project_root_in_requirements_txt_is_the_project_folder(tmp_path, line):
+    project = pip_service(tmp_path)
+    (project / "requirements.txt").write_text(f"{line}\nsix==1.17.0\n")
+    assert [s.path for s in load_project(project).local_sources()] == [project / "libs" / "acme"]
+    before = fp(project)  # used to fail: "names local packages that do not exist: …/${PROJECT_ROOT}/libs/acme"
+    edit(project / "libs" / "acme" / "src" / "acme" / "__init__.py")
+    assert fp(project) != before
+
+
+def test_other_variables_in_a_local_reference_come_from_the_environment(tmp_path, monkeypatch):
+    """As uv reads them: ``${NAME}`` from the environment (upper case only, else the text as it is)."""
+    project = pip_service(tmp_path, dependencies=("acme @ file:///${ACME_LIBS}/acme",))
+    monkeypatch.setenv("ACME_LIBS", str(project / "libs"))
+    assert [s.path for s in load_project(project).local_sources()] == [project / "libs" / "acme"]
+    monkeypatch.delenv("ACME_LIBS")
+    with pytest.raises(ProjectError, match="names local packages that do not exist"):
+        fp(project)
+
+
+# -- a requirements line naming the project itself (F8) --------------------------------------------------
+@pytest.mark.parametrize(
+    "line", ["-e .", ".", "./", "file:.", "-e file:.", "svc @ file:///${PROJECT_ROOT}", "-e .[cli]", "-e ./"]
+)
+def test_a_requirements_line_naming_the_project_is_not_a_local_package(tmp_path, line):
+    project = pip_service(tmp_path)
+    handler = project / "handler.py"
+    handler.write_text("def handler(e, c):\n    return 1\n")
+    (project / "requirements.txt").write_text(f"{line}\nsix==1.17.0\n")  # `uv export` writes `-e .`
+    loaded = load_project(project)
+    assert loaded.local_sources() == ()
+    assert [s.path for s in loaded.local_sources(include_project=True)] == [project]  # once
+    before, included = fp(project), fp(project, include_project=True)
+    edit(handler)
+    assert fp(project) == before  # a handler edit rebuilds nothing
+    assert fp(project, include_project=True) != included
+
+
+# -- include_project with the CDK app inside the project (F9) ---------------------------------------------
+def test_include_project_ignores_what_a_synth_writes_into_the_project(tmp_path):
+    project = tmp_path / "svc"
+    (project / "src" / "svc").mkdir(parents=True)
+    (project / "infra").mkdir()
+    (project / "pyproject.toml").write_text(
+        '[project]\nname = "svc"\nversion = "0.1.0"\nrequires-python = ">=3.10"\ndependencies = []\n' + HATCH
+    )
+    (project / "uv.lock").write_text(  # what `uv lock` writes for it
+        'version = 1\nrequires-python = ">=3.10"\n\n[[package]]\nname = "svc"\nversion = "0.1.0"\n'
+        'source = { editable = "." }\n'
+    )
+    (project / "src" / "svc" / "__init__.py").write_text("X = 1\n")
+    before = fp(project, include_project=True)
+    asset = project / "infra" / "cdk.out" / f"asset.{before}" / "python"  # what `cdk synth` in infra/ writes
+    asset.mkdir(parents=True)
+    (asset / "six.py").write_text("# six\n")
+    (project / "infra" / "node_modules" / "aws-cdk").mkdir(parents=True)
+    (project / "infra" / "node_modules" / "aws-cdk" / "package.json").write_text("{}\n")
+    assert fp(project, include_project=True) == before
+    edit(project / "src" / "svc" / "__init__.py")
+    assert fp(project, include_project=True) != before
+
+
+# -- a login in an index URL (F14) ----------------------------------------------------------------------
+def test_a_rotated_index_token_in_requirements_changes_nothing(tmp_path):
+    project = pip_service(tmp_path)
+    requirements = project / "requirements.txt"
+    requirements.write_text("--extra-index-url https://build:TOKEN_ONE@127.0.0.1:9/simple\nsix==1.17.0\n")
+    before = fp(project)
+    requirements.write_text(requirements.read_text().replace("TOKEN_ONE", "TOKEN_TWO"))
+    assert fp(project) == before
+    requirements.write_text(requirements.read_text().replace("127.0.0.1:9", "127.0.0.1:10"))
+    assert fp(project) != before  # another index is another input
+
+
+def test_a_rotated_index_token_in_pyproject_changes_nothing(uv_project):
+    pyproject = uv_project / "pyproject.toml"
+    text = pyproject.read_text()
+    pyproject.write_text(text + '\n[[tool.uv.index]]\nname = "corp"\nurl = "https://ci:TOKEN_ONE@pypi.corp/simple"\n')
+    before = fp(uv_project)
+    pyproject.write_text(pyproject.read_text().replace("TOKEN_ONE", "TOKEN_TWO"))
+    assert fp(uv_project) == before
+
+
+# -- a workspace root that is itself a package does not absorb its members --------------------------------
+def test_a_workspace_root_package_is_hashed_without_its_members(tmp_path):
+    root = tmp_path / "platform"
+    for folder, name in ((root, "platform"), (root / "services" / "api", "api"), (root / "services" / "jobs", "jobs")):
+        (folder / "src" / name).mkdir(parents=True)
+        (folder / "src" / name / "__init__.py").write_text("X = 1\n")
+        workspace = '[tool.uv.workspace]\nmembers = ["services/*"]\n' if folder == root else ""
+        depends = '["platform"]\n[tool.uv.sources]\nplatform = { workspace = true }' if name == "api" else "[]"
+        (folder / "pyproject.toml").write_text(
+            f'[project]\nname = "{name}"\nversion = "0.1.0"\ndependencies = {depends}\n{workspace}{HATCH}'
+        )
+    (root / "uv.lock").write_text(
+        'version = 1\nrequires-python = ">=3.10"\n\n[manifest]\nmembers = ["api", "jobs", "platform"]\n\n'
+        '[[package]]\nname = "api"\nversion = "0.1.0"\nsource = { editable = "services/api" }\n'
+        'dependencies = [{ name = "platform" }]\n\n'
+        '[[package]]\nname = "jobs"\nversion = "0.1.0"\nsource = { editable = "services/jobs" }\n\n'
+        '[[package]]\nname = "platform"\nversion = "0.1.0"\nsource = { editable = "." }\n'
+    )
+    api = root / "services" / "api"
+    assert [s.path for s in load_project(api).local_sources()] == [root]
+    before = fp(api)
+    edit(api / "src" / "api" / "__init__.py")  # the service's own code
+    edit(root / "services" / "jobs" / "src" / "jobs" / "__init__.py")  # another member, not in this layer
+    assert fp(api) == before
+    edit(root / "src" / "platform" / "__init__.py")
+    assert fp(api) != before
+
+
+def test_a_library_holding_the_project_does_not_absorb_its_handlers(tmp_path):
+    library = tmp_path / "mylib"
+    (library / "src" / "mylib").mkdir(parents=True)
+    (library / "pyproject.toml").write_text('[project]\nname = "mylib"\nversion = "1.0"\n' + HATCH)
+    (library / "src" / "mylib" / "__init__.py").write_text("X = 1\n")
+    example = library / "examples" / "service"
+    example.mkdir(parents=True)
+    (example / "pyproject.toml").write_text('[project]\nname = "service"\nversion = "0"\n')
+    (example / "requirements.txt").write_text("../..\n")
+    (example / "handler.py").write_text("def handler(e, c):\n    return 1\n")
+    before = fp(example)
+    edit(example / "handler.py")
+    assert fp(example) == before
+    edit(library / "src" / "mylib" / "__init__.py")
+    assert fp(example) != before

@@ -175,7 +175,10 @@ def test_bundles_only_python_dependencies_and_second_synth_builds_nothing(uv_app
     names = {p.name for p in (asset / "python").iterdir()}
     assert {"pydantic", "pydantic_core", "orjson"} <= names
     files = [p for p in asset.rglob("*")]
-    assert not [p for p in files if p.name in ("pyproject.toml", "uv.lock", "__pycache__") or p.suffix == ".pyc"]
+    assert not [p for p in files if p.name in ("pyproject.toml", "uv.lock")]
+    # Bytecode only as the bytecode step makes it, for the runtime (where a CPython 3.12 is here), never
+    # an installer's for the host's Python.
+    assert not [p for p in files if p.suffix == ".pyc" and not p.name.endswith(".cpython-312.pyc")]
     assert not [p for p in files if "uv_app" in p.parts]  # no project sources
     skipped = synth_layer(uv_app, context=SKIP_BUNDLING, runtime=lambda_.Runtime.PYTHON_3_12, build="local")[0]
     assert asset.name == f"asset.{layer_s3_key(skipped)[:-4]}"  # same hash whether bundled or not
@@ -288,3 +291,108 @@ def test_each_layer_says_what_it_built_unless_quiet(project_copy, tmp_path, capf
     context = {"cdk-lambda-layer:quiet": "true"}
     synth_layer(project, outdir=tmp_path / "quiet", runtime=lambda_.Runtime.PYTHON_3_12, build="local", context=context)
     assert "[cdk-lambda-layer]" not in capfd.readouterr().err
+
+
+@pytest.mark.parametrize("change", [{"locked": False}, {"invalidation": "checked-hash"}])
+def test_locked_and_invalidation_are_props_that_determine_the_layer(uv_app, change):
+    assert key(uv_app, **change) != key(uv_app)
+
+
+@pytest.mark.parametrize(
+    ("props", "error", "words"),
+    [
+        ({"invalidation": "timestamp"}, ProjectError, ["Unknown invalidation 'timestamp'", "'checked-hash'"]),
+        (
+            {"runtime": lambda_.Runtime.PYTHON_3_9},
+            TargetError,
+            ["Unknown Python version '3.9'", 'python="3.14"', "Runtime.PYTHON_3_14"],
+        ),
+    ],
+)
+def test_more_bad_props_name_the_construct_and_the_fix(project_copy, tmp_path, props, error, words):
+    info = _construct_error(tmp_path, project=project_copy("uv_app"), **props)
+    assert isinstance(info.value, error) and str(info.value).startswith("Api/Deps: ")
+    for word in words:
+        assert word in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("key_", "value", "accepted"),
+    [
+        ("cdk-lambda-layer:bytecode", "maybe", "'auto', true or false"),
+        ("cdk-lambda-layer:quiet", "maybe", "true or false"),
+        ("cdk-lambda-layer:cacheDir", "", "a folder, or false"),
+        ("cdk-lambda-layer:cacheDir", "  ", "a folder, or false"),
+        ("cdk-lambda-layer:build", "docker", "'auto' or 'local' or 'container'"),
+        ("cdk-lambda-layer:build", "Local", "'auto' or 'local' or 'container'"),
+        ("cdk-lambda-layer:installer", "conda", "'uv' or 'pip'"),
+        ("cdk-lambda-layer:image", "", "an image name"),
+        ("cdk-lambda-layer:image", 12, "an image name"),
+    ],
+)
+def test_a_bad_context_value_is_refused_naming_its_key(project_copy, key_, value, accepted):
+    """cdk.json values are checked as strictly as props, and the message says where the value came from."""
+    app = cdk.App(context={**SKIP_BUNDLING, key_: value})
+    with pytest.raises(ProjectError) as info:
+        PythonDependencyLayer(cdk.Stack(app, "Api"), "Deps", project=project_copy("uv_app"))
+    message = str(info.value)
+    assert message.startswith(f'Api/Deps: the cdk.json context key "{key_}" (or -c {key_}=...) is {value!r}')
+    assert accepted in message
+
+
+@pytest.mark.parametrize("value", ["true", True, "0", False, "off"])
+@pytest.mark.parametrize("key_", ["cdk-lambda-layer:quiet", "cdk-lambda-layer:bytecode"])
+def test_context_flags_take_json_booleans_and_the_strings_of_c(uv_app, key_, value):
+    synth_layer(uv_app, context={**SKIP_BUNDLING, key_: value})  # accepted: no error
+
+
+def test_a_bad_quiet_variable_is_refused(project_copy, monkeypatch):
+    monkeypatch.setenv("CDK_LAYER_QUIET", "maybe")
+    with pytest.raises(ProjectError) as info:
+        synth_layer(project_copy("uv_app"), context=SKIP_BUNDLING)
+    assert "$CDK_LAYER_QUIET is 'maybe'" in str(info.value) and "1 or 0" in str(info.value)
+
+
+@pytest.mark.network
+def test_errors_during_bundling_name_the_construct(uv_app, tmp_path):
+    """A bundling-time error (here an exclude name found only once the lock is exported) carries the
+    construct path like a construct-time one, and keeps its type for callers of the bundling hook."""
+    from cdk_lambda_layer.bundling import LayerBuildSpec, LocalLayerBundling
+    from cdk_lambda_layer.container import ContainerOptions
+    from cdk_lambda_layer.options import LayerOptions
+    from cdk_lambda_layer.project import load_project
+    from cdk_lambda_layer.target import LambdaTarget
+
+    with pytest.raises(Exception) as info:
+        synth_layer(
+            uv_app, outdir=tmp_path / "out", runtime=lambda_.Runtime.PYTHON_3_12, build="local", exclude=["nump"]
+        )
+    assert "Stack/Deps: exclude/provided name 'nump'" in str(info.value)
+    spec = LayerBuildSpec(
+        project=load_project(uv_app),
+        target=LambdaTarget(python="3.12"),
+        options=LayerOptions(exclude=("nump",)),
+        mode="local",
+        construct_path="Api/Deps",
+        container=ContainerOptions(),
+        cache_dir=False,
+    )
+    (tmp_path / "asset").mkdir()
+    with pytest.raises(ProjectError) as direct:
+        LocalLayerBundling(spec).try_bundle(str(tmp_path / "asset"), None)
+    assert str(direct.value).startswith("Api/Deps: exclude/provided name 'nump'")
+
+
+@pytest.mark.network
+def test_locked_false_builds_a_stale_uv_lock_as_the_error_suggests(uv_app, tmp_path):
+    pyproject = uv_app / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('"orjson>=3.10"', '"orjson>=3.10", "six"'))
+    with pytest.raises(Exception) as info:
+        synth_layer(uv_app, outdir=tmp_path / "locked", runtime=lambda_.Runtime.PYTHON_3_12, build="local")
+    assert "Stack/Deps: " in str(info.value) and "locked=False" in str(info.value)
+    _, _, stack = synth_layer(
+        uv_app, outdir=tmp_path / "frozen", runtime=lambda_.Runtime.PYTHON_3_12, build="local", locked=False
+    )
+    stack.node.root.synth()
+    (asset,) = [p for p in (tmp_path / "frozen").iterdir() if p.name.startswith("asset.")]
+    assert (asset / "python" / "orjson").is_dir()

@@ -93,18 +93,27 @@ def test_auto_falls_back_to_docker_when_no_wheel_fits(project_copy, tmp_path, im
     assert import_in_image(image, asset / "python", "import docopt; print(docopt.__version__)") == "0.6.2"
 
 
-def test_container_result_is_verified_against_the_runtime(project_copy, tmp_path, image):
-    # The stand-in image is Debian (glibc 2.36): its pip takes numpy's manylinux_2_28 wheel, which
-    # would fail to import on python3.11 (Amazon Linux 2, glibc 2.26). Verification refuses it.
-    with pytest.raises(Exception, match=r"numpy 2\.4\.\d+ \(cp311-cp311-manylinux_2_2[78]_x86_64") as info:
-        synth_layer(
-            project_copy("uv_numpy"),
-            outdir=tmp_path / "cdk.out",
-            runtime=lambda_.Runtime.PYTHON_3_11,
-            build="container",
-            image=image,
+def test_container_result_is_verified_against_the_runtime(tmp_path, image):
+    """The stand-in image is Debian (glibc 2.36): what it compiles may need a newer glibc than python3.11's
+    Amazon Linux 2 (2.26) has. A local package calling gettid() (GLIBC_2.30) is compiled there; the host
+    reads the library and refuses the layer, naming the file and the symbol version."""
+    from test_repository_shapes import native_project
+
+    service = native_project(tmp_path)
+    speed = tmp_path / "acme-native" / "src" / "speed.c"
+    speed.write_text(
+        "#define _GNU_SOURCE\n#include <unistd.h>\n"
+        + speed.read_text().replace(
+            "return PyModule_Create(&speed);", "(void)gettid(); return PyModule_Create(&speed);"
         )
-    assert "public.ecr.aws/sam/build-python3.11:latest-x86_64" in str(info.value)
+    )
+    with pytest.raises(Exception, match=r"acme_native/_speed\.cpython-311-x86_64-linux-gnu\.so") as info:
+        synth_layer(
+            service, outdir=tmp_path / "cdk.out", runtime=lambda_.Runtime.PYTHON_3_11, build="container", image=image
+        )
+    message = str(info.value)
+    assert "needs GLIBC_2.30" in message and "GLIBC up to 2.26" in message
+    assert "public.ecr.aws/sam/build-python3.11:latest-x86_64" in message
 
 
 @pytest.mark.parametrize("fixture", ["poetry_app", "uv_sdist"])

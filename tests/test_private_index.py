@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from aws_cdk import aws_lambda as lambda_
 from cdk_helpers import SKIP_BUNDLING, layer_s3_key, synth_layer
+from package_helpers import hatch_package
 
 from cdk_lambda_layer import (
     BasedLambdaLayerLocalBuilder,
@@ -166,6 +167,63 @@ def test_container_build_with_credentials(tmp_path, private_index, tool, isolate
     ).run()
     assert "corp-greeting" in {p.name for p in result.packages}
     assert TOKEN.encode() not in everything_written(project / "build", isolated_layer_cache)
+
+
+SNOOP = """import os, pathlib, time
+found = [k for k, v in os.environ.items() if TOKEN in v]
+for pid in filter(str.isdigit, os.listdir("/proc")):
+    try:
+        data = open(f"/proc/{pid}/environ", "rb").read()
+    except OSError:
+        continue
+    found += [f"/proc/{pid}: {line[:40]!r}" for line in data.split(b"\\0") if TOKEN.encode() in line]
+(pathlib.Path(__file__).parent / "seen.txt").write_text(repr(found))
+time.sleep(3)  # time for the test to look at the running container's configuration
+"""
+
+
+@pytest.mark.docker
+def test_a_container_build_keeps_the_login_from_docker_and_from_package_code(tmp_path, private_index):
+    """The login reaches the installer in the image, and nothing else: not the container's configuration
+    (Docker keeps it on disk, and after a killed build it stays there), and not the packages' code the
+    import check runs there (which reads every /proc/<pid>/environ it can)."""
+    import threading
+
+    import docker
+    from docker_helpers import standin_image
+
+    from cdk_lambda_layer import BasedLambdaLayerContainerBuilder
+    from cdk_lambda_layer.container import OWNER_LABEL
+
+    project = make_project(tmp_path, "pip", private_index)
+    hatch_package(project / "snoop", "snoop", f"TOKEN = {TOKEN!r}\n" + SNOOP)
+    (project / "requirements.txt").write_text("corp-greeting==0.1.0\nsix==1.17.0\n./snoop\n")
+    client, seen, done = docker.from_env(), {}, threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            for handle in client.containers.list(filters={"label": OWNER_LABEL}):
+                seen[handle.name] = handle.attrs["Config"]["Env"]
+            time.sleep(0.2)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        result = BasedLambdaLayerContainerBuilder(
+            project,
+            python="3.11",
+            image=standin_image(),
+            network="host",
+            cache_dir=False,
+            credentials=[private_index.credentials()],
+        ).run()
+    finally:
+        done.set()
+        watcher.join()
+    assert "corp-greeting" in {p.name for p in result.packages}  # the installer had the login
+    assert seen, "the build container was never seen running"
+    assert not [name for name, env in seen.items() if any(TOKEN in item for item in env or [])]
+    assert (result.python_dir / "snoop" / "seen.txt").read_text() == "[]"
 
 
 def test_wrong_credentials_name_the_index_and_hide_the_password(tmp_path, private_index, caplog):

@@ -91,3 +91,23 @@ def test_bad_project_input(tmp_path, files, tool, words):
     message = _error(tmp_path, files, tool)
     for word in words:
         assert word in message, message
+
+
+@pytest.mark.parametrize("name", ["uv.lock", "poetry.lock", "requirements.txt", "setup.cfg"])
+def test_a_file_other_than_pyproject_is_refused_as_the_project(tmp_path, name):
+    """A lock or requirements file given as the project is never parsed as a pyproject.toml (whose
+    advice would be to add [project] to it, or to fix its TOML)."""
+    make(tmp_path, {"pyproject.toml": PYPROJECT, name: "six==1.17.0\n"})
+    message = _error(tmp_path, {}, path=tmp_path / name)
+    assert f"{tmp_path / name} is a file, not a project" in message
+    assert f"pass the folder that holds the project's pyproject.toml ({tmp_path})" in message
+    assert "[project]" not in message and "TOML" not in message
+
+
+def test_a_build_system_only_pyproject_beside_requirements_is_a_pip_project(tmp_path):
+    """The setuptools layout: pyproject.toml says how to build, requirements.txt what to install."""
+    backend = '[build-system]\nrequires = ["setuptools"]\nbuild-backend = "setuptools.build_meta"\n'
+    project = load_project(make(tmp_path, {"pyproject.toml": backend, "requirements.txt": "six==1.17.0\n"}))
+    assert project.tool is Tool.PIP and project.lock_path == tmp_path / "requirements.txt"
+    (tmp_path / "requirements.txt").unlink()
+    assert "declares no dependencies" in _error(tmp_path, {})

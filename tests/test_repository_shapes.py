@@ -315,3 +315,99 @@ def test_a_poetry_path_dependency_with_develop_true_is_in_the_layer(repo, tmp_pa
     assert {p["name"] for p in result["local_packages"]} == {"acme-common"}
     names = layer_files(result["layer_zip"])
     assert "python/acme_common/__init__.py" in names and not [n for n in names if n.endswith(".pth")]
+
+
+# -- what the backend ships reaches the fingerprint (sources.py's rule, with real builds) ---------------
+HATCH = '[build-system]\nrequires = ["hatchling"]\nbuild-backend = "hatchling.build"\n'
+
+
+def assert_change_reaches_the_layer(project: Path, cache: Path, change, read) -> None:
+    """Build, change a file the backend ships, build again: a new fingerprint, so the new content."""
+
+    def build(cache_dir: Path | bool):
+        return BasedLambdaLayerLocalBuilder(project, python="3.12", cache_dir=cache_dir).run()
+
+    first = build(cache)
+    assert read(first.python_dir) == "1"
+    change()
+    assert read(build(False).python_dir) == "2", "the backend ships the changed file"
+    second = build(cache)
+    assert second.fingerprint != first.fingerprint and not second.cached
+    assert read(second.python_dir) == "2"
+
+
+def test_content_behind_a_linked_folder_reaches_the_layer(repo, tmp_path):
+    root = repo("uv_workspace")
+    consts = root / "shared-code" / "consts.py"
+    consts.parent.mkdir()
+    consts.write_text("VALUE = '1'\n")
+    (root / "libs/ledger/src/ledger/extra").symlink_to("../../../../shared-code")  # hatch follows it
+    assert_change_reaches_the_layer(
+        root / "services/orders",
+        tmp_path / "cache",
+        lambda: consts.write_text("VALUE = '2'\n"),
+        lambda site: (site / "ledger/extra/consts.py").read_text().split("'")[1],
+    )
+
+
+def test_a_hidden_data_file_reaches_the_layer(repo, tmp_path):
+    root = repo("uv_workspace")
+    data = root / "libs/ledger/src/ledger/.defaults"
+    data.write_text("1")
+    assert_change_reaches_the_layer(
+        root / "services/orders",
+        tmp_path / "cache",
+        lambda: data.write_text("2"),
+        lambda site: (site / "ledger/.defaults").read_text(),
+    )
+
+
+def test_a_project_template_inside_a_package_reaches_the_layer(repo, tmp_path):
+    root = repo("uv_workspace")
+    template = root / "libs/ledger/src/ledger/templates/basic"
+    template.mkdir(parents=True)
+    (template / "pyproject.toml").write_text('[project]\nname = "{{name}}"\n')
+    (template / "app.txt").write_text("1")
+    assert_change_reaches_the_layer(
+        root / "services/orders",
+        tmp_path / "cache",
+        lambda: (template / "app.txt").write_text("2"),
+        lambda site: (site / "ledger/templates/basic/app.txt").read_text(),
+    )
+
+
+@pytest.mark.parametrize("where", ["../../proto/schema.txt", "build/gen.txt", "dist/asset.txt"])
+def test_a_force_included_file_reaches_the_layer(repo, tmp_path, where):
+    root = repo("uv_workspace")
+    ledger = root / "libs/ledger"
+    source = (ledger / where).resolve()
+    source.parent.mkdir(parents=True, exist_ok=True)
+    source.write_text("1")
+    with (ledger / "pyproject.toml").open("a") as handle:
+        handle.write(f'\n[tool.hatch.build.targets.wheel.force-include]\n"{where}" = "ledger/forced.txt"\n')
+    assert_change_reaches_the_layer(
+        root / "services/orders",
+        tmp_path / "cache",
+        lambda: source.write_text("2"),
+        lambda site: (site / "ledger/forced.txt").read_text(),
+    )
+
+
+@pytest.mark.parametrize("reference", ["file:///${PROJECT_ROOT}/libs/acme", "ABSOLUTE", "./libs/acme"])
+def test_a_local_package_in_pip_dependencies_reaches_the_layer(tmp_path, reference):
+    project = tmp_path / "svc"
+    library = project / "libs" / "acme"
+    (library / "src" / "acme").mkdir(parents=True)
+    (library / "pyproject.toml").write_text('[project]\nname = "acme"\nversion = "1.0.0"\n' + HATCH)
+    (library / "src" / "acme" / "__init__.py").write_text("V = '1'\n")
+    reference = library.as_uri() if reference == "ABSOLUTE" else reference
+    (project / "pyproject.toml").write_text(
+        '[project]\nname = "svc"\nversion = "0.1.0"\nrequires-python = ">=3.10"\n'
+        f'dependencies = ["acme @ {reference}"]\n'
+    )
+    assert_change_reaches_the_layer(
+        project,
+        tmp_path / "cache",
+        lambda: (library / "src" / "acme" / "__init__.py").write_text("V = '2'\n"),
+        lambda site: (site / "acme" / "__init__.py").read_text().split("'")[1],
+    )

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from aws_cdk import aws_lambda as lambda_
 from cdk_helpers import synth_layer
+from package_helpers import hatch_package
 
 from cdk_lambda_layer import CommandError, StaleLockError
 from cdk_lambda_layer.runner import Command, run
@@ -193,15 +194,12 @@ def test_the_import_check_runs_package_code_without_our_credentials(tmp_path, mo
     """Importing runs the packages' code on the build machine: it must not see AWS keys or index tokens."""
     from cdk_lambda_layer import BasedLambdaLayerLocalBuilder
 
-    snoop = tmp_path / "acme-snoop"
-    (snoop / "src" / "acme_snoop").mkdir(parents=True)
-    (snoop / "pyproject.toml").write_text(
-        '[project]\nname = "acme-snoop"\nversion = "1.0"\n'
-        '[build-system]\nrequires = ["hatchling"]\nbuild-backend = "hatchling.build"\n'
-    )
-    (snoop / "src" / "acme_snoop" / "__init__.py").write_text(
+    hatch_package(
+        tmp_path / "acme-snoop",
+        "acme-snoop",
         "import os\nleaked = [k for k in os.environ if 'SECRET' in k or 'TOKEN' in k or 'PASSWORD' in k]\n"
-        "if leaked:\n    raise ImportError(f'saw {leaked}')\n"
+        "if leaked:\n    raise ImportError(f'saw {leaked}')\n",
+        version="1.0",
     )
     service = tmp_path / "service"
     service.mkdir()

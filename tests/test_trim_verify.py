@@ -42,7 +42,9 @@ def test_trim_removes_caches_scripts_and_excluded_distributions(site, tmp_path):
     dist(site, "botocore", files={"botocore/__init__.py": b"x", "botocore/data/a.json": b"{}"})
     (site / "keepme" / "__pycache__").mkdir()
     (site / "keepme" / "__pycache__" / "__init__.cpython-312.pyc").write_bytes(b"pyc")
-    (site / "stray.pyc").write_bytes(b"pyc")
+    (site / "keepme" / "legacy.py").write_text("x = 1\n")
+    (site / "keepme" / "legacy.pyc").write_bytes(b"pyc")  # a Python 2 style .pyc beside its source: gone
+    (site / "keepme" / "_impl.pyc").write_bytes(b"pyc")  # sourceless: the module itself, kept
     (site / "bin").mkdir()
     (site / "bin" / "keepme-cli").write_text("#!/usr/bin/python\n")
     (site / ".lock").write_text("")
@@ -63,6 +65,8 @@ def test_trim_removes_caches_scripts_and_excluded_distributions(site, tmp_path):
         "keepme-1.0.dist-info/RECORD",
         "keepme-1.0.dist-info/WHEEL",
         "keepme/__init__.py",
+        "keepme/_impl.pyc",
+        "keepme/legacy.py",
     ]
     assert outside.read_text() == "must survive"
 
@@ -125,7 +129,11 @@ def test_oversize_layer_names_the_largest_packages(site):
     message = str(info.value)
     assert "Largest packages: pkg11 0.0 MB, pkg10" in message
     assert "pkg02" in message and "pkg01" not in message and "pkg00" not in message  # top 10 only
-    assert "exclude=['boto3', 'botocore', 's3transfer']" in message
+    assert "exclude=" not in message  # the layer holds none of what the runtime provides: not offered
+    dist(site, "botocore", files={"botocore/data.bin": bytes(1000)})
+    with pytest.raises(LayerTooLargeError) as info:
+        verify(site, X86, LayerOptions(max_unzipped_bytes=20_000))
+    assert "exclude=['botocore']" in str(info.value)
 
 
 ANYIO = ("exceptiongroup>=1.0.2; python_version < '3.11'", "idna>=2.8", "pytest; extra == 'test'")
@@ -141,6 +149,25 @@ def test_a_requirement_for_the_targets_python_must_be_in_the_layer(site):
     message = str(info.value)
     assert "anyio 4.8.0 requires exceptiongroup>=1.0.2" in message and "python3.10" in message
     assert "pytest" not in message  # an extra nobody asked for
+
+
+def test_an_extra_asked_for_brings_its_requirements(site):
+    """A package asked for as requests[socks] needs what the socks extra requires (PySocks), transitively."""
+    dist(site, "common", version="1.0", requires=("requests[socks]>=2",))
+    dist(
+        site,
+        "requests",
+        version="2.34.0",
+        requires=("idna>=2", "PySocks>=1.5.6; extra == 'socks'", "chardet; extra == 'use-chardet'"),
+    )
+    dist(site, "idna", version="3.10")
+    with pytest.raises(VerificationError) as info:
+        verify(site, X86, LayerOptions())
+    message = str(info.value)
+    assert "requests 2.34.0 requires PySocks>=1.5.6" in message and "chardet" not in message
+    assert message.count("  - ") == 1  # each unmet requirement once
+    dist(site, "pysocks", version="1.7.1")
+    verify(site, X86, LayerOptions())
 
 
 def test_a_requirement_at_the_wrong_version_is_refused(site):

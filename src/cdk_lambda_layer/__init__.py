@@ -26,6 +26,7 @@ from .container_builder import (
 from .credentials import IndexCredentials, codeartifact_credentials
 from .errors import (
     BuildFolderError,
+    BuildImageError,
     CacheFolderError,
     CommandError,
     DockerUnavailableError,
@@ -60,6 +61,7 @@ __all__ = [
     "BasedLambdaLayerContainerBuilder",
     "BasedLambdaLayerLocalBuilder",
     "BuildFolderError",
+    "BuildImageError",
     "CacheFolderError",
     "CommandError",
     "ContainerOptions",

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import logging
 import os
+import platform
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -31,18 +32,22 @@ from .fingerprint import fingerprint
 from .install import InstallSettings
 from .interpreter import find_interpreter, how_to_get
 from .inventory import InstalledPackage, installed_packages, walk_files
-from .layout import LayerPathLayout, copy_tree, staging
+from .layout import LayerPathLayout, copy_tree, move_tree, staging
 from .local_build import BuiltPackage, build_local_packages
 from .manifest import ToolVersions, build_manifest, write_manifest
 from .options import LAMBDA_UNZIPPED_LIMIT, Bytecode, Installer, Invalidation, LayerOptions
+from .pinning import unpinned, unpinned_warning
 from .plan import InstallPlan, make_plan
 from .project import Project, Tool, load_project
+from .project.settings import requirements_source_only, uv_source_only
 from .redact import redact_urls
 from .target import DEFAULT_PYTHON, Architecture, LambdaTarget
 from .target_python import BytecodeOutcome, ImportOutcome, check_imports, compile_bytecode
 from .tools import find_poetry, find_uv, pip_version, tool_version
 from .trim import trim
 from .verify import VerifyReport, verify
+from .verify.requires import check_requirements
+from .verify.size import check_size
 
 logger = logging.getLogger(__name__)
 
@@ -93,8 +98,9 @@ def check_project(project: Project, target: LambdaTarget, options: LayerOptions)
         )
     if options.include_project and not project.packaged:
         raise ProjectError(
-            f"include_project: {project.name} cannot be built into a wheel (no [build-system], or package = false / "
-            f"package-mode = false in {project.pyproject_path}). Give it a build backend, or leave the project out."
+            f"{project.name} cannot be built into a wheel for include_project=True / --include-project (no "
+            f"[build-system], or package = false / package-mode = false in {project.pyproject_path}). Give it a "
+            "build backend, or leave the project out (drop include_project / --include-project)."
         )
 
 
@@ -198,6 +204,8 @@ class BasedLambdaLayerLocalBuilder:
         self.on_step = on_step
         self._steps: list[tuple[str, float]] = []
         self._warnings: list[str] = []
+        #: What the plan installs (name -> version), which verify holds the layer to.
+        self._expected: dict[str, str] | None = None
 
     # -- identity -------------------------------------------------------------------------
     @property
@@ -230,13 +238,18 @@ class BasedLambdaLayerLocalBuilder:
         with staging(self.layout, publish=publish) as work, open_session(self.cache, fingerprint) as cache:
             zip_to = work.layer_zip if self.make_zip else None
             hit_dir = direct or work.python
+            if self._better_now(cache.peek()):
+                cache.discard()
             restored = (
                 self._step("cache", lambda: cache.restore(hit_dir, zip_to=zip_to, zip_level=self.zip_level))
                 if cache.active
                 else None
             )
             layer_dir = hit_dir if restored is not None else work.python
-            manifest = self._restored(restored, work) if restored is not None else self._build(fingerprint, work)
+            if restored is not None:
+                manifest = self._restored(restored, work, layer_dir)
+            else:
+                manifest = self._build(fingerprint, work)
             if self.make_zip and not (restored and restored.zipped):
                 zipped = self._step("zip", lambda: write_layer_zip(layer_dir, work.layer_zip, self.zip_level))
                 manifest["sizes"]["zipped_bytes"] = zipped
@@ -246,10 +259,15 @@ class BasedLambdaLayerLocalBuilder:
                 metadata = {"manifest": manifest, "requirements": _read(work.requirements)}
                 self._step("cache store", lambda: cache.store(work.python, metadata, zip_to, self.zip_level))
             write_manifest(work.manifest, manifest)
-            if output is not None and layer_dir != output:
+            if output is not None and layer_dir != output and direct is not None:
+                # Not published: the staging folder is deleted next, so its tree moves (one copy less).
+                self._step("move", lambda: move_tree(work.python, output))
+                layer_dir = output
+            elif output is not None and layer_dir != output:
                 self._step("copy", lambda: copy_tree(work.python, output))
             shown = self.layout.python if publish else (output or layer_dir)
             packages = tuple(_rebase(p, layer_dir, shown) for p in installed_packages(layer_dir))
+            cache_warnings = tuple(cache.warnings)
         return LayerBuildResult(
             fingerprint=fingerprint,
             layout=self.layout,
@@ -260,12 +278,53 @@ class BasedLambdaLayerLocalBuilder:
             manifest=manifest,
             steps=tuple(self._steps),
             cached=restored is not None,
-            warnings=tuple(self._warnings) if restored is None else tuple(manifest.get("warnings", ())),
+            warnings=(*(self._warnings if restored is None else manifest.get("warnings", ())), *cache_warnings),
         )
 
-    def _restored(self, restored: Restored, work: LayerPathLayout) -> dict[str, Any]:
-        """Finish the build folder around a cache hit: inputs and requirements as the build used them."""
+    def _better_now(self, cached: dict[str, Any] | None) -> bool:
+        """Whether a cached layer must be built again although its fingerprint matches.
+
+        The fingerprint holds what construct time can know. A cached layer was also shaped by what
+        it cannot: whether the target's Python was here (bytecode and the import check, which
+        "auto" lets go without), whether the import check was asked for at all, and, for container
+        builds, which image a tag named then. When this build would make a better or a different
+        layer, it builds.
+        """
+        if cached is None:
+            return False
+        manifest = cached.get("manifest") or {}
+        reason = self._rebuild_reason(manifest)
+        if reason:
+            logger.info("the cached layer %s: building it again", reason)
+        return reason is not None
+
+    def _rebuild_reason(self, manifest: dict[str, Any]) -> str | None:
+        checked = manifest.get("import_check") or {}
+        if self.options.import_check and not checked.get("ran") and "turned off" in str(checked.get("reason")):
+            return "was built without the import check, which this build asks for"
+        if self.build_mode != "local":
+            return None
+        no_bytecode = self.options.bytecode == "auto" and not (manifest.get("bytecode") or {}).get("included")
+        no_check = (
+            self.options.import_check
+            and not checked.get("ran")
+            and platform.machine().lower() in (self.target.architecture.machine, self.target.architecture.value)
+        )
+        if not (no_bytecode or no_check):
+            return None
+        found = find_interpreter(self.target.python)
+        if found is None or not (no_bytecode or (no_check and found.runs(self.target))):
+            return None
+        return f"has no bytecode or import check, and CPython {found.version} is here now"
+
+    def _restored(self, restored: Restored, work: LayerPathLayout, tree: Path) -> dict[str, Any]:
+        """Finish the build folder around a cache hit: inputs and requirements as the build used them.
+
+        The size limit is this build's option, not part of the fingerprint: the restored tree is held to it.
+        """
         logger.info("layer %s taken from the layer cache", self.fingerprint[:12])
+        files = walk_files(tree)
+        check_size(tree, installed_packages(tree, files), self.options.max_unzipped_bytes, files=files)
         self._copy_inputs(work)
         work.requirements.write_text(restored.metadata.get("requirements", ""))
         return dict(restored.metadata["manifest"])
@@ -287,10 +346,15 @@ class BasedLambdaLayerLocalBuilder:
                 raise
             tools = versions.result()
         walk_files(work.python)  # before anything reads the tree: only regular files, no links
-        bytecode, imports = self.finish(work)
+        bytecode = self.finish(work)
+        imports = self.import_check(work)
+        # After the import check, which ran the packages' code: it must not have changed the layer.
         report = self._step("verify", lambda: self.verify(work))
+        self._note(bytecode, imports)
         self._warnings += list(report.warnings)
-        return build_manifest(
+        if not report.packages:
+            self._warnings.append(self._empty(prepared.exported))
+        manifest = build_manifest(
             fingerprint=fingerprint,
             project=self.project,
             target=self.target,
@@ -305,6 +369,18 @@ class BasedLambdaLayerLocalBuilder:
             zipped_bytes=None,
             warnings=tuple(self._warnings),
         )
+        return {**manifest, **self.build_facts()}
+
+    def _empty(self, exported: ExportedLock) -> str:
+        """An empty layer is allowed (a project with no dependencies yet), but said: it is often a mistake."""
+        hint = ""
+        if exported.source == "requirements.txt" and (self.project.pyproject.get("project") or {}).get("dependencies"):
+            hint = " (the dependencies in pyproject.toml are not read when there is a requirements.txt)"
+        return f"the layer holds no packages: {exported.source} gives none{hint}"
+
+    def build_facts(self) -> dict[str, Any]:
+        """What else a cached layer must match to be served (the container builders: the image's ID)."""
+        return {}
 
     def prepare(self, work: LayerPathLayout) -> Prepared:
         """Export, plan and build the local packages: everything decided before an install."""
@@ -312,6 +388,7 @@ class BasedLambdaLayerLocalBuilder:
         exported = self._step("export", lambda: self.export(work))
         self._warnings += list(exported.warnings)
         plan = self._step("plan", lambda: self.plan(exported))
+        self._warnings += [*plan.warnings, *self._unpinned(plan, work)]
         local = self._step("local packages", lambda: self.build_local(plan, work)) if plan.local else ()
         pip_pins = plan.channel("pip") if self.options.installer == "uv" else ()
         if pip_pins:
@@ -319,15 +396,22 @@ class BasedLambdaLayerLocalBuilder:
                 f"{', '.join(p.name for p in pip_pins)}: wheels for glibc above 2.17 installed with pip "
                 "(uv has no platform for them)"
             )
+        self._expected = {p.name: p.version for p in plan.pins} | {b.name: b.version for b in local}
         return Prepared(exported=exported, plan=plan, local=local)
 
-    def finish(self, work: LayerPathLayout) -> tuple[BytecodeOutcome, ImportOutcome]:
-        """Trim, compile and import-check the installed layer on this machine."""
+    def finish(self, work: LayerPathLayout) -> BytecodeOutcome:
+        """Trim and compile the installed layer on this machine."""
         self._step("trim", lambda: trim(work.python, self.options.left_out))
-        bytecode = self._step("bytecode", lambda: compile_bytecode(work.python, self.target, self.options))
-        imports = self._step("import check", lambda: check_imports(work.python, self.target, self.options))
-        self._note(bytecode, imports)
-        return bytecode, imports
+        return self._step("bytecode", lambda: compile_bytecode(work.python, self.target, self.options))
+
+    def import_check(self, work: LayerPathLayout) -> ImportOutcome:
+        """Import every top-level module of the layer with the target's Python, where one runs.
+
+        Its requirements are checked first (cheap, no code run): a package missing for the runtime,
+        or excluded while needed, is named as such, not as the ImportError it would cause.
+        """
+        check_requirements(installed_packages(work.python), self.target, self.options)
+        return self._step("import check", lambda: check_imports(work.python, self.target, self.options))
 
     def _note(self, bytecode: BytecodeOutcome, imports: ImportOutcome) -> None:
         """One warning per thing the user can fix (a missing interpreter explains both steps once)."""
@@ -396,7 +480,47 @@ class BasedLambdaLayerLocalBuilder:
         return exported
 
     def plan(self, exported: ExportedLock, *, in_image: bool = False) -> InstallPlan:
-        return make_plan(exported.read(self.project), self.target, self.options, in_image=in_image)
+        locked = exported.read(self.project)
+        plan = make_plan(locked, self.target, self.options, in_image=in_image, source_only=self._source_only())
+        return self._without_the_project(plan)
+
+    def _unpinned(self, plan: InstallPlan, work: LayerPathLayout) -> list[str]:
+        """A pip project resolved at build time says which packages its requirements leave open."""
+        if self.project.tool is not Tool.PIP:
+            return []
+        if self.project.requirements is not None:
+            texts = [path.read_text(errors="replace") for path in self.project.requirements.includes]
+            source = self.project.lock_path.name if self.project.lock_path else "requirements.txt"
+        else:
+            generated = work.repo / "requirements.in"
+            texts = [generated.read_text()] if generated.is_file() else []
+            source = "pyproject.toml's dependencies"
+        loose = unpinned([pin.name for pin in plan.pins], texts)
+        return [unpinned_warning(loose, source)] if loose else []
+
+    def _source_only(self) -> frozenset[str]:
+        """Packages the project's settings want built from source (uv's no-binary, pip's --no-binary)."""
+        if self.project.tool is Tool.UV:
+            return uv_source_only(self.project.anchor)
+        if self.project.tool is Tool.PIP and self.project.requirements is not None:
+            return requirements_source_only([p.read_text(errors="replace") for p in self.project.requirements.includes])
+        return frozenset()
+
+    def _without_the_project(self, plan: InstallPlan) -> InstallPlan:
+        """A requirements file may name the project itself (``-e .``, as ``uv export`` writes by default):
+        its dependencies belong in the layer, its own package only with include_project."""
+        if self.options.include_project:
+            return plan
+        root = self.project.root.resolve()
+        itself = [pin for pin in plan.local if pin.path.resolve() == root]
+        if not itself:
+            return plan
+        self._warnings.append(
+            f"{self.project.lock_path.name if self.project.lock_path else 'the requirements'} names the project "
+            f"itself ({itself[0].name}): left out of its dependency layer (include_project=True / "
+            "--include-project puts it in)"
+        )
+        return replace(plan, local=tuple(pin for pin in plan.local if pin not in itself))
 
     def build_local(self, plan: InstallPlan, work: LayerPathLayout) -> tuple[BuiltPackage, ...]:
         return build_local_packages(plan.local, work.repo / "local", self.target, in_image=False)
@@ -415,7 +539,7 @@ class BasedLambdaLayerLocalBuilder:
         installers.install(prepared.plan, prepared.local, work.python, work.repo, self.target, settings)
 
     def verify(self, work: LayerPathLayout) -> VerifyReport:
-        return verify(work.python, self.target, self.options)
+        return verify(work.python, self.target, self.options, expected=self._expected)
 
 
 def _read(path: Path) -> str:

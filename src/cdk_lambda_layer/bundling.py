@@ -28,7 +28,7 @@ from .builder import BasedLambdaLayerLocalBuilder, LayerBuildResult
 from .container import ContainerOptions, host_ca_bundle, stage_handoff
 from .container_builder import BasedLambdaLayerContainerBuilder
 from .credentials import IndexCredentials
-from .errors import NoWheelError
+from .errors import LayerBuildError, NoWheelError
 from .layout import LayerPathLayout
 from .modes import BuildMode, fallback_note
 from .options import LayerOptions
@@ -37,6 +37,15 @@ from .summary import synth_line
 from .target import LambdaTarget
 
 logger = logging.getLogger(__name__)
+
+
+def with_construct_path(exc: LayerBuildError, path: str) -> LayerBuildError:
+    """The same error (its type and attributes: a NoWheelError's packages, a CommandError's argv)
+    with the construct path in front of its message, so a synth names the layer that failed."""
+    prefixed = type(exc).__new__(type(exc))
+    prefixed.__dict__.update(exc.__dict__)
+    prefixed.args = (f"{path}: {exc}",)
+    return prefixed
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -97,7 +106,13 @@ class LocalLayerBundling:
         self.spec = spec
 
     def try_bundle(self, output_dir: str, options: Any) -> bool:
-        spec, output = self.spec, Path(output_dir)
+        try:
+            return self._bundle(Path(output_dir))
+        except LayerBuildError as exc:
+            raise with_construct_path(exc, self.spec.construct_path) from exc
+
+    def _bundle(self, output: Path) -> bool:
+        spec = self.spec
         if spec.mode == "container":
             return self._in_container(output)
         try:

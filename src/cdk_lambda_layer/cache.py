@@ -33,6 +33,7 @@ import logging
 import os
 import re
 import shutil
+import stat
 import time
 import uuid
 from collections.abc import Iterator
@@ -43,7 +44,7 @@ from typing import Any
 from .errors import CacheFolderError, VerificationError
 from .inventory import walk_files
 from .layout import copy_tree
-from .locking import held_folder, is_abandoned, sweep
+from .locking import held_folder, is_abandoned, remove_held, sweep, try_lock
 
 logger = logging.getLogger(__name__)
 
@@ -129,6 +130,13 @@ class CacheEntry:
     def metadata(self) -> dict[str, Any]:
         return json.loads((self.path / ENTRY_FILE).read_text())
 
+    def remove(self) -> None:
+        """Delete the entry; one that is a link loses the link only, never what it points at."""
+        if self.path.is_symlink():
+            self.path.unlink()
+        else:
+            shutil.rmtree(self.path, ignore_errors=True)
+
     @property
     def size(self) -> int:
         try:
@@ -144,8 +152,11 @@ class CacheEntry:
             return 0.0
 
     def is_intact(self) -> bool:
-        """Every listed file is there with its size and content, nothing else, and no link anywhere."""
+        """Every listed file is there with its size and content, nothing else, and no link anywhere
+        (the entry's own folder included)."""
         try:
+            if not stat.S_ISDIR(os.lstat(self.path).st_mode):
+                return False
             document = self.metadata()
             if tree_listing(self.python) != document["files"]:
                 return False
@@ -180,27 +191,28 @@ class LayerCache:
     def claim(self) -> None:
         """Make sure the root is this library's cache (create it with its marker), or raise.
 
-        A folder with content but no marker is refused, unless everything in it is named the
-        way this cache names things (a cache made before the marker existed).
+        A folder with content but without this library's marker is refused, unless everything in
+        it is a finished entry of this cache (one made before the marker existed): a name alone
+        (``.tmp-…``, a 64-hex folder) proves nothing, and another tool's CACHEDIR.TAG is not ours.
         """
-        marker = self.root / MARKER
-        if marker.is_file():
+        if self.is_ours():
             return
-        if self.root.exists() and not self.root.is_dir():
+        if os.path.lexists(self.root) and not self.root.is_dir():
             raise CacheFolderError(f"The layer cache {self.root} is a file, not a folder: pick another folder.")
         self.root.mkdir(parents=True, exist_ok=True)
-        foreign = [p.name for p in self.root.iterdir() if not _our_name(p.name)]
+        foreign = [p.name for p in self.root.iterdir() if not _proven_ours(p)]
         if foreign:
             shown = ", ".join(sorted(foreign)[:5])
             raise CacheFolderError(
-                f"{self.root} is not a cdk-lambda-layer cache: it holds other files ({shown}) and no {MARKER}. "
-                "Point the cache at a new or empty folder (--cache-dir / cache_dir= / CDK_LAYER_CACHE_DIR); "
-                "nothing in this folder was changed."
+                f"{self.root} is not a cdk-lambda-layer cache: it holds other files ({shown}) and not this "
+                f"library's {MARKER}. Point the cache at a new or empty folder (--cache-dir / cache_dir= / "
+                "CDK_LAYER_CACHE_DIR); nothing in this folder was changed."
             )
-        marker.write_text(MARKER_TEXT)
+        _write_atomically(self.root / MARKER, MARKER_TEXT)
 
     def is_ours(self) -> bool:
-        return (self.root / MARKER).is_file()
+        """The root holds this library's marker (a regular file saying so; another tool's tag is not it)."""
+        return _is_our_marker(self.root / MARKER)
 
     def _entry(self, fingerprint: str) -> CacheEntry:
         if not _FINGERPRINT.fullmatch(fingerprint):
@@ -210,19 +222,25 @@ class LayerCache:
     # -- locking -----------------------------------------------------------------------------
     @contextlib.contextmanager
     def lock(self, fingerprint: str, *, blocking: bool = True) -> Iterator[bool]:
-        """An exclusive lock per fingerprint (POSIX flock); yields False if not blocking and taken."""
-        self.claim()
-        with (self.root / f".{fingerprint}.lock").open("a") as handle:
-            try:
-                import fcntl
+        """An exclusive lock per fingerprint (POSIX flock); yields False if not blocking and taken.
 
-                fcntl.flock(handle, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
-            except ImportError:  # pragma: no cover - Windows
-                pass
-            except BlockingIOError:
-                yield False
-                return
-            yield True
+        ``prune`` deletes the lock files of the entries it removes, while holding them; a process that
+        was waiting on such a file then holds a lock nobody else can see, so after taking a lock it
+        checks that the file is still the one at the path, and starts again if not.
+        """
+        self.claim()
+        path = self._lock_path(fingerprint)
+        while True:
+            with path.open("a") as handle:
+                if not try_lock(handle, blocking=blocking):
+                    yield False
+                    return
+                if _still_at(handle, path):
+                    yield True
+                    return
+
+    def _lock_path(self, fingerprint: str) -> Path:
+        return self.root / f".{self._entry(fingerprint).fingerprint}.lock"
 
     # -- use ---------------------------------------------------------------------------------
     def restore(
@@ -237,7 +255,7 @@ class LayerCache:
             return None
         if not entry.is_intact():
             logger.warning("layer cache entry %s is damaged; removing it and building again", fingerprint[:12])
-            shutil.rmtree(entry.path, ignore_errors=True)
+            entry.remove()
             return None
         copy_tree(entry.python, destination)
         cached_zip = entry.metadata().get("zip") or {}
@@ -246,6 +264,18 @@ class LayerCache:
             shutil.copyfile(entry.layer_zip, zip_to, follow_symlinks=False)  # type: ignore[arg-type]
         os.utime(entry.path / ENTRY_FILE)  # last use, for prune
         return Restored(metadata=entry.metadata(), zipped=zipped)
+
+    def peek(self, fingerprint: str) -> dict[str, Any] | None:
+        """The metadata of a complete entry (not checked against its files), or None."""
+        entry = self._entry(fingerprint)
+        try:
+            return entry.metadata() if entry.complete else None
+        except (OSError, ValueError):
+            return None
+
+    def discard(self, fingerprint: str) -> None:
+        """Remove an entry (to build it again, better). Call under ``lock(fingerprint)``."""
+        self._entry(fingerprint).remove()
 
     def store(
         self,
@@ -266,12 +296,12 @@ class LayerCache:
                 document = {**metadata, "fingerprint": fingerprint, "files": tree_listing(temp / "python")}
                 document["zip"] = self._copy_zip(layer_zip, temp, level=zip_level) if layer_zip else None
                 (temp / ENTRY_FILE).write_text(json.dumps(document, sort_keys=True))
-                if entry.path.exists():  # a damaged leftover
-                    shutil.rmtree(entry.path, ignore_errors=True)
+                if os.path.lexists(entry.path):  # a damaged leftover
+                    entry.remove()
                 temp.rename(entry.path)
                 (entry.path / ".lock").unlink(missing_ok=True)
             finally:
-                shutil.rmtree(temp, ignore_errors=True)
+                remove_held(temp)
 
     def add_zip(self, fingerprint: str, layer_zip: Path, zip_level: int | None = None) -> None:
         """Keep a layer.zip made from a cached entry that had none. Call under ``lock(fingerprint)``."""
@@ -336,22 +366,57 @@ class LayerCache:
                 continue
             with self.lock(entry.fingerprint, blocking=False) as free:
                 if free:
-                    shutil.rmtree(entry.path, ignore_errors=True)
+                    entry.remove()
+                    self._lock_path(entry.fingerprint).unlink(missing_ok=True)  # held: see lock()
                     removed.append(entry)
                 else:
                     logger.warning("layer %s is in use by a build; kept", entry.fingerprint[:12])
+        self._forget_locks()
         sweep(self.root, (_TMP_PREFIX,))
         return removed
 
+    def _forget_locks(self) -> None:
+        """Delete lock files whose entry is gone (a build that failed, a prune of an older version)."""
+        for path in self.root.glob(".*.lock"):
+            fingerprint = path.name[1:-5]
+            if not _FINGERPRINT.fullmatch(fingerprint) or os.path.lexists(self.root / fingerprint):
+                continue
+            with self.lock(fingerprint, blocking=False) as free:
+                if free and not os.path.lexists(self.root / fingerprint):
+                    path.unlink(missing_ok=True)
 
-def _our_name(name: str) -> bool:
-    """Names this cache creates: entries, lock files, temporary folders, its marker."""
-    return bool(
-        _FINGERPRINT.fullmatch(name)
-        or re.fullmatch(r"\.[0-9a-f]{64}\.lock", name)
-        or name.startswith((_TMP_PREFIX, ".init-"))
-        or name == MARKER
-    )
+
+def _still_at(handle: Any, path: Path) -> bool:
+    """The open file ``handle`` is still the file at ``path`` (not unlinked or replaced meanwhile)."""
+    try:
+        return os.fstat(handle.fileno()).st_ino == path.stat().st_ino
+    except FileNotFoundError:
+        return False
+
+
+def _is_our_marker(path: Path) -> bool:
+    try:
+        info = os.lstat(path)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > 4096:
+            return False
+        text = path.read_text(errors="replace")
+    except OSError:
+        return False
+    return text.startswith(MARKER_TEXT.splitlines()[0]) and "cdk-lambda-layer" in text
+
+
+def _proven_ours(path: Path) -> bool:
+    """What a cache made before the marker existed holds: finished entries and their lock files."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return False
+    if stat.S_ISDIR(info.st_mode) and _FINGERPRINT.fullmatch(path.name):
+        try:
+            return json.loads((path / ENTRY_FILE).read_text()).get("fingerprint") == path.name
+        except (OSError, ValueError, AttributeError):
+            return False
+    return stat.S_ISREG(info.st_mode) and bool(re.fullmatch(r"\.[0-9a-f]{64}\.lock", path.name))
 
 
 def _write_atomically(path: Path, text: str) -> None:
@@ -373,21 +438,22 @@ class CacheSession:
     def __init__(self, cache: LayerCache | None, fingerprint: str) -> None:
         self.cache = cache
         self.fingerprint = fingerprint
+        #: Why the cache could not be used, for the build's warnings (CLI, synth line, result).
+        self.warnings: list[str] = []
 
     @property
     def active(self) -> bool:
         return self.cache is not None
 
-    def _unusable(self, exc: Exception, doing: str) -> None:
-        assert self.cache is not None
+    def _unusable(self, exc: Exception, doing: str, root: Path | None = None) -> None:
+        root = root or (self.cache.root if self.cache is not None else None)
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        logger.warning(
-            "the layer cache at %s cannot be used (%s: %s); building without it. Fix the folder, point "
-            "CDK_LAYER_CACHE_DIR / --cache-dir elsewhere, or turn the cache off (--no-cache).",
-            self.cache.root,
-            doing,
-            reason,
+        message = (
+            f"the layer cache at {root} cannot be used ({doing}: {reason}); built without it. Fix the folder, "
+            "point CDK_LAYER_CACHE_DIR / --cache-dir elsewhere, or turn the cache off (--no-cache)"
         )
+        logger.info("%s", message)
+        self.warnings.append(message)
         self.cache = None
 
     def restore(
@@ -402,6 +468,13 @@ class CacheSession:
             shutil.rmtree(destination, ignore_errors=True)
             destination.mkdir(parents=True, exist_ok=True)
             return None
+
+    def peek(self) -> dict[str, Any] | None:
+        return self.cache.peek(self.fingerprint) if self.cache is not None else None
+
+    def discard(self) -> None:
+        if self.cache is not None:
+            self.cache.discard(self.fingerprint)
 
     def store(self, python: Path, metadata: dict[str, Any], layer_zip: Path | None, zip_level: int | None) -> None:
         if self.cache is not None:
@@ -428,5 +501,5 @@ def open_session(cache: LayerCache | None, fingerprint: str) -> Iterator[CacheSe
                 stack.enter_context(cache.lock(fingerprint))
                 session = CacheSession(cache, fingerprint)
             except (OSError, CacheFolderError) as exc:
-                CacheSession(cache, fingerprint)._unusable(exc, "locking")
+                session._unusable(exc, "locking", cache.root)
         yield session

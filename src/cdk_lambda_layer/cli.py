@@ -11,6 +11,7 @@ import argparse
 import importlib.metadata
 import json
 import logging
+import math
 import os
 import sys
 import time
@@ -22,7 +23,7 @@ from .archive import DEFAULT_ZIP_LEVEL
 from .builder import LayerBuildResult
 from .cache import MARKER, CacheEntry, LayerCache, resolve_cache_dir
 from .credentials import IndexCredentials
-from .errors import CacheFolderError, LayerBuildError
+from .errors import CacheFolderError, LayerBuildError, ProjectError
 from .modes import BUILD_MODES, build_layer
 from .options import LAMBDA_UNZIPPED_LIMIT
 from .project import load_project
@@ -138,15 +139,20 @@ def _parser() -> argparse.ArgumentParser:
         help="include an optional-dependency extra (repeatable)",
     )
     build.add_argument(
-        "--no-locked", dest="locked", action="store_false", help="build from the lock even if it is stale"
+        "--no-locked",
+        dest="locked",
+        action="store_false",
+        help="build a uv project from uv.lock even if it is stale (Poetry always refuses a stale lock, so this "
+        "does not apply to Poetry projects)",
     )
     build.add_argument("--build-dir", default=None, help="put lambda/layer/ here instead of <project>/build")
     build.add_argument(
         "--max-size",
-        type=int,
-        default=LAMBDA_UNZIPPED_LIMIT,
-        metavar="BYTES",
-        help="largest unzipped layer accepted (default: Lambda's 250 MB)",
+        type=_megabytes,
+        default=None,
+        metavar="MB",
+        help=f"largest unzipped layer accepted, in MB of 10^6 bytes like cache prune --max-size (default: "
+        f"Lambda's 250 MiB = {LAMBDA_UNZIPPED_LIMIT / 1e6:.1f} MB)",
     )
     build.add_argument(
         "--zip-level",
@@ -184,10 +190,11 @@ def _cache_parser(commands: Any) -> None:
     )
     cache.add_argument("--cache-dir", default=None, help="cache folder (default: as for build)")
     actions = cache.add_subparsers(dest="action", required=True)
-    actions.add_parser("list", help="entries, newest use first, with sizes").add_argument(
-        "--json", action="store_true", help="print the entries as JSON on stdout"
-    )
+    listing = actions.add_parser("list", help="entries, newest use first, with sizes")
+    listing.add_argument("--json", action="store_true", help="print the entries as JSON on stdout")
     prune = actions.add_parser("prune", help="remove entries; says what it removed")
+    for action in (listing, prune):  # before or after the action: `cache list --cache-dir X` works too
+        action.add_argument("--cache-dir", default=argparse.SUPPRESS, help="cache folder (default: as for build)")
     prune.add_argument("--older-than", type=float, default=None, metavar="DAYS", help="not used for DAYS days")
     prune.add_argument(
         "--max-size", type=float, default=None, metavar="MB", help="then the least recently used beyond MB megabytes"
@@ -201,12 +208,15 @@ def _cache(args: argparse.Namespace) -> int:
         print("the layer cache is turned off (CDK_LAYER_CACHE_DIR)", file=sys.stderr)
         return 0
     cache = LayerCache(root)
-    if root.exists() and not cache.is_ours():
+    empty = root.is_dir() and not any(root.iterdir())  # a new cache (e.g. CI restored nothing): no entries
+    if root.exists() and not empty and not cache.is_ours():
         raise CacheFolderError(
             f"{root} is not a cdk-lambda-layer cache (no {MARKER} in it): nothing was listed or removed. "
             "Check --cache-dir / CDK_LAYER_CACHE_DIR."
         )
-    return _cache_list(cache, json_out=args.json) if args.action == "list" else _cache_prune(cache, args)
+    if args.action == "list":
+        return _cache_list(cache, json_out=args.json)
+    return _cache_prune(cache, args, empty=empty)
 
 
 def _cache_list(cache: LayerCache, *, json_out: bool) -> int:
@@ -235,10 +245,13 @@ def _cache_list(cache: LayerCache, *, json_out: bool) -> int:
     return 0
 
 
-def _cache_prune(cache: LayerCache, args: argparse.Namespace) -> int:
+def _cache_prune(cache: LayerCache, args: argparse.Namespace, *, empty: bool) -> int:
     if not (args.all or args.older_than is not None or args.max_size is not None):
         print("error: say what to prune: --older-than DAYS, --max-size MB or --all", file=sys.stderr)
         return 2
+    if empty:  # nothing to remove, and no marker yet for prune to check
+        print(f"removed 0 layers from {cache.root}", file=sys.stderr)
+        return 0
     leftovers = cache.leftovers()
     removed = cache.prune(
         older_than_days=0 if args.all else args.older_than,
@@ -292,6 +305,31 @@ def result_json(result: LayerBuildResult) -> dict[str, Any]:
     }
 
 
+def _megabytes(text: str) -> float:
+    """--max-size: a positive number of MB (10^6 bytes), as cache prune --max-size takes."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of MB (e.g. --max-size 200)") from None
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of MB (e.g. --max-size 200)")
+    return value
+
+
+#: Flags that take one name each, repeated for several (a comma is never part of a name).
+_REPEATED = (("exclude", "--exclude"), ("provided", "--provided"), ("group", "--group"), ("extra", "--extra"))
+
+
+def _refuse_commas(args: argparse.Namespace) -> None:
+    """``--exclude boto3,botocore`` would be one name no package has: say how to give several."""
+    for dest, flag in _REPEATED:
+        for value in getattr(args, dest):
+            if "," in value:
+                names = [n.strip() for n in value.split(",") if n.strip()]
+                repeated = " ".join(f"{flag} {n}" for n in names)
+                raise ProjectError(f"{flag} takes one name, got {value!r}: repeat the flag for each one: {repeated}.")
+
+
 def _build(args: argparse.Namespace) -> int:
     def show(step: str, seconds: float) -> None:
         print(f"  {step:<12} {seconds:6.2f}s", file=sys.stderr)
@@ -312,7 +350,7 @@ def _build(args: argparse.Namespace) -> int:
         "installer": args.installer,
         "locked": args.locked,
         "build_dir": args.build_dir,
-        "max_unzipped_bytes": args.max_size,
+        "max_unzipped_bytes": LAMBDA_UNZIPPED_LIMIT if args.max_size is None else int(args.max_size * 1e6),
         "zip_level": args.zip_level,
         "cache_dir": args.cache_dir,
         "credentials": [IndexCredentials.from_environment(name) for name in args.index],
@@ -320,6 +358,7 @@ def _build(args: argparse.Namespace) -> int:
     }
     if args.image:
         options["image"] = args.image
+    _refuse_commas(args)
     project = load_project(args.project, args.tool, package=args.package)
     target = LambdaTarget(python=args.python, architecture=args.arch)
     print(

@@ -12,25 +12,30 @@ host's CA bundle trusted when one is configured.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import platform
 import shutil
+import socket
 import sys
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from .cache import cache_home
 from .container_step import CA_FILE, HANDOFF_DIR, STEP_PACKAGE, UV_IN_CONTAINER
 from .errors import CommandError, DockerUnavailableError, LayerBuildError
+from .images import ensure_image
 from .local_build import BuiltPackage
 from .locking import is_abandoned
 from .options import AWS_RUNTIME_PACKAGES, LayerOptions
 from .plan import InstallPlan
-from .runner import Command, redact, run, tail
+from .runner import redact, tail
 from .target import LambdaTarget
 from .tools import find_uv
 
@@ -80,7 +85,7 @@ def stage_handoff(output: Path, plan: InstallPlan, local: Sequence[BuiltPackage]
     (package / "__init__.py").write_text('"""cdk-lambda-layer\'s in-container step (copied)."""\n')
     (package / "__main__.py").write_text("from .container_step import main\n\nraise SystemExit(main())\n")
     (handoff / "local").mkdir(exist_ok=True)
-    lines = [pin.requirement() for pin in sorted(plan.pins, key=lambda p: p.name)]
+    lines = [pin.requirement(exact=True) for pin in sorted(plan.pins, key=lambda p: p.name)]
     for built in local:
         shutil.copyfile(built.file, handoff / "local" / built.file.name)
         lines.append(built.requirement(f"{CONTAINER_LOCAL}/{built.file.name}"))
@@ -90,8 +95,14 @@ def stage_handoff(output: Path, plan: InstallPlan, local: Sequence[BuiltPackage]
     return handoff
 
 
-def step_command(target: LambdaTarget, options: LayerOptions, *, report: str | None = None) -> list[str]:
-    """The argv run in the image; no shell, so nothing needs quoting."""
+def step_command(
+    target: LambdaTarget, options: LayerOptions, *, report: str | None = None, environment_on_stdin: bool = False
+) -> list[str]:
+    """The argv run in the image; no shell, so nothing needs quoting.
+
+    ``environment_on_stdin``: the step reads the installer's variables (index logins, proxies) as one
+    JSON line on its standard input (the Docker SDK path; CDK's own Docker bundling has no stdin).
+    """
     argv = [
         "env",
         f"PYTHONPATH={CONTAINER_OUTPUT}/{HANDOFF_DIR}",
@@ -118,6 +129,8 @@ def step_command(target: LambdaTarget, options: LayerOptions, *, report: str | N
         argv.append("--import-check")
     if report:
         argv += ["--report", report]
+    if environment_on_stdin:
+        argv.append("--environment-on-stdin")
     return argv
 
 
@@ -178,10 +191,13 @@ class ContainerOptions:
         return Path(self.download_cache)  # type: ignore[arg-type]
 
     def mounts_and_environment(self) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
-        """Docker SDK volumes and environment for the pip cache, proxies and HOME."""
+        """Docker SDK volumes and the container's environment (HOME, the pip cache, your ``environment``).
+
+        Nothing taken from the host's environment is in it (see host_variables): Docker keeps a
+        container's environment on disk for its whole life, and a proxy or index URL may carry a login.
+        """
         volumes: dict[str, dict[str, str]] = {}
         env = dict(BASE_ENVIRONMENT)
-        env.update({k: os.environ[k] for k in PASSTHROUGH if os.environ.get(k)})
         cache = self.cache_dir()
         if cache is None:
             env["PIP_NO_CACHE_DIR"] = "1"
@@ -194,17 +210,30 @@ class ContainerOptions:
         return volumes, env
 
 
+def host_variables() -> dict[str, str]:
+    """The host's proxy and pip index variables the installer in the container needs (PASSTHROUGH)."""
+    return {k: os.environ[k] for k in PASSTHROUGH if os.environ.get(k)}
+
+
+def container_uv_cache() -> Path:
+    """uv's cache for build containers: this library's own, never the user's (``uv cache dir``).
+
+    Code run in the container (an sdist's build, the import check) can write into what is mounted
+    there; the user's uv cache feeds every venv and local build on the machine (often through hard
+    links), so a poisoned file there would travel. This one feeds container builds only.
+    """
+    return cache_home() / "uv-container"
+
+
 def lendable_uv(target: LambdaTarget) -> tuple[Path, Path] | None:
-    """The host's uv binary and cache folder, if that binary runs in a container for ``target``.
+    """The host's uv binary and the container uv cache, if that binary runs in a container for ``target``.
 
     uv's Linux builds are static, so on a Linux host of the same CPU they run in any image.
     """
     machine = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "aarch64", "arm64": "aarch64"}
     if sys.platform != "linux" or machine.get(platform.machine().lower()) != target.architecture.machine:
         return None
-    uv = Path(find_uv()).resolve()
-    cache = run(Command(argv=(str(uv), "cache", "dir"), label="uv cache dir")).stdout.strip()
-    return (uv, Path(cache)) if cache else None
+    return Path(find_uv()).resolve(), container_uv_cache()
 
 
 def docker_client() -> Any:
@@ -229,8 +258,36 @@ def docker_client() -> Any:
 OWNER_LABEL = "cdk-lambda-layer.owner"
 
 
+#: A stopped build container whose owner this process cannot see is removed only after this long: a
+#: live build reads its container's log the moment it stops, so one stopped for an hour has no owner.
+STOPPED_GRACE_SECONDS = 3600
+
+
+def _owner_gone(handle: Any) -> bool:
+    """Whether the build that started this container is provably dead.
+
+    Its staging folder is there with a free lock; or the container stopped long ago. A folder this
+    process cannot see proves nothing (another mount namespace, a CI job or devcontainer sharing
+    the engine), so a running container of such a build is never touched.
+    """
+    owner = Path(handle.labels.get(OWNER_LABEL, ""))
+    try:
+        if owner.is_absolute() and owner.is_dir() and is_abandoned(owner):
+            return True
+    except OSError:  # another user's folder, say: it cannot tell; the container's own state may
+        pass
+    if handle.status == "running":
+        return False
+    finished = str((handle.attrs.get("State") or {}).get("FinishedAt") or "")
+    try:
+        stopped = datetime.fromisoformat(finished[:26].rstrip("Z") + "+00:00").timestamp()
+    except ValueError:
+        return False
+    return stopped > 0 and time.time() - stopped > STOPPED_GRACE_SECONDS
+
+
 def sweep_containers(client: Any) -> list[str]:
-    """Remove build containers whose build died: its staging folder is gone or its lock is free."""
+    """Remove build containers whose build died (see _owner_gone)."""
     from docker.errors import APIError, NotFound
 
     removed = []
@@ -239,8 +296,7 @@ def sweep_containers(client: Any) -> list[str]:
     except APIError:
         return removed
     for handle in found:
-        owner = Path(handle.labels.get(OWNER_LABEL, ""))
-        if owner.is_absolute() and (not owner.is_dir() or is_abandoned(owner)):
+        if _owner_gone(handle):
             with contextlib.suppress(APIError, NotFound):
                 handle.remove(force=True)
                 removed.append(handle.name)
@@ -264,14 +320,18 @@ def run_step(
 
     ``owner`` is the build's locked staging folder: the container carries it as a label, so
     a later build removes the container of a build that was killed (see sweep_containers).
+    ``env`` (index settings and logins) and the host's proxy variables reach the step on its
+    standard input, never as the container's environment: Docker writes that to disk, and it
+    would stay there if this process were killed. The step gives them to the installer only.
     """
-    from docker.errors import APIError, ImageNotFound
+    from docker.errors import APIError, ImageNotFound, NotFound
 
     client = docker_client()
     sweep_containers(client)
     image = container.image_for(target)
+    ensure_image(client, image, platform=target.architecture.docker_platform)  # create() does not pull
     volumes, container_env = container.mounts_and_environment()
-    container_env.update(env or {})  # credentials: environment only, never a file in a mount
+    handed = {**host_variables(), **(env or {})}
     volumes[str(output.resolve())] = {"bind": CONTAINER_OUTPUT, "mode": "rw"}
     lent = lendable_uv(target) if container.host_uv else None
     if lent is not None:
@@ -279,11 +339,11 @@ def run_step(
         volumes[str(lent[0])] = {"bind": UV_IN_CONTAINER, "mode": "ro"}
         volumes[str(lent[1])] = {"bind": CONTAINER_UV_CACHE, "mode": "rw"}
         container_env["UV_CACHE_DIR"] = CONTAINER_UV_CACHE
-    argv = step_command(target, options, report=report)
+    argv = step_command(target, options, report=report, environment_on_stdin=True)
     name = f"cdk-lambda-layer-{label}-{uuid.uuid4().hex[:8]}"
     logger.info("+ docker run --name %s %s %s", name, image, redact(" ".join(argv), secrets))
     try:
-        handle = client.containers.run(
+        handle = client.containers.create(
             image,
             argv,
             name=name,
@@ -294,7 +354,7 @@ def run_step(
             network=container.network,
             security_opt=list(container.security_opt) or None,
             labels={OWNER_LABEL: str(owner.resolve())},
-            detach=True,
+            stdin_open=True,
         )
     except ImageNotFound as exc:
         raise LayerBuildError(
@@ -304,10 +364,17 @@ def run_step(
     except APIError as exc:
         raise LayerBuildError(f"Docker refused to start {image}: {exc.explanation}") from exc
     try:
-        status = handle.wait()
-        log = redact(handle.logs().decode(errors="replace"), secrets)
+        status, log = _start_and_wait(handle, json.dumps(handed))
+    except (APIError, NotFound, OSError) as exc:
+        reason = getattr(exc, "explanation", None) or str(exc)
+        raise LayerBuildError(
+            f"The build container {name} ({image}) went away before it finished ({reason}): something removed "
+            "it (`docker rm -f`, `docker system prune`, a restart of the engine). Build again."
+        ) from exc
     finally:
-        handle.remove(force=True)
+        with contextlib.suppress(APIError, NotFound):
+            handle.remove(force=True)
+    log = redact(log, (*secrets, *_url_logins(handed.values())))
     if status.get("StatusCode", 1) != 0:
         raise CommandError(
             f"the build in {image} failed (exit {status.get('StatusCode')}):\n{tail(log)}",
@@ -316,3 +383,31 @@ def run_step(
             stderr=log,
         )
     return log
+
+
+def _start_and_wait(handle: Any, stdin: str) -> tuple[dict[str, Any], str]:
+    """Start the container, write ``stdin`` (one line) to it, wait for it to stop; its exit and log."""
+    stream = handle.attach_socket(params={"stdin": 1, "stream": 1})
+    try:
+        handle.start()
+        raw = getattr(stream, "_sock", stream)  # the plain socket under docker-py's wrapper
+        raw.sendall(stdin.encode() + b"\n")
+        with contextlib.suppress(OSError):
+            raw.shutdown(socket.SHUT_WR)
+    finally:
+        stream.close()
+    status = handle.wait()
+    return status, handle.logs().decode(errors="replace")
+
+
+def _url_logins(values: Any) -> tuple[str, ...]:
+    """Passwords inside URLs among ``values`` (a proxy or index URL with a login), for redaction."""
+    from urllib.parse import urlsplit
+
+    found = []
+    for value in values:
+        for word in str(value).split():
+            with contextlib.suppress(ValueError):
+                if urlsplit(word).password:
+                    found.append(urlsplit(word).password)
+    return tuple(found)

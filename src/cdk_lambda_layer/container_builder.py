@@ -12,8 +12,10 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, ClassVar
 
+from .archive import read_regular
 from .builder import BasedLambdaLayerLocalBuilder, LayerBuildResult, Prepared
 from .container import (
     CONTAINER_OUTPUT,
@@ -27,6 +29,7 @@ from .container import (
 )
 from .errors import CommandError, LayerBuildError, ProjectError, VerificationError
 from .export import ExportedLock
+from .inventory import installed_packages, walk_files
 from .layout import LayerPathLayout
 from .local_build import BuiltPackage, build_local_packages
 from .manifest import ToolVersions
@@ -36,6 +39,7 @@ from .target_python import BytecodeOutcome, ImportOutcome, outcome_from_imports,
 from .tool_errors import explain_install_failure
 from .tools import find_uv, tool_version
 from .verify import VerifyReport, verify
+from .verify.requires import check_requirements
 
 
 class BasedLambdaLayerContainerBuilder(BasedLambdaLayerLocalBuilder):
@@ -77,6 +81,8 @@ class BasedLambdaLayerContainerBuilder(BasedLambdaLayerLocalBuilder):
             network=network,
         )
         super().__init__(path_pyproject_toml, **options)
+        #: What the in-image step reported (bytecode, imports), read after the install.
+        self._report: dict[str, Any] = {}
 
     @property
     def image(self) -> str:
@@ -87,6 +93,26 @@ class BasedLambdaLayerContainerBuilder(BasedLambdaLayerLocalBuilder):
         staging folder, which this build's sweep is about to delete."""
         sweep_containers(docker_client())
         return super().run(**kwargs)
+
+    def build_facts(self) -> dict[str, Any]:
+        return {"image": {"name": self.image, "id": self._image_id()}}
+
+    def _rebuild_reason(self, manifest: dict[str, Any]) -> str | None:
+        """Also: the image's name now names another image (a tag moved) than the one the layer was built in."""
+        was = (manifest.get("image") or {}).get("id")
+        now = self._image_id()
+        if was and now and was != now:
+            return f"was built in another image than {self.image} names now ({was[:19]} then, {now[:19]} now)"
+        return super()._rebuild_reason(manifest)
+
+    def _image_id(self) -> str | None:
+        """The ID of the image the name stands for on this engine, or None when it is not here."""
+        from docker.errors import DockerException
+
+        try:
+            return str(docker_client().images.get(self.image).id)
+        except DockerException:
+            return None
 
     def locate_tools(self) -> None:
         """The project's tool on the host, and a Docker engine that answers."""
@@ -127,32 +153,62 @@ class BasedLambdaLayerContainerBuilder(BasedLambdaLayerLocalBuilder):
                 secrets=settings.secrets,
             )
         except CommandError as exc:
-            raise step_failure(exc) from exc
+            failure = step_failure(exc)
+            if isinstance(failure, VerificationError):
+                self._requirements_first(work)
+            raise failure from exc
 
-    def finish(self, work: LayerPathLayout) -> tuple[BytecodeOutcome, ImportOutcome]:
+    def _requirements_first(self, work: LayerPathLayout) -> None:
+        """The image's import check failed: a requirement missing for the runtime explains it better."""
+        try:
+            packages = installed_packages(work.python, walk_files(work.python))
+        except OSError:
+            return
+        check_requirements(packages, self.target, self.options)
+
+    def finish(self, work: LayerPathLayout) -> BytecodeOutcome:
         """Trim, bytecode and the import check ran in the image, with its Python: read what they did."""
-        report_file = work.artifacts / REPORT_FILE
-        report = json.loads(report_file.read_text()) if report_file.is_file() else {}
-        report_file.unlink(missing_ok=True)
-        if "bytecode" in report:
-            bytecode = outcome_from_report(report["bytecode"], self.options)
-        else:
-            bytecode = BytecodeOutcome(included=False, reason="turned off (bytecode=False)")
-        if "imports" in report:
-            imports = outcome_from_imports(report["imports"], report["imports"].get("python"), self.target)
-        else:
-            imports = ImportOutcome(ran=False, reason="turned off (import_check=False)")
-        self._note(bytecode, imports)
-        return bytecode, imports
+        self._report = read_report(work.artifacts / REPORT_FILE)
+        if "bytecode" in self._report:
+            return outcome_from_report(self._report["bytecode"], self.options)
+        return BytecodeOutcome(included=False, reason="turned off (bytecode=False)")
+
+    def import_check(self, work: LayerPathLayout) -> ImportOutcome:
+        imports = self._report.get("imports")
+        if imports is None:
+            return ImportOutcome(ran=False, reason="turned off (import_check=False)")
+        return outcome_from_imports(imports, imports.get("python"), self.target)
 
     def verify(self, work: LayerPathLayout) -> VerifyReport:
         """As the local builders, also accepting linux_<cpu> wheels the image built from sdists."""
-        return verify(work.python, self.target, self.options, built_in_image=True)
+        return verify(work.python, self.target, self.options, built_in_image=True, expected=self._expected)
 
 
 #: The step's outcomes (bytecode, imports), written beside python/ for the host and removed after.
 REPORT_FILE = ".cdk-lambda-layer-report.json"
 _STEP_ERRORS: dict[int, type[LayerBuildError]] = {5: VerificationError, 2: ProjectError}
+
+
+def read_report(path: Path) -> dict[str, Any]:
+    """The step's report, then gone. Code run in the container could have put a link (to a host file)
+    or garbage there: it is read without following links, and anything but a JSON object is refused."""
+    if not os.path.lexists(path):
+        return {}
+    try:
+        report = json.loads(read_regular(path))
+    except ValueError as exc:
+        raise VerificationError(
+            f"The build image left an unreadable report ({exc}): something run in the container (a package's "
+            "build or install step) wrote into the output folder. Nothing was published."
+        ) from exc
+    finally:
+        path.unlink(missing_ok=True)
+    if not isinstance(report, dict) or not all(isinstance(report.get(k, {}), dict) for k in ("bytecode", "imports")):
+        raise VerificationError(
+            "The build image left a report of another shape than its step writes: something "
+            "run in the container wrote into the output folder. Nothing was published."
+        )
+    return report
 
 
 def step_failure(exc: CommandError) -> LayerBuildError:

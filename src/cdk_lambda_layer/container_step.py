@@ -18,11 +18,13 @@ import argparse
 import json
 import os
 import platform
+import select
 import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from .bytecode import compile_tree
 from .errors import LayerBuildError, LayerTooLargeError, VerificationError
@@ -49,7 +51,31 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--bytecode", choices=("none", "unchecked-hash", "checked-hash"), default="none")
     parser.add_argument("--import-check", action="store_true")
     parser.add_argument("--report", default=None, help="write the outcomes as JSON here (outside python/)")
+    parser.add_argument(
+        "--environment-on-stdin", action="store_true", help="read the installer's variables as a JSON line"
+    )
     return parser.parse_args(argv)
+
+
+#: How long the step waits for the host to write the installer's variables (it does so right at start).
+STDIN_TIMEOUT_SECONDS = 120
+
+
+def read_environment(stream: Any = None, timeout: float = STDIN_TIMEOUT_SECONDS) -> dict[str, str]:
+    """The installer's variables (index logins, proxies), one JSON object on standard input.
+
+    They never are the container's own environment (Docker keeps that on disk) nor this process's
+    (which code run by the import check could read in /proc/1/environ): only the installer gets them.
+    """
+    stream = stream or sys.stdin
+    ready, _w, _x = select.select([stream], [], [], timeout)
+    if not ready:
+        raise LayerBuildError(f"the host wrote no settings on the step's standard input within {timeout:.0f} s")
+    line = stream.readline()
+    document = json.loads(line) if line.strip() else {}
+    if not isinstance(document, dict):
+        raise LayerBuildError("the settings on the step's standard input are not a JSON object")
+    return {str(k): str(v) for k, v in document.items()}
 
 
 def pip_environment(handoff: Path) -> dict[str, str]:
@@ -114,9 +140,9 @@ PIP_TO_UV = {
 _FALSE = ("", "0", "false", "no", "off")
 
 
-def pip_install(site: Path, handoff: Path, *, no_deps: bool) -> int:
+def pip_install(site: Path, handoff: Path, *, no_deps: bool, extra: dict[str, str] | None = None) -> int:
     argv = install_argv(site, handoff / "requirements.txt", no_deps=no_deps)
-    env = pip_environment(handoff)
+    env = {**pip_environment(handoff), **(extra or {})}
     if argv[0] == UV_IN_CONTAINER:
         env.update({uv: env[pip] for pip, uv in PIP_TO_UV.items() if pip in env and uv not in env})
         if env.get("PIP_NO_INDEX", "").strip().lower() not in _FALSE:
@@ -178,7 +204,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _arguments(argv)
     output = Path(args.output)
     site, handoff = output / "python", output / HANDOFF_DIR
-    code = pip_install(site, handoff, no_deps=args.no_deps)
+    try:
+        extra = read_environment() if args.environment_on_stdin else {}
+    except (LayerBuildError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return 2
+    code = pip_install(site, handoff, no_deps=args.no_deps, extra=extra)
+    extra.clear()  # nothing of the logins stays in this process once the installer is done
     if code != 0:
         return code
     try:
@@ -186,7 +218,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LayerBuildError as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         return exc.exit_code
-    if args.report:
-        Path(args.report).write_text(json.dumps(outcomes))
+    if args.report:  # replaced, not written through: a link left there by package code stays harmless
+        partial = Path(f"{args.report}.{os.getpid()}")
+        partial.write_text(json.dumps(outcomes))
+        partial.replace(args.report)
     shutil.rmtree(handoff, ignore_errors=True)
     return 0

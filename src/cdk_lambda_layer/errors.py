@@ -93,6 +93,11 @@ class DockerUnavailableError(LayerBuildError):
     exit_code = 6
 
 
+class BuildImageError(DockerUnavailableError):
+    """The engine answers, but the build image is not on this machine and cannot be pulled
+    (no registry reachable, a typo in the name, no access)."""
+
+
 class BuildFolderError(LayerBuildError):
     """The build folder cannot be written (permissions, disk full, a file in the way)."""
 

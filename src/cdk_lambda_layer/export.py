@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .credentials import IndexCredentials, secrets_of, tool_environment
-from .errors import CommandError, ProjectError, StaleLockError, ToolNotFoundError
+from .errors import CommandError, ProjectError, StaleLockError
 from .interpreter import find_interpreter, how_to_get
 from .locked import Locked, read_poetry, read_pylock
 from .options import LayerOptions
@@ -31,7 +31,14 @@ from .project import Project, Tool
 from .project.local import IndexOptions, requirement_options
 from .runner import Command, cause_line, run
 from .target import LambdaTarget
-from .tool_errors import explain_index_failure, explain_resolution_failure
+from .tool_errors import (
+    explain_index_failure,
+    explain_lock_schema,
+    explain_missing_export,
+    explain_requires_python,
+    explain_resolution_failure,
+    explain_unreadable_lock,
+)
 from .tools import find_poetry, find_uv
 
 
@@ -214,20 +221,38 @@ def _explain_export_failure(exc: CommandError, project: Project) -> Exception:
     if index_problem is not None:
         return index_problem
     if "needs to be updated" in stderr or "changed significantly since poetry.lock" in stderr:
-        override = " (or pass locked=False / --no-locked to build from the lock as it is)"
         return StaleLockError(
             f"{lock} is out of date with {project.pyproject_path}: "
-            f"run `{project.tool.lock_command}` in {project.anchor} and commit the lock"
-            f"{override if project.tool is Tool.UV else ''}."
+            f"run `{project.tool.lock_command}` in {project.anchor} and commit the lock{_stale_override(project)}."
         )
-    if 'command "export" does not exist' in stderr or 'The command "export" does not exist' in stderr:
-        return ToolNotFoundError(
-            "Poetry's export command is missing (Poetry 2 moved it into a plugin): run "
-            "`poetry self add poetry-plugin-export` (or pip install poetry-plugin-export)."
-        )
-    if project.tool is Tool.PIP:
-        return explain_resolution_failure(exc, project) or exc
-    return exc
+    found = explain_missing_export(stderr, exc.argv[0]) if project.tool is Tool.POETRY else None
+    if found is None and project.tool is Tool.UV:
+        found = explain_lock_schema(stderr, str(lock), exc.argv[0])
+        found = found or explain_unreadable_lock(stderr, str(lock), str(project.anchor))
+    if found is None and project.tool is Tool.PIP:
+        python = _argument(exc.argv, "--python-version")
+        source = str(project.lock_path or project.pyproject_path)
+        found = explain_requires_python(stderr, python, source) if python else None
+        found = found or explain_resolution_failure(exc, project)
+    return found or exc
+
+
+def _stale_override(project: Project) -> str:
+    """What locked=False does for this tool: uv exports the lock as it is; Poetry never does."""
+    if project.tool is Tool.UV:
+        return " (or pass locked=False / --no-locked to build from the lock as it is)"
+    return (
+        ". Poetry always refuses a stale lock, so locked=False / --no-locked does not apply to a Poetry "
+        "project (it lets uv projects build from the lock as it is)"
+    )
+
+
+def _argument(argv: Sequence[str], flag: str) -> str | None:
+    """The value after ``flag`` in a command's argv (the target Python of a compile), else None."""
+    for index, value in enumerate(argv[:-1]):
+        if value == flag:
+            return argv[index + 1]
+    return None
 
 
 def pyproject_requirements(project: Project, options: LayerOptions) -> str:

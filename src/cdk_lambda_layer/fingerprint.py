@@ -7,17 +7,21 @@ dependencies, wheels on disk: see sources.py for the rule); tool, installer, tar
 groups, extras, exclusions, whether the lock must be fresh, the bytecode choice, build
 mode and image; and this library's layer format version. Out: other files in the project
 (handlers, tests, .venv), absolute paths (files are named relative to the lock's folder),
-line endings, timestamps, and credentials (they change access, not the layer).
+line endings, timestamps, and credentials (they change access, not the layer): no login
+is read from the environment, and the files above are hashed with the logins in their URLs
+(``https://user:token@host``) removed, as ``redact.redact_urls`` removes them from copies.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 
 from .errors import ProjectError
 from .options import LayerOptions
 from .project import LocalSource, Project
+from .redact import redact_urls
 from .sources import content_digest, tree_digest
 from .target import LambdaTarget
 
@@ -38,6 +42,8 @@ def fingerprint(
 ) -> str:
     """Return the hex sha256 identifying the layer these inputs produce (construct time: files only)."""
     local = project.local_sources(extras=options.extras, groups=options.groups, include_project=options.include_project)
+    local = _existing(project, local)
+    packages = project.package_folders(local)
     document = {
         "format": LAYER_FORMAT_VERSION,
         "tool": project.tool.value,
@@ -54,11 +60,20 @@ def fingerprint(
         "bytecode": [str(options.bytecode), options.invalidation],
         "build": build,
         "image": image if build != "local" else None,
-        "files": {project.relative(p): content_digest(p.read_bytes()) for p in project.input_files},
-        "local": {project.relative(s.path): tree_digest(s.path) for s in _existing(project, local)},
+        "files": {project.relative(p): _input_digest(p) for p in project.input_files},
+        "local": {project.relative(s.path): tree_digest(s.path, skip=packages) for s in local},
     }
     canonical = json.dumps(document, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _input_digest(path: Path) -> str:
+    """A project file's digest with the logins in its URLs removed: a rotated token changes who may
+    download, not what is installed, so it must not rebuild (or redeploy) the layer."""
+    data = path.read_bytes()
+    if b"@" in data:  # no login without an "@": a multi-MB lock without one skips the regex
+        data = redact_urls(data.decode("utf-8", "surrogateescape")).encode("utf-8", "surrogateescape")
+    return content_digest(data)
 
 
 def _existing(project: Project, local: tuple[LocalSource, ...]) -> tuple[LocalSource, ...]:

@@ -6,7 +6,10 @@ have it in the image; local builds look for one here, once per build:
 
 1. ``CDK_LAYER_PYTHON_<X>_<Y>`` (e.g. ``CDK_LAYER_PYTHON_3_12=/opt/py312/bin/python3``);
 2. the Python running this library, when it is that version;
-3. ``uv python find X.Y`` (uv's own and the system's interpreters; no download).
+3. pyenv's installs (``$PYENV_ROOT/versions/X.Y.*``, default ``~/.pyenv``), newest patch first:
+   pyenv users often have several versions installed but only one on PATH, and uv looks
+   only at PATH's shims, which answer for the global version alone;
+4. ``uv python find X.Y`` (uv's own and the system's interpreters; no download).
 
 Found or not is said in the build's log and manifest; nothing here ever fails a build.
 """
@@ -20,6 +23,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 
 from .errors import CommandError, ToolNotFoundError
 from .runner import Command, run
@@ -66,6 +70,10 @@ def _find(python: str, explicit: str | None) -> TargetInterpreter | None:
         return _probe(explicit, python)
     if f"{sys.version_info.major}.{sys.version_info.minor}" == python and sys.implementation.name == "cpython":
         return TargetInterpreter(path=sys.executable, version=platform.python_version(), machine=platform.machine())
+    for candidate in _pyenv_candidates(python):
+        found = _probe(str(candidate), python, quiet=True)
+        if found is not None:
+            return found
     try:
         found = run(
             Command(
@@ -80,13 +88,26 @@ def _find(python: str, explicit: str | None) -> TargetInterpreter | None:
     return _probe(found, python) if found else None
 
 
-def _probe(path: str, python: str) -> TargetInterpreter | None:
+def _pyenv_candidates(python: str) -> list[Path]:
+    """pyenv's CPython X.Y installs, newest patch first (3.12.10 before 3.12.9; no pre-releases)."""
+    root = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv") / "versions"
+    found = []
+    for folder in root.glob(f"{python}.*") if root.is_dir() else ():
+        patch = folder.name.removeprefix(f"{python}.")
+        executable = folder / "bin" / f"python{python}"
+        if patch.isdigit() and executable.is_file():
+            found.append((int(patch), executable))
+    return [path for _patch, path in sorted(found, reverse=True)]
+
+
+def _probe(path: str, python: str, *, quiet: bool = False) -> TargetInterpreter | None:
     try:
         name, version, machine = run(
             Command(argv=(path, "-I", "-S", "-c", _PROBE), label="python probe")
         ).stdout.split()
     except (CommandError, ToolNotFoundError, ValueError) as exc:
-        logger.warning("%s cannot be used as Python %s: %s", path, python, str(exc).splitlines()[0])
+        log = logger.info if quiet else logger.warning
+        log("%s cannot be used as Python %s: %s", path, python, str(exc).splitlines()[0])
         return None
     if name != "cpython" or not (version == python or version.startswith(python + ".")):
         logger.warning("%s is %s %s, not CPython %s; not used", path, name, version, python)

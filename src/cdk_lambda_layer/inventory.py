@@ -79,7 +79,13 @@ def walk_files(root: Path) -> list[tuple[Path, int]]:
     """
     found: list[tuple[Path, int]] = []
     odd: list[str] = []
-    for folder, dirs, names in os.walk(root):  # followlinks=False: never descends into a linked folder
+    try:
+        top = os.lstat(root)
+    except FileNotFoundError:
+        return found
+    if not stat.S_ISDIR(top.st_mode):  # os.walk would follow a link given as its root
+        odd.append(_describe(root, root.parent, top.st_mode))
+    for folder, dirs, names in os.walk(root) if not odd else ():  # never descends into a linked folder
         for name in [*dirs, *names]:
             path = Path(folder, name)
             info = os.lstat(path)

@@ -9,7 +9,7 @@ stacks excluded from bundling, so unchanged inputs build nothing.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from aws_cdk import AssetHashType, BundlingFileAccess, BundlingOptions, DockerImage, DockerVolume, RemovalPolicy
@@ -17,14 +17,14 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from .builder import check_project
-from .bundling import LayerBuildSpec, LocalLayerBundling
+from .bundling import LayerBuildSpec, LocalLayerBundling, with_construct_path
 from .cache import resolve_cache_dir
 from .container import BASE_ENVIRONMENT, ContainerOptions, step_command
 from .credentials import IndexCredentials
 from .errors import LayerBuildError, ProjectError, TargetError
 from .fingerprint import fingerprint
-from .modes import BuildMode, parse_build_mode
-from .options import Bytecode, LayerOptions
+from .modes import BUILD_MODES, BuildMode, parse_build_mode
+from .options import Bytecode, Invalidation, LayerOptions
 from .project import ToolName, load_project
 from .target import Architecture, LambdaTarget
 
@@ -74,9 +74,18 @@ class PythonDependencyLayer(lambda_.LayerVersion):
     :param bytecode: "auto" (hash-based .pyc compiled by the runtime's Python version, when one
         is at hand: always in the container), True (fail without one) or False. Default: context
         ``cdk-lambda-layer:bytecode``, else "auto".
+    :param invalidation: how the runtime validates the layer's hash-based .pyc: "unchecked-hash"
+        (it never reads the source to check) or "checked-hash" (it hashes the source at each
+        import; still valid on Lambda's read-only /opt, slower cold starts). Part of the asset
+        hash; no effect when the layer has no bytecode. Default: "unchecked-hash".
     :param import_check: import every module of the layer with the runtime's Python where one
         runs. Default: True.
-    :param installer: "uv" or "pip" for the local path. Default: context, else "uv".
+    :param locked: refuse a lock that no longer matches pyproject.toml. False builds a uv project
+        from its uv.lock as it is (``uv export --frozen``); Poetry always refuses a stale lock, so
+        it does not apply there. Part of the asset hash: a layer built from a stale lock is never
+        served to a locked build. Default: True.
+    :param installer: "uv" or "pip" for the local path. Default: context
+        ``cdk-lambda-layer:installer``, else "uv".
     :param cache_dir: layer cache outside cdk.out (a fresh cdk.out then costs a copy, not a
         build), or False. Default: $CDK_LAYER_CACHE_DIR, else context ``cdk-lambda-layer:cacheDir``,
         else ~/.cache/cdk-lambda-layer/layers (the environment wins over cdk.json so that CI can
@@ -107,7 +116,9 @@ class PythonDependencyLayer(lambda_.LayerVersion):
         groups: Sequence[str] = (),
         extras: Sequence[str] = (),
         bytecode: Bytecode | None = None,
+        invalidation: Invalidation = "unchecked-hash",
         import_check: bool = True,
+        locked: bool = True,
         installer: str | None = None,
         cache_dir: str | os.PathLike[str] | bool | None = None,
         credentials: Sequence[IndexCredentials] = (),
@@ -128,20 +139,24 @@ class PythonDependencyLayer(lambda_.LayerVersion):
             runtime = runtime or newest_python_runtime()
             arch = _one_architecture(architecture)
             target = LambdaTarget(python=_python_of(runtime), architecture=Architecture.parse(arch.name))
-            mode = parse_build_mode(build or context(CONTEXT_BUILD) or "auto")
+            mode = parse_build_mode(build or _choice(context, CONTEXT_BUILD, BUILD_MODES) or "auto")
             options = LayerOptions(
                 groups=_names(groups, "groups"),
                 extras=_names(extras, "extras"),
                 exclude=_names(exclude, "exclude"),
                 provided=_names(provided, "provided"),
                 include_project=include_project,
-                installer=installer or context(CONTEXT_INSTALLER) or "uv",
+                installer=installer or _choice(context, CONTEXT_INSTALLER, ("uv", "pip")) or "uv",
                 bytecode=_bytecode(bytecode, context(CONTEXT_BYTECODE)),
+                invalidation=invalidation,
                 import_check=import_check,
+                locked=locked,
             )
             loaded = load_project(project, tool, package=package)
             check_project(loaded, target, options)
             cache_folder = _cache_dir(cache_dir, context(CONTEXT_CACHE_DIR))
+            image = image or _context_image(context(CONTEXT_IMAGE))
+            announce = not _quiet(context(CONTEXT_QUIET))
             if credentials and bundling_file_access is not None:
                 raise ProjectError(
                     "credentials cannot go through CDK's own Docker bundling (bundling_file_access): CDK "
@@ -149,8 +164,8 @@ class PythonDependencyLayer(lambda_.LayerVersion):
                     "bundling_file_access (a local engine), or build with build='local'."
                 )
         except LayerBuildError as exc:
-            raise type(exc)(f"{path}: {exc}") from exc
-        docker_image = _image(image or context(CONTEXT_IMAGE), target)
+            raise with_construct_path(exc, path) from exc
+        docker_image = _image(image, target)
         container = ContainerOptions(
             image=docker_image.image,
             user=user,
@@ -169,12 +184,12 @@ class PythonDependencyLayer(lambda_.LayerVersion):
             cdk_docker=bundling_file_access is not None,
             cache_dir=cache_folder,
             credentials=tuple(credentials),
-            announce=not _quiet(context(CONTEXT_QUIET)),
+            announce=announce,
         )
         try:
             asset_hash = fingerprint(loaded, target, options, build=mode, image=docker_image.image)
         except LayerBuildError as exc:
-            raise type(exc)(f"{path}: {exc}") from exc
+            raise with_construct_path(exc, path) from exc
         bundling = BundlingOptions(
             image=docker_image,
             platform=target.architecture.docker_platform,
@@ -240,24 +255,67 @@ def _names(values: Sequence[str] | str, what: str) -> tuple[str, ...]:
     return tuple(values)
 
 
+_TRUE = ("true", "1", "yes", "on")
+_FALSE = ("false", "0", "no", "off")
+
+
+def _refused(where: str, value: Any, accepted: str) -> ProjectError:
+    return ProjectError(f"{where} is {value!r}, which is not a value it takes: use {accepted}.")
+
+
+def _context(key: str) -> str:
+    """Where a context value comes from, as the user wrote it (cdk.json or -c)."""
+    return f'the cdk.json context key "{key}" (or -c {key}=...)'
+
+
+def _flag(value: Any, where: str, accepted: str) -> bool | None:
+    """A yes/no setting: JSON true/false, or the strings -c and the environment give; None when unset."""
+    if value is None or isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE or text in _FALSE:
+        return text in _TRUE
+    raise _refused(where, value, accepted)
+
+
+def _choice(context: Callable[[str], Any], key: str, choices: Sequence[str]) -> str | None:
+    """A context value that must be one of ``choices`` (exactly as written); None when unset."""
+    value = context(key)
+    if value is None or value in choices:
+        return value
+    raise _refused(_context(key), value, " or ".join(f"'{c}'" for c in choices))
+
+
 def _bytecode(option: Bytecode | None, context: Any) -> Bytecode:
     if option is not None:
         return option
-    if context is None:
+    if context is None or str(context).strip().lower() == "auto":
         return "auto"
-    text = str(context).strip().lower()
-    if text in ("true", "1", "yes", "on"):
-        return True
-    return False if text in ("false", "0", "no", "off") else "auto"
+    return bool(_flag(context, _context(CONTEXT_BYTECODE), "'auto', true or false"))
 
 
 def _quiet(context: Any) -> bool:
-    values = (str(context or ""), os.environ.get(QUIET_ENV, ""))
-    return any(v.strip().lower() in ("1", "true", "yes", "on") for v in values)
+    """Quiet when the context key or $CDK_LAYER_QUIET says so; any other value is refused, not ignored."""
+    quiet = _flag(context, _context(CONTEXT_QUIET), "true or false")
+    environment = os.environ.get(QUIET_ENV, "").strip() or None
+    return bool(quiet) or bool(_flag(environment, f"${QUIET_ENV}", "1 or 0 (true or false)"))
+
+
+def _context_image(value: Any) -> str | None:
+    """The context's build image: a name like registry/repo:tag, or unset."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip() or any(c.isspace() for c in value):
+        raise _refused(_context(CONTEXT_IMAGE), value, "an image name such as public.ecr.aws/sam/build-python3.12")
+    return value
 
 
 def _cache_dir(option: str | os.PathLike[str] | bool | None, context: Any) -> str | bool:
-    """The cache folder, decided at construct time: prop, else $CDK_LAYER_CACHE_DIR, else context, else default."""
+    """The cache folder, decided at construct time: prop, else $CDK_LAYER_CACHE_DIR, else context, else default.
+
+    An empty context path is refused as the empty prop is: it would turn the cache off unsaid."""
+    if option is None and isinstance(context, str) and not context.strip():
+        raise _refused(_context(CONTEXT_CACHE_DIR), context, "a folder, or false to turn the cache off")
     resolved = resolve_cache_dir(option, context)
     return False if resolved is None else str(resolved)
 

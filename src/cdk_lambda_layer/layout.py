@@ -19,7 +19,7 @@ from pathlib import Path
 
 from .errors import BuildFolderError
 from .inventory import walk_files
-from .locking import LOCK_NAME, held_folder, sweep
+from .locking import LOCK_NAME, held_folder, remove_held, sweep
 
 _TMP_PREFIX = ".tmp-layer-"
 _OLD_PREFIX = ".old-layer-"
@@ -84,6 +84,8 @@ def staging(final: LayerPathLayout, *, publish: bool = True) -> Iterator[LayerPa
     staging folder instead, so nothing is left in the project.
     """
     parent = final.root.parent
+    if publish:
+        check_replaceable(final.root)
     with _writable(parent):
         parent.mkdir(parents=True, exist_ok=True)
         sweep_abandoned(parent)
@@ -102,7 +104,7 @@ def staging(final: LayerPathLayout, *, publish: bool = True) -> Iterator[LayerPa
                     publish_folder(temp.root, final.root)
                     (final.root / LOCK_NAME).unlink(missing_ok=True)
         finally:
-            shutil.rmtree(temp.root, ignore_errors=True)
+            remove_held(temp.root)
 
 
 #: Failures of the build itself that mean "this folder cannot take the build".
@@ -125,14 +127,41 @@ def _writable(folder: Path, only: frozenset[int] | None = None) -> Iterator[None
         ) from exc
 
 
+#: What every published layer folder holds: the sign that a folder in the way was made by a build.
+PUBLISHED_MARK = "manifest.json"
+
+
+def check_replaceable(final: Path) -> None:
+    """A build replaces ``final`` only when it is a layer folder a build published (or empty): a folder
+    of the user's at that path (a mistyped --build-dir) is never deleted."""
+    if not os.path.lexists(final):
+        return
+    if final.is_symlink() or not final.is_dir():
+        kind = "a link" if final.is_symlink() else "a file"
+        raise BuildFolderError(
+            f"{final} is {kind}, not a layer folder a build made: nothing was changed. Remove it, or build "
+            "elsewhere with build_dir= / --build-dir DIR."
+        )
+    if (final / PUBLISHED_MARK).is_file() or not any(final.iterdir()):
+        return
+    raise BuildFolderError(
+        f"{final} holds files that no build put there (it has no {PUBLISHED_MARK}), and a build replaces that "
+        "folder: nothing was changed. Move them, or build elsewhere with build_dir= / --build-dir DIR."
+    )
+
+
 def publish_folder(built: Path, final: Path, attempts: int = 5) -> None:
-    """Replace ``final`` with ``built`` by renames; tolerate a concurrent build doing the same."""
+    """Replace ``final`` with ``built`` by renames; tolerate a concurrent build doing the same.
+
+    The folder replaced is first moved into a locked folder of our own (``.old-layer-…``), so that a
+    deletion cut short leaves something the next sweep recognises, and nothing else ever is swept.
+    """
     for _ in range(attempts):
-        if final.exists():
-            aside = final.parent / f"{_OLD_PREFIX}{uuid.uuid4().hex[:8]}"
-            with contextlib.suppress(FileNotFoundError):
-                final.rename(aside)
-            shutil.rmtree(aside, ignore_errors=True)
+        if os.path.lexists(final):
+            with held_folder(final.parent, f"{_OLD_PREFIX}{uuid.uuid4().hex[:8]}") as aside:
+                with contextlib.suppress(FileNotFoundError):
+                    final.rename(aside / "layer")
+                remove_held(aside)
         try:
             built.rename(final)
             return
@@ -153,3 +182,15 @@ def copy_tree(source: Path, destination: Path) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, target, follow_symlinks=False)
         shutil.copymode(path, target, follow_symlinks=False)
+
+
+def move_tree(source: Path, destination: Path) -> None:
+    """Move the layer tree ``source`` to ``destination`` (absent or an empty folder) by a rename, or
+    copy it (copy_tree's rules) where a rename cannot (another file system, a folder in the way)."""
+    try:
+        if destination.is_dir() and not destination.is_symlink():
+            destination.rmdir()  # only an empty folder: anything in it stays, and the copy below merges
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        source.rename(destination)
+    except OSError:
+        copy_tree(source, destination)

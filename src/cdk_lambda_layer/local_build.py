@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import shutil
 import sys
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from packaging.utils import InvalidSdistFilename, InvalidWheelFilename, parse_sd
 
 from .errors import CommandError, ProjectError
 from .plan import LocalPin, Refusal, no_wheel_error
-from .runner import Command, run
+from .runner import Command, cause_line, run
 from .target import LambdaTarget
 from .tools import find_uv
 
@@ -54,8 +55,10 @@ class BuiltPackage:
 
 
 def build_command(source: Path, out: Path, kind: str) -> Command:
+    """``uv build`` of one local package. Not ``--quiet``: uv then drops the backend's own output,
+    which holds the only useful cause when the backend fails (see _build_failure)."""
     argv = (find_uv(), "build", f"--{kind}", "--out-dir", str(out), "--no-python-downloads", "--python", sys.executable)
-    return Command(argv=(*argv, "--quiet", str(source)), label=f"uv build --{kind}")
+    return Command(argv=(*argv, str(source)), label=f"uv build --{kind}")
 
 
 def _built(out: Path, suffix: str) -> Path:
@@ -70,12 +73,62 @@ def _run_build(pin: LocalPin, out: Path, kind: str) -> Path:
     try:
         run(build_command(pin.path, out, kind))
     except CommandError as exc:
-        raise ProjectError(
-            f"The local package {pin.name} at {pin.path} could not be built into a {kind} by its build backend: "
-            f"{exc.stderr.strip().splitlines()[-1] if exc.stderr.strip() else exc}. Fix its pyproject.toml "
-            f"(try `uv build --{kind} {pin.path}`)."
-        ) from exc
+        raise _build_failure(pin, kind, exc.stderr) from exc
     return _built(out, ".whl" if kind == "wheel" else ".tar.gz")
+
+
+#: uv's hook line names the backend: "Call to `hatchling.build.build_wheel` failed".
+_HOOK = re.compile(r"Call to `(?P<backend>[\w.:]+)\.\w+` failed")
+#: Lines of the backend's output shown under its exception line.
+_BACKEND_TAIL_LINES = 8
+
+
+def _build_failure(pin: LocalPin, kind: str, stderr: str) -> ProjectError:
+    """The backend's own error first (its exception line), then the end of its output: uv's lines
+    after it ("Build failures usually indicate a problem...") say nothing about this package."""
+    output = _backend_output(stderr)
+    cause = _exception_line(output) or cause_line(stderr) or "no output"
+    tail = [line for line in _without_traceback(output)[-_BACKEND_TAIL_LINES:] if line.strip() != cause]
+    hook = _HOOK.search(stderr)
+    backend = f" ({hook.group('backend')})" if hook else ""
+    files = "pyproject.toml" + (", setup.py" if (pin.path / "setup.py").is_file() else "")
+    shown = "".join(f"\n    {line.rstrip()}" for line in tail)
+    return ProjectError(
+        f"The local package {pin.name} at {pin.path} could not be built into a {kind} by its build backend"
+        f"{backend}: {cause}{shown}\nFix the package's build configuration (its {files}) and check with "
+        f"`uv build --{kind} {pin.path}`."
+    )
+
+
+def _backend_output(stderr: str) -> list[str]:
+    """What the backend printed: the lines before uv's own "Failed to build", without uv's progress lines."""
+    lines = stderr.rstrip().splitlines()
+    marks = ("error: Failed to build", "\N{MULTIPLICATION SIGN} Failed to build")
+    end = next((i for i, line in enumerate(lines) if line.startswith(marks)), len(lines))
+    progress = ("Building wheel", "Building source distribution")
+    return [line for line in lines[:end] if line.strip() and not line.startswith(progress)]
+
+
+def _exception_line(output: list[str]) -> str | None:
+    """The line after the backend's last traceback (``ValueError: ...``), else its last line
+    (``raise SystemExit("...")`` and setuptools' ``error: ...`` print no traceback)."""
+    starts = [i for i, line in enumerate(output) if line.startswith("Traceback (most recent call last)")]
+    after = output[starts[-1] + 1 :] if starts else []
+    found = next((line.strip() for line in after if not line.startswith((" ", "\t"))), None)
+    return found or (output[-1].strip() if output else None)
+
+
+def _without_traceback(output: list[str]) -> list[str]:
+    """The backend's output without traceback frames (the indented lines under "Traceback")."""
+    kept, inside = [], False
+    for line in output:
+        if line.startswith("Traceback (most recent call last)"):
+            inside = True
+            continue
+        inside = inside and line.startswith((" ", "\t"))
+        if not inside:
+            kept.append(line)
+    return kept
 
 
 def _wheel_fits(wheel: Path, target: LambdaTarget) -> bool:

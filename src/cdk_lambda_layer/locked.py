@@ -39,6 +39,8 @@ class LockedPackage:
     wheels: tuple[str, ...] = ()
     #: Every hash the lock has for the version's files ("sha256:…").
     hashes: tuple[str, ...] = ()
+    #: File name -> its hashes, where the lock says which hash is whose (the source distribution too).
+    file_hashes: tuple[tuple[str, tuple[str, ...]], ...] = ()
     sdist: bool = False
     #: A folder or archive on disk (workspace member, path dependency, local wheel).
     local: Path | None = None
@@ -54,10 +56,21 @@ class Locked:
     source: str
     requires_python: SpecifierSet | None = None
 
+    def patch_dependent(self, target: LambdaTarget) -> tuple[str, ...]:
+        """Packages whose selection on the target depends on its patch level (a marker on
+        python_full_version): what the first patch release would get differs from a recent one's."""
+        recent, first = target.marker_environment(), target.marker_environment(patch=0)
+        differ = {
+            p.name
+            for p in self.packages
+            if p.marker is not None and _holds(p.marker, recent) != _holds(p.marker, first)
+        }
+        return tuple(sorted(differ))
+
     def for_target(self, target: LambdaTarget) -> tuple[LockedPackage, ...]:
         """The packages whose marker holds on the target; one per name (a fork picks its version)."""
         environment = target.marker_environment()
-        full = environment["python_full_version"]
+        full = f"{target.python}.x"
         if self.requires_python is not None and not _supports(self.requires_python, target):
             raise TargetError(
                 f"The pins from {self.source} are for Python {self.requires_python}, not {target.runtime_name}. "
@@ -70,7 +83,7 @@ class Locked:
             if package.requires_python is not None and not _supports(package.requires_python, target):
                 raise TargetError(
                     f"{package.name} {package.version} (from {self.source}) needs Python {package.requires_python}, "
-                    f"not {full[:-2]}: pick another runtime, or lock a version of {package.name} that supports it."
+                    f"not {full}: pick another runtime, or lock a version of {package.name} that supports it."
                 )
             key = canonicalize_name(package.name)
             if key in chosen and chosen[key] != package:
@@ -109,6 +122,11 @@ def read_pylock(text: str, base: Path, source: str) -> Locked:
 def _from_pylock(package: Any, base: Path) -> LockedPackage:
     files = [*(package.wheels or ()), *([package.sdist] if package.sdist else [])]
     hashes = tuple(sorted({f"{a}:{d}" for f in files for a, d in (f.hashes or {}).items()}))
+    per_file = tuple(
+        (f.filename, tuple(sorted(f"{a}:{d}" for a, d in (f.hashes or {}).items())))
+        for f in files
+        if getattr(f, "filename", None)
+    )
     local = package.directory.path if package.directory else (package.archive.path if package.archive else None)
     remote = package.vcs.url if package.vcs else (package.archive.url if package.archive else None)
     return LockedPackage(
@@ -117,6 +135,7 @@ def _from_pylock(package: Any, base: Path) -> LockedPackage:
         marker=package.marker,
         wheels=tuple(w.filename for w in package.wheels or ()),
         hashes=hashes,
+        file_hashes=per_file,
         sdist=package.sdist is not None,
         local=(base / local).resolve() if local else None,
         remote_source=None if local else remote,
@@ -176,12 +195,14 @@ def _from_requirement(
     entries = files.get((canonicalize_name(requirement.name), version), [])
     names = [str(f.get("file", "")) for f in entries]
     hashes = tuple(sorted({str(f["hash"]) for f in entries if f.get("hash")}))
+    per_file = tuple((str(f["file"]), (str(f["hash"]),)) for f in entries if f.get("file") and f.get("hash"))
     return LockedPackage(
         name=requirement.name,
         version=version,
         marker=requirement.marker,
         wheels=tuple(n for n in names if n.endswith(".whl")),
         hashes=hashes,
+        file_hashes=per_file,
         sdist=any(n.endswith((".tar.gz", ".zip", ".tar.bz2")) for n in names),
     )
 

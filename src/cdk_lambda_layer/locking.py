@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import stat
 import time
 import uuid
 from collections.abc import Iterator
@@ -38,7 +39,8 @@ INIT_PREFIX = ".init-"
 INIT_GRACE_SECONDS = 3600
 
 
-def _lock(handle: IO[str], *, blocking: bool) -> bool:
+def try_lock(handle: IO[str], *, blocking: bool) -> bool:
+    """flock ``handle`` exclusively; False when not ``blocking`` and another process holds it."""
     if fcntl is None:  # pragma: no cover - Windows
         return blocking
     try:
@@ -54,7 +56,7 @@ def held_folder(parent: Path, name: str) -> Iterator[Path]:
     init = parent / f"{INIT_PREFIX}{uuid.uuid4().hex[:12]}"
     init.mkdir()
     with (init / LOCK_NAME).open("w") as handle:
-        _lock(handle, blocking=True)
+        try_lock(handle, blocking=True)
         folder = parent / name
         init.rename(folder)
         yield folder
@@ -62,20 +64,23 @@ def held_folder(parent: Path, name: str) -> Iterator[Path]:
 
 @contextlib.contextmanager
 def _if_abandoned(folder: Path) -> Iterator[bool]:
-    """True (while holding its lock) when no live process holds ``folder``'s lock."""
+    """True (while holding its lock) when ``folder`` has a lock file that no live process holds.
+
+    No lock file, or one that is not a regular file, is no proof that this library made the folder:
+    False. The file is opened without following links and without blocking (a fifo planted there
+    must not hang the sweeper).
+    """
     if fcntl is None:  # pragma: no cover - Windows
         yield False
         return
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
     try:
-        fd = os.open(folder / LOCK_NAME, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-    except FileNotFoundError:
-        yield True  # no lock at all: made by an older version, or already being deleted
-        return
+        fd = os.open(folder / LOCK_NAME, flags)
     except OSError:
-        yield False  # cannot tell: leave it
+        yield False
         return
     with os.fdopen(fd) as handle:
-        yield _lock(handle, blocking=False)
+        yield stat.S_ISREG(os.fstat(fd).st_mode) and try_lock(handle, blocking=False)
 
 
 def is_abandoned(folder: Path) -> bool:
@@ -84,11 +89,30 @@ def is_abandoned(folder: Path) -> bool:
         return free
 
 
+def remove_held(folder: Path) -> None:
+    """Delete a held folder, its lock file last: a deletion cut short leaves a folder a sweep still
+    recognises as ours (its lock file is there, and free once this process is gone)."""
+    for child in sorted(folder.iterdir()) if folder.is_dir() and not folder.is_symlink() else ():
+        if child.name == LOCK_NAME:
+            continue
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                child.unlink()
+    with contextlib.suppress(OSError):
+        (folder / LOCK_NAME).unlink()
+    with contextlib.suppress(OSError):
+        folder.rmdir()
+
+
 def sweep(parent: Path, prefixes: tuple[str, ...]) -> list[Path]:
     """Delete the folders under ``parent`` named with one of ``prefixes`` whose owner is gone.
 
-    Only real folders (never a link) with those names, plus old ``.init-`` folders, are
-    ever considered; each is deleted while holding its lock, so a live owner cannot lose it.
+    Only real folders (never a link) with those names and a lock file of their own, plus old
+    ``.init-`` folders with their lock file, are ever considered; each is deleted while holding
+    its lock, so a live owner cannot lose it, and a folder of somebody else's that merely has
+    such a name is left alone.
     """
     removed: list[Path] = []
     if not parent.is_dir():
@@ -99,9 +123,13 @@ def sweep(parent: Path, prefixes: tuple[str, ...]) -> list[Path]:
         swept = name.startswith(prefixes) or (name.startswith(INIT_PREFIX) and now - _mtime(child) > INIT_GRACE_SECONDS)
         if not swept or child.is_symlink() or not child.is_dir():
             continue
+        if name.startswith(INIT_PREFIX) and not os.path.lexists(child / LOCK_NAME):
+            with contextlib.suppress(OSError):  # its owner died before locking it: empty, or left alone
+                child.rmdir()
+            continue
         with _if_abandoned(child) as free:
             if free:
-                shutil.rmtree(child, ignore_errors=True)
+                remove_held(child)
                 removed.append(child)
     return removed
 

@@ -33,8 +33,13 @@ def parse_build_mode(value: str) -> BuildMode:
 
 
 def fallback_note(exc: NoWheelError) -> str:
-    """What the log and the synth line say when auto builds in the container."""
+    """What the result and the synth line say when auto built in the container."""
     return f"{', '.join(exc.packages)}: no wheel for the target; built in the container instead (build=auto)"
+
+
+def fallback_start(exc: NoWheelError) -> str:
+    """What the log says before the container build starts (it may still fail: no Docker, say)."""
+    return f"{', '.join(exc.packages)}: no wheel for the target; building in the container (build=auto)"
 
 
 def build_layer(path: str | os.PathLike[str], *, build: str = "auto", **options: Any) -> LayerBuildResult:
@@ -49,7 +54,7 @@ def build_layer(path: str | os.PathLike[str], *, build: str = "auto", **options:
         if mode == "local" or not exc.buildable:
             raise
         note = fallback_note(exc)
-        logger.warning("%s", note)
+        logger.warning("%s", fallback_start(exc))
         try:
             result = BasedLambdaLayerContainerBuilder(path, **options).run()
         except DockerUnavailableError as docker:

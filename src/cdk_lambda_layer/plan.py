@@ -48,10 +48,18 @@ class Pin:
     wheel: str | None
     channel: Channel
     index: str | None = None
+    #: The hashes of that one file (the sdist's when ``wheel`` is None), where the lock says whose they are.
+    file_hashes: tuple[str, ...] = ()
 
-    def requirement(self) -> str:
-        """``name==version --hash=...`` for a requirements file."""
-        hashes = "".join(f" --hash={h}" for h in self.hashes)
+    def requirement(self, *, exact: bool = False) -> str:
+        """``name==version --hash=...`` for a requirements file.
+
+        ``exact``: allow only the planned file's hashes. pip (and uv) consider only files whose hash
+        is allowed, so a build image whose own platform is newer than the runtime's (a glibc above the
+        runtime's, say) installs the wheel planned for the runtime, or builds the planned sdist,
+        instead of the wheel that fits the image best.
+        """
+        hashes = "".join(f" --hash={h}" for h in (self.file_hashes if exact and self.file_hashes else self.hashes))
         return f"{self.name}=={self.version}{hashes}"
 
 
@@ -80,6 +88,8 @@ class InstallPlan:
     local: tuple[LocalPin, ...]
     #: Index URLs the lock records besides the default one (PyPI or the configured mirror).
     indexes: tuple[str, ...] = ()
+    #: What the build should say about the plan (a choice that depends on the runtime's patch level).
+    warnings: tuple[str, ...] = ()
 
     def channel(self, name: Channel) -> tuple[Pin, ...]:
         return tuple(p for p in self.pins if p.channel == name)
@@ -95,8 +105,12 @@ def make_plan(
     options: LayerOptions,
     *,
     in_image: bool = False,
+    source_only: frozenset[str] = frozenset(),
 ) -> InstallPlan:
-    """Decide every package's file and installer, or raise NoWheelError naming every package without one."""
+    """Decide every package's file and installer, or raise NoWheelError naming every package without one.
+
+    ``source_only``: canonical names the project wants built from source ("*": all of them).
+    """
     selected = locked.for_target(target)
     check_left_out(options, [canonicalize_name(p.name) for p in selected], locked.source)
     pins, local, refusals = [], [], []
@@ -108,14 +122,26 @@ def make_plan(
         elif package.remote_source is not None:
             refusals.append(_source_refusal(package))
         else:
-            pin, refusal = _classify(package, target, options, in_image)
+            from_source = "*" in source_only or canonicalize_name(package.name) in source_only
+            pin, refusal = _classify(package, target, options, in_image, from_source=from_source)
             pins += [pin] if pin else []
             refusals += [refusal] if refusal else []
     if refusals:
         raise no_wheel_error(refusals, target, in_image=in_image)
     defaults = {u.rstrip("/") for u in DEFAULT_INDEXES}
     indexes = sorted({p.index for p in pins if p.index and p.index.rstrip("/") not in defaults})
-    return InstallPlan(pins=tuple(pins), local=tuple(local), indexes=tuple(indexes))
+    notes = _patch_note(locked, target)
+    return InstallPlan(pins=tuple(pins), local=tuple(local), indexes=tuple(indexes), warnings=notes)
+
+
+def _patch_note(locked: Locked, target: LambdaTarget) -> tuple[str, ...]:
+    names = locked.patch_dependent(target)
+    if not names:
+        return ()
+    return (
+        f"{', '.join(names)}: {locked.source} picks by the runtime's patch level (python_full_version); Lambda "
+        f"keeps {target.runtime_name} on a recent patch release, so the pins for a recent {target.python}.x were taken",
+    )
 
 
 def _parse(filename: str) -> frozenset[Tag]:
@@ -126,18 +152,25 @@ def _parse(filename: str) -> frozenset[Tag]:
 
 
 def _classify(
-    package: LockedPackage, target: LambdaTarget, options: LayerOptions, in_image: bool
+    package: LockedPackage, target: LambdaTarget, options: LayerOptions, in_image: bool, *, from_source: bool = False
 ) -> tuple[Pin | None, Refusal | None]:
     selector = create_compatible_tags_selector(target.ordered_tags)
-    chosen = next(selector((w, _parse(w)) for w in package.wheels), None)
+    chosen = None if from_source else next(selector((w, _parse(w)) for w in package.wheels), None)
     common = {"name": package.name, "version": package.version, "hashes": package.hashes, "index": package.index}
+    per_file = dict(package.file_hashes)
     if chosen is not None:
         uv_ok = bool(_parse(chosen) & target.uv_tags)
         channel: Channel = "image" if in_image else ("uv" if uv_ok and options.installer == "uv" else "pip")
-        return Pin(wheel=chosen, channel=channel, **common), None
+        return Pin(wheel=chosen, channel=channel, file_hashes=per_file.get(chosen, ()), **common), None
     if in_image and package.sdist:
-        return Pin(wheel=None, channel="image", **common), None
-    reason = wheel_mismatch(package.wheels, target, sdist=package.sdist)
+        sdists = [hashes for name, hashes in per_file.items() if not name.endswith(".whl")]
+        return Pin(wheel=None, channel="image", file_hashes=sdists[0] if len(sdists) == 1 else (), **common), None
+    if from_source:
+        reason = "the project wants it built from source (no-binary), which only the build image can do for the " + (
+            "runtime" if package.sdist else "runtime, and the lock has no source distribution of it"
+        )
+    else:
+        reason = wheel_mismatch(package.wheels, target, sdist=package.sdist)
     return None, Refusal(name=package.name, version=package.version, reason=reason, buildable=package.sdist)
 
 
@@ -211,7 +244,11 @@ def no_wheel_error(refusals: Iterable[Refusal], target: LambdaTarget, *, in_imag
     """One error naming every package without a wheel, its reason, and the ways out."""
     refusals = sorted(refusals, key=lambda r: canonicalize_name(r.name))
     sdist = "; a source distribution exists"
-    lines = [f"  - {r.name} {r.version}: {r.reason}{sdist if r.buildable and not in_image else ''}" for r in refusals]
+    lines = [
+        f"  - {r.name} {r.version}: {r.reason}"
+        f"{sdist if r.buildable and not in_image and 'source distribution' not in r.reason else ''}"
+        for r in refusals
+    ]
     buildable = all(r.buildable for r in refusals)
     ways = [f"pin versions of {', '.join(r.name for r in refusals)} that publish a wheel for {target.runtime_name}"]
     if buildable and not in_image:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shlex
 import subprocess
 import time
@@ -64,10 +65,41 @@ def redact(text: str, secrets: Iterable[str]) -> str:
 MINIMAL_VARIABLES = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "SYSTEMROOT", "TZ")
 
 
+#: uv and pip settings a child may take from our environment: where packages come from, how to reach
+#: and authenticate to an index, where to cache, how to log. Every other UV_*/PIP_* variable changes
+#: *what* gets exported, resolved or installed (UV_OVERRIDE, UV_DEV, UV_RESOLUTION, PIP_CONSTRAINT,
+#: UV_COMPILE_BYTECODE, PIP_REQUIRE_VIRTUALENV...), which only the lock and this library's options
+#: decide: those are dropped, so the fingerprint stays the whole story.
+_TOOL_SETTINGS = re.compile(
+    r"UV_(CACHE_DIR|NO_CACHE|INDEX_URL|EXTRA_INDEX_URL|DEFAULT_INDEX|INDEX|FIND_LINKS|INDEX_STRATEGY"
+    r"|INDEX_[A-Z0-9_]+_(USERNAME|PASSWORD)|KEYRING_PROVIDER|NATIVE_TLS|INSECURE_HOST|HTTP_TIMEOUT"
+    r"|REQUEST_TIMEOUT|HTTP_RETRIES|CONCURRENT_DOWNLOADS|CONCURRENT_BUILDS|CONCURRENT_INSTALLS|OFFLINE"
+    r"|PYTHON_INSTALL_DIR|PYTHON_INSTALL_MIRROR|PYPY_INSTALL_MIRROR|CONFIG_FILE|NO_CONFIG|NO_PROGRESS|LOG_CONTEXT"
+    r"|NO_WRAP)"
+    r"|PIP_(INDEX_URL|EXTRA_INDEX_URL|FIND_LINKS|NO_INDEX|TRUSTED_HOST|CERT|CLIENT_CERT|PROXY|TIMEOUT"
+    r"|DEFAULT_TIMEOUT|RETRIES|CACHE_DIR|NO_CACHE_DIR|DISABLE_PIP_VERSION_CHECK|NO_INPUT|KEYRING_PROVIDER"
+    r"|CONFIG_FILE|PROGRESS_BAR)"
+)
+#: Colour in a tool's output would end up in what we parse (a path printed by a tool, say):
+#: the CDK CLI runs apps with FORCE_COLOR=0, which uv reads as "force colour on".
+_NO_COLOR = {"NO_COLOR": "1"}
+_COLOR_FORCING = ("FORCE_COLOR", "CLICOLOR_FORCE")
+
+
+def _kept(name: str) -> bool:
+    if name.startswith(("UV_", "PIP_")):
+        return bool(_TOOL_SETTINGS.fullmatch(name))
+    return name not in _COLOR_FORCING
+
+
 def child_environment(extra: Mapping[str, str], *, minimal: bool = False) -> dict[str, str]:
-    """The child's environment: ours (or only MINIMAL_VARIABLES of it) plus the command's additions;
-    os.environ is untouched."""
-    env = {k: v for k, v in os.environ.items() if k in MINIMAL_VARIABLES} if minimal else dict(os.environ)
+    """The child's environment: ours (only MINIMAL_VARIABLES of it, or all but the uv and pip settings
+    that change what is installed) plus the command's additions; os.environ is untouched."""
+    if minimal:
+        env = {k: v for k, v in os.environ.items() if k in MINIMAL_VARIABLES}
+    else:
+        env = {k: v for k, v in os.environ.items() if _kept(k)}
+    env.update(_NO_COLOR)
     env.update(extra)
     return env
 

@@ -21,6 +21,11 @@ def _megabytes(size: int | None) -> str:
     return f"{(size or 0) / 1e6:.1f} MB"
 
 
+def package_count(count: int) -> str:
+    """ "1 package" or "14 packages"."""
+    return f"{count} package{'' if count == 1 else 's'}"
+
+
 def largest_packages(result: LayerBuildResult, count: int = 3) -> str:
     top = sorted(result.packages, key=lambda p: p.size, reverse=True)[:count]
     return ", ".join(f"{p.name} {_megabytes(p.size)}" for p in top) or "none"
@@ -50,7 +55,7 @@ def synth_line(construct_path: str, result: LayerBuildResult) -> str:
     """One line per layer for the synth output, then one per warning."""
     line = (
         f"{PREFIX} {construct_path}: {source(result)} -> {target(result)}, {timing(result)}, "
-        f"{_megabytes(result.unzipped_bytes)} unzipped, {len(result.packages)} packages "
+        f"{_megabytes(result.unzipped_bytes)} unzipped, {package_count(len(result.packages))} "
         f"(largest: {largest_packages(result)})"
     )
     return "\n".join([line, *(f"{PREFIX}   WARNING {construct_path}: {w}" for w in result.warnings)])
@@ -61,7 +66,7 @@ def closing_lines(result: LayerBuildResult) -> str:
     lines = [
         f"layer: {result.layer_zip}",
         f"size: {_megabytes(result.zipped_bytes)} zipped, {_megabytes(result.unzipped_bytes)} unzipped, "
-        f"{len(result.packages)} packages ({'from the layer cache' if result.cached else 'built'})",
+        f"{package_count(len(result.packages))} ({'from the layer cache' if result.cached else 'built'})",
         f"largest: {largest_packages(result, 5)}",
     ]
     lines += [f"WARNING: {w}" for w in result.warnings]

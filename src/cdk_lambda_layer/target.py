@@ -33,8 +33,8 @@ class Architecture(str, Enum):
             return aliases[str(value).strip().lower()]
         except KeyError:
             raise TargetError(
-                f"Unknown CPU architecture {value!r}: Lambda runs 'x86_64' or 'arm64'. "
-                "Pass one of those (--arch x86_64 | --arch arm64)."
+                f"Unknown CPU architecture {value!r}: Lambda runs 'x86_64' or 'arm64'. Pass one of those "
+                "(architecture='arm64' / --arch arm64 / Architecture.ARM_64 in the construct)."
             ) from None
 
     @property
@@ -80,6 +80,10 @@ PYTHON_RUNTIMES: dict[str, LambdaOS] = {
     "3.14": LambdaOS.AMAZON_LINUX_2023,
 }
 
+#: The patch level markers are decided for: above any patch release a runtime will have (see
+#: LambdaTarget.marker_environment).
+RECENT_PATCH = 99
+
 #: The newest Python runtime this library knows; the builders' default.
 DEFAULT_PYTHON = max(PYTHON_RUNTIMES, key=lambda v: tuple(map(int, v.split("."))))
 
@@ -112,7 +116,8 @@ def parse_python(value: str) -> str:
         return text
     raise TargetError(
         f"Unknown Python version {value!r}: Lambda's Python runtimes are "
-        f"{', '.join(PYTHON_RUNTIMES)}. Pass one of those (e.g. --python {DEFAULT_PYTHON})."
+        f'{", ".join(PYTHON_RUNTIMES)}. Pass one of those (e.g. python="{DEFAULT_PYTHON}" / --python '
+        f"{DEFAULT_PYTHON} / Runtime.PYTHON_{DEFAULT_PYTHON.replace('.', '_')} in the construct)."
     )
 
 
@@ -200,21 +205,24 @@ class LambdaTarget:
         ceiling = 17 if self.os is LambdaOS.AMAZON_LINUX_2 else self.os.glibc[1]
         return frozenset(t for t in self.ordered_tags if (glibc_of(t.platform) or (2, 0)) <= (2, ceiling))
 
-    def marker_environment(self) -> dict[str, str]:
+    def marker_environment(self, patch: int = RECENT_PATCH) -> dict[str, str]:
         """PEP 508 marker values of the Lambda runtime, to evaluate markers for it rather than the host.
 
-        The patch level is unknown at build time (AWS updates the runtimes): X.Y.0 stands for it.
+        The patch level is not fixed at build time: AWS keeps each runtime on a recent patch release
+        and updates it in place. A marker on the patch level (``python_full_version >= '3.11.4'``) is
+        therefore decided for a recent one (``patch``; the lock reader says when that choice matters).
         """
+        full = f"{self.python}.{patch}"
         return {
             "implementation_name": "cpython",
-            "implementation_version": f"{self.python}.0",
+            "implementation_version": full,
             "os_name": "posix",
             "platform_machine": self.architecture.machine,
             "platform_python_implementation": "CPython",
             "platform_release": "",
             "platform_system": "Linux",
             "platform_version": "",
-            "python_full_version": f"{self.python}.0",
+            "python_full_version": full,
             "python_version": self.python,
             "sys_platform": "linux",
         }

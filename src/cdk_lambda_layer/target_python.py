@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import shutil
+import sys
 import tempfile
 from dataclasses import asdict, dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
-from .errors import CommandError, InterpreterNotFoundError, VerificationError
+from .errors import CommandError, InterpreterNotFoundError, ToolNotFoundError, VerificationError
 from .interpreter import TargetInterpreter, find_interpreter, how_to_get
 from .options import AWS_RUNTIME_PACKAGES, LayerOptions
 from .runner import Command, run
@@ -118,12 +122,40 @@ def check_imports(site: Path, target: LambdaTarget, options: LayerOptions) -> Im
     for name in sorted(set(options.provided) | set(AWS_RUNTIME_PACKAGES)):
         argv += ["--provided", name]
     with tempfile.TemporaryDirectory(prefix="cdk-lambda-layer-import-") as scratch:
-        # Importing runs the packages' own code: give it a scratch home and folder, and none of our
-        # environment's variables (credentials, tokens), only PATH and the locale.
+        # Importing runs the packages' own code: give it a scratch home and folder, none of our
+        # environment's variables (credentials, tokens), only PATH and the locale, and, where Linux
+        # allows it, a PID namespace of its own, so it cannot read ours in /proc/<pid>/environ either.
         command = Command(
-            argv=tuple(argv), label="import check", cwd=Path(scratch), env={"HOME": scratch}, minimal_env=True
+            argv=(*sandbox_prefix(), *argv),
+            label="import check",
+            cwd=Path(scratch),
+            env={"HOME": scratch},
+            minimal_env=True,
         )
         return _run_import_check(command, interpreter, target)
+
+
+_UNSHARE = ("--pid", "--fork", "--mount-proc", "--kill-child")
+
+
+@cache
+def sandbox_prefix() -> tuple[str, ...]:
+    """``unshare`` arguments that give the import check its own PID namespace and /proc, or () where
+    this machine cannot (no util-linux unshare, user namespaces turned off, not Linux).
+
+    As root the PID namespace is enough; anyone else needs a user namespace for it too.
+    """
+    unshare = shutil.which("unshare") if sys.platform == "linux" else None
+    if unshare is None:
+        return ()
+    user = () if os.geteuid() == 0 else ("--user", "--map-root-user")
+    prefix = (unshare, *user, *_UNSHARE, "--")
+    try:
+        run(Command(argv=(*prefix, "true"), label="unshare probe", minimal_env=True))
+    except (CommandError, ToolNotFoundError) as exc:
+        logger.info("the import check runs without a PID namespace of its own: %s", str(exc).splitlines()[0])
+        return ()
+    return prefix
 
 
 def _run_import_check(command: Command, interpreter: TargetInterpreter, target: LambdaTarget) -> ImportOutcome:

@@ -11,8 +11,22 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from .errors import BuildFolderError, CommandError, LayerBuildError, PackageIndexError, PackageNotFoundError
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+from .errors import (
+    BuildFolderError,
+    CommandError,
+    LayerBuildError,
+    PackageIndexError,
+    PackageNotFoundError,
+    ProjectError,
+    TargetError,
+    ToolNotFoundError,
+)
+from .redact import redact_urls
 from .runner import cause_line
+from .target import PYTHON_RUNTIMES
+from .tools import tool_version
 
 if TYPE_CHECKING:
     from .project import Project
@@ -31,12 +45,24 @@ _NOT_FOUND = (
     re.compile(r"Could not find a version that satisfies the requirement (?P<pkg>[A-Za-z0-9._-]+)(?P<spec>\S*)"),
 )
 _NO_SPACE = re.compile(r"No space left on device|Disk quota exceeded|\[Errno 28\]|os error 28")
+#: Poetry 2 without poetry-plugin-export (2.5 prints no quotes, older ones quote the name).
+_NO_EXPORT = re.compile(r'command "?export"? does not exist')
+#: uv reading a lock of another schema: "(v2, but only v1 is supported)".
+_LOCK_SCHEMA = re.compile(r"unsupported schema version \(v(?P<found>\d+), but only v(?P<supported>\d+) is supported\)")
+#: uv.lock is TOML, but not a lock: "error: Failed to parse `uv.lock`".
+_UNREADABLE_LOCK = re.compile(r"Failed to parse `?uv\.lock`?")
+#: uv's resolver on a package whose requires-python excludes the asked Python:
+#: "numpy==2.3.0 depends on Python>=3.11".
+_NEEDS_PYTHON = re.compile(
+    r"(?P<pkg>[A-Za-z][A-Za-z0-9._-]*)(?P<version>[=<>!~]=?[^\s,]+)? depends on "
+    r"Python(?P<spec>[<>=!~]=?[\w.*]+(?:, ?[<>=!~]=?[\w.*]+)*)"
+)
 _HASH = re.compile(r"Hash mismatch for `?(?P<pkg>[^`\s]+)`?|THESE PACKAGES DO NOT MATCH THE HASHES")
 
 
 def without_userinfo(url: str) -> str:
     """https://user:token@host/simple -> https://host/simple (never show a secret)."""
-    return re.sub(r"//[^/@\s]+@", "//", url)
+    return redact_urls(url).replace("://***@", "://")
 
 
 def explain_index_failure(stderr: str) -> PackageIndexError | None:
@@ -103,3 +129,78 @@ def explain_install_failure(exc: CommandError, folder: str) -> LayerBuildError |
             "or re-lock if the package was re-published."
         )
     return explain_resolution_failure(exc)
+
+
+def explain_missing_export(stderr: str, poetry: str) -> ToolNotFoundError | None:
+    """Poetry 2 answers `export` with "The requested command export does not exist" without the plugin."""
+    if not _NO_EXPORT.search(stderr):
+        return None
+    return ToolNotFoundError(
+        f"Poetry at {poetry} has no export command: Poetry 2 moved it into the poetry-plugin-export plugin, "
+        "which is not installed for it. Run `poetry self add poetry-plugin-export` (or pip install "
+        "poetry-plugin-export into Poetry's environment; pip install 'cdk-lambda-layer[poetry]' installs both)."
+    )
+
+
+def explain_lock_schema(stderr: str, lock: str, uv: str) -> LayerBuildError | None:
+    """A uv.lock of another schema than this uv reads: newer (upgrade uv) or older (lock again)."""
+    match = _LOCK_SCHEMA.search(stderr)
+    if match is None:
+        return None
+    found, supported = int(match.group("found")), int(match.group("supported"))
+    uv_version = _version_of(uv)
+    if found > supported:
+        return ToolNotFoundError(
+            f"{lock} was written by a newer uv than this one: it uses lock schema v{found}, and uv {uv_version} "
+            f"(at {uv}) reads only v{supported}. Upgrade that uv (`pip install -U uv` in the environment of "
+            "cdk-lambda-layer, which depends on it) to the version your team locks with; keep the lock as it is."
+        )
+    return ProjectError(
+        f"{lock} uses lock schema v{found}, older than the v{supported} that uv {uv_version} reads: run "
+        "`uv lock` next to it to rewrite it, and commit the lock."
+    )
+
+
+def _version_of(uv: str) -> str:
+    """This uv's version, for a message ("?" if even asking fails)."""
+    try:
+        return tool_version(uv, "uv")
+    except LayerBuildError:
+        return "?"
+
+
+def explain_unreadable_lock(stderr: str, lock: str, anchor: str) -> ProjectError | None:
+    """A uv.lock that is TOML but not a lock uv can read (a hand edit, a bad merge)."""
+    if not _UNREADABLE_LOCK.search(stderr):
+        return None
+    return ProjectError(
+        f"{lock} is not a lock uv can read ({cause_line(stderr)}): regenerate it with `uv lock` in {anchor} "
+        "(after resolving any merge conflict in it) and commit the lock."
+    )
+
+
+def explain_requires_python(stderr: str, python: str, source: str) -> TargetError | None:
+    """Pins whose requires-python excludes the runtime's Python, named with their requires-python."""
+    found: dict[str, str] = {}
+    for match in _NEEDS_PYTHON.finditer(stderr):
+        try:
+            spec = SpecifierSet(match.group("spec").replace(" ", ""))
+        except InvalidSpecifier:
+            continue
+        if not any(spec.contains(f"{python}.{patch}") for patch in (0, 99)):
+            found.setdefault(f"{match.group('pkg')}{match.group('version') or ''}", str(spec))
+    if not found:
+        return None
+    named = "; ".join(f"{pin} requires Python {spec}" for pin, spec in found.items())
+    it, they = ("it", "it supports") if len(found) == 1 else ("they", "they support")
+    runtimes = [v for v in PYTHON_RUNTIMES if all(SpecifierSet(s).contains(f"{v}.0") for s in found.values())]
+    other = (
+        f'a runtime {they} (python="{runtimes[0]}" / --python {runtimes[0]} / '
+        f"Runtime.PYTHON_{runtimes[0].replace('.', '_')}), or "
+        if runtimes
+        else ""
+    )
+    return TargetError(
+        f"{named} (from {source}), so {it} cannot be installed for python{python}, the runtime asked for. "
+        f"Ways out: {other}pin versions that support Python {python}."
+    )

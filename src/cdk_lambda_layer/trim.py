@@ -1,7 +1,8 @@
 """Trimming: drop what a layer never needs, and the packages the user excluded.
 
-Removed: __pycache__ folders and *.pyc (installers' bytecode, for whatever Python ran them;
-the bytecode step compiles for the target afterwards), console scripts in bin/ (their
+Removed: __pycache__ folders and *.pyc beside their .py (installers' bytecode, for whatever
+Python ran them; the bytecode step compiles for the target afterwards; a sourceless .pyc a
+wheel ships as the module itself stays), console scripts in bin/ (their
 shebangs name the build host's Python and /opt/python/bin is not on PATH), the
 installers' own files (uv's .lock), the install records installers add to each dist-info
 with their lines in RECORD (``direct_url.json``, PEP 610: for a local package a path on the
@@ -74,13 +75,18 @@ def _prune_empty_dirs(site: Path) -> None:
 
 
 def _bytecode(site: Path) -> list[Path]:
-    """__pycache__ folders and stray *.pyc/*.pyo files, found in one walk."""
+    """__pycache__ folders and *.pyc/*.pyo files beside their own .py, found in one walk.
+
+    A .pyc with no .py beside it is a sourceless module a wheel ships on purpose (the only form of
+    that module): removing it would break ``import``, so it stays.
+    """
     found = []
     for folder, dirs, names in os.walk(site):
         if "__pycache__" in dirs:
             dirs.remove("__pycache__")
             found.append(Path(folder, "__pycache__"))
-        found += [Path(folder, n) for n in names if n.endswith((".pyc", ".pyo"))]
+        sources = {n[:-3] for n in names if n.endswith(".py")}
+        found += [Path(folder, n) for n in names if n.endswith((".pyc", ".pyo")) and n[:-4] in sources]
     return found
 
 

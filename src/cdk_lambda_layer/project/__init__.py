@@ -18,7 +18,14 @@ from packaging.utils import canonicalize_name
 
 from ..errors import ProjectError
 from .discover import Tool, ToolName, detect_tool, member_folder, uv_workspace_root, workspace_members
-from .local import LocalSource, RequirementFiles, poetry_local_sources, requirement_files, uv_local_sources
+from .local import (
+    LocalSource,
+    RequirementFiles,
+    poetry_local_sources,
+    pyproject_local_sources,
+    requirement_files,
+    uv_local_sources,
+)
 from .pyproject import (
     declared_extras,
     declared_groups,
@@ -94,19 +101,34 @@ class Project:
     def local_sources(
         self, *, extras: tuple[str, ...] = (), groups: tuple[str, ...] = (), include_project: bool = False
     ) -> tuple[LocalSource, ...]:
-        """The local packages this layer gets (from the lock files; no process)."""
+        """The local packages this layer gets (from the lock files; no process); the project itself
+        only with ``include_project``."""
         if self.tool is Tool.UV:
             return uv_local_sources(
                 self.lock, self.anchor, self.name, extras=extras, groups=groups, include_root=include_project
             )
-        found: tuple[LocalSource, ...] = ()
         if self.tool is Tool.POETRY:
             found = poetry_local_sources(self.lock, self.root, groups)
         elif self.requirements is not None:
             found = self.requirements.local
+        else:
+            found = pyproject_local_sources(self.pyproject, self.root, extras=extras, groups=groups)
+        # `-e .` (what `uv export` writes) names the project itself: its code is in the layer only
+        # with include_project, and then once.
+        found = tuple(s for s in found if s.path != self.root)
         if include_project:
             found = (LocalSource(name=self.name, path=self.root), *found)
         return found
+
+    def package_folders(self, local: tuple[LocalSource, ...]) -> tuple[Path, ...]:
+        """Folders that are packages on their own: the layer's local packages, every uv workspace
+        member, and this project. A package's sources leave them out where they sit inside it, so a
+        workspace root that is itself a package does not absorb its members, and a library holding
+        this project (``../..`` in an example's requirements) does not absorb its handlers."""
+        members: tuple[Path, ...] = ()
+        if self.tool is Tool.UV and uv_workspace_root(self.anchor) == self.anchor:
+            members = tuple(workspace_members(self.anchor).values())
+        return tuple(dict.fromkeys([self.root, *(s.path for s in local if s.is_folder), *members]))
 
     def check_options(self, extras: tuple[str, ...], groups: tuple[str, ...]) -> None:
         """Unknown extras and groups are errors here, before any tool runs."""

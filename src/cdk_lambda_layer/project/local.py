@@ -10,14 +10,21 @@ is decided the way the lock decides it:
 - poetry.lock: packages of the chosen groups whose ``[package.source]`` is a directory or
   a file;
 - requirements.txt: folder and archive paths, ``file:`` URLs and ``-e`` lines, through
-  ``-r``/``-c`` includes (which are files the fingerprint must cover too).
+  ``-r``/``-c`` includes (which are files the fingerprint must cover too);
+- a pip project without requirements.txt: direct references in ``[project].dependencies``
+  and the chosen extras and groups (``acme @ file:///${PROJECT_ROOT}/libs/acme``).
 
 Relative paths resolve against the lock's folder (uv.lock, poetry.lock) or the project
-folder (requirements files, as the installer runs there), never the caller's directory.
+folder (requirements files and pyproject.toml, as the installer runs there), never the
+caller's directory. ``${PROJECT_ROOT}`` is that folder too (uv expands it to the folder it
+runs in), and another ``${NAME}`` comes from the environment, as uv reads it. A line
+naming the project itself (``-e .``, which ``uv export`` writes) is read like any other
+here; ``Project.local_sources`` leaves it out unless the layer includes the project.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 from collections.abc import Iterable, Iterator
@@ -29,6 +36,7 @@ from urllib.parse import unquote, urlsplit
 from packaging.utils import canonicalize_name
 
 from ..errors import ProjectError
+from .pyproject import table
 
 #: Files a requirements line can name that install a package from disk.
 ARCHIVE_SUFFIXES = (".whl", ".tar.gz", ".zip", ".tar.bz2", ".tgz")
@@ -134,6 +142,47 @@ def poetry_local_sources(lock: dict[str, Any], project_root: Path, groups: Itera
     return tuple(sorted(found, key=lambda s: str(s.path)))
 
 
+# -- [project] dependencies -------------------------------------------------------------------
+def _string_list(value: Any) -> list[str]:
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
+def _group_requirements(groups: dict[str, Any], name: str, seen: frozenset[str] = frozenset()) -> list[str]:
+    """A PEP 735 group's requirement strings, ``{include-group = …}`` followed (read leniently: the
+    export step refuses a malformed table with a message)."""
+    if name in seen:
+        return []
+    items = groups.get(name)
+    found: list[str] = []
+    for item in items if isinstance(items, list) else []:
+        if isinstance(item, dict) and isinstance(item.get("include-group"), str):
+            found += _group_requirements(groups, item["include-group"], seen | {name})
+        elif isinstance(item, str):
+            found.append(item)
+    return found
+
+
+def pyproject_local_sources(
+    pyproject: dict[str, Any], project_root: Path, *, extras: Iterable[str] = (), groups: Iterable[str] = ()
+) -> tuple[LocalSource, ...]:
+    """Local packages that [project].dependencies, the chosen extras and dependency groups name by
+    direct reference (``acme @ file:///${PROJECT_ROOT}/libs/acme``, an absolute ``file:`` URL,
+    ``acme @ ./libs/acme``): a pip project without requirements.txt installs them from disk."""
+    project = table(pyproject, "project")
+    requirements = _string_list(project.get("dependencies"))
+    for extra in extras:
+        requirements += _string_list(table(project, "optional-dependencies").get(extra))
+    for group in groups:
+        requirements += _group_requirements(table(pyproject, "dependency-groups"), group)
+    found: dict[Path, LocalSource] = {}
+    for requirement in requirements:
+        path = requirement_path(requirement, project_root)
+        name = _PEP508_URL.match(requirement)
+        if path is not None:
+            found.setdefault(path, LocalSource(name=name.group("name") if name else None, path=path))
+    return tuple(sorted(found.values(), key=lambda s: str(s.path)))
+
+
 # -- requirements files -------------------------------------------------------------------------
 @dataclass(frozen=True)
 class IndexOptions:
@@ -189,10 +238,10 @@ _OPTION = re.compile(
     r"^(-r|--requirement|-c|--constraint|-e|--editable|-f|--find-links|-i|--index-url|--extra-index-url"
     r"|--trusted-host)(?:=|\s+|(?=\S))(.+)$"
 )
-_PEP508_URL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(?:\[[^\]]*\])?\s*@\s*(\S+)")
+_PEP508_URL = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\])?\s*@\s*(?P<url>\S+)")
 
 
-def _logical(text: str) -> Iterator[str]:
+def logical_lines(text: str) -> Iterator[str]:
     """Lines with backslash continuations joined and comments removed (pip's rules)."""
     buffer = ""
     for raw in text.splitlines():
@@ -206,6 +255,26 @@ def _logical(text: str) -> Iterator[str]:
         yield buffer.strip()
 
 
+#: uv expands ``${NAME}`` (upper case) in requirement paths and URLs: ``PROJECT_ROOT`` to the folder it
+#: runs in, which is the project's here, any other name from the environment (left as it is when unset).
+_VARIABLE = re.compile(r"\$\{(?P<name>[A-Z0-9_]+)\}")
+_EXTRAS = re.compile(r"\[[^\]]*\]$")
+
+
+def _expand_variables(text: str, base: Path) -> str:
+    """``${PROJECT_ROOT}/libs/x`` (also as ``file:///${PROJECT_ROOT}/libs/x``) as uv reads it."""
+
+    def value(match: re.Match[str]) -> str:
+        name = match["name"]
+        return base.as_posix() if name == "PROJECT_ROOT" else os.environ.get(name, match[0])
+
+    expanded = _VARIABLE.sub(value, text)
+    slashes = len(text) - len(text.lstrip("/"))
+    if expanded != text and text[slashes:].startswith("${") and expanded[slashes:].startswith("/"):
+        return expanded[slashes:]  # the URL's slashes before an absolute folder
+    return expanded
+
+
 def _as_path(reference: str, base: Path) -> Path | None:
     """A local path named by a requirement (a folder, an archive, a file: URL), else None."""
     if reference.startswith("file:"):
@@ -214,9 +283,11 @@ def _as_path(reference: str, base: Path) -> Path | None:
         except ValueError:
             return None
         text = unquote(parts.path if parts.netloc in ("", "localhost") else f"//{parts.netloc}{parts.path}")
+        text = _expand_variables(text, base)
         return (base / text).resolve() if not Path(text).is_absolute() else Path(text).resolve()
     if "://" in reference or reference.startswith(("git+", "hg+", "svn+", "bzr+")):
         return None
+    reference = _EXTRAS.sub("", _expand_variables(reference, base))  # ./libs/x[cli]: the folder ./libs/x
     looks_local = reference.startswith((".", "/", "~")) or "/" in reference or reference.endswith(ARCHIVE_SUFFIXES)
     if not looks_local:
         return None
@@ -224,6 +295,12 @@ def _as_path(reference: str, base: Path) -> Path | None:
         return (base / Path(reference).expanduser()).resolve()
     except (RuntimeError, ValueError, OSError):  # ~unknown-user, an embedded NUL: not a path uv can use
         return None
+
+
+def requirement_path(line: str, base: Path) -> Path | None:
+    """The local path a requirement line or string names (``name @ file:…``, ``./x``), else None."""
+    url = _PEP508_URL.match(line)
+    return _as_path(url.group("url") if url else _first_word(line).split(";")[0], base)
 
 
 def requirement_files(path: Path, project_root: Path, _seen: frozenset[Path] = frozenset()) -> RequirementFiles:
@@ -244,7 +321,7 @@ def requirement_files(path: Path, project_root: Path, _seen: frozenset[Path] = f
     includes: list[Path] = [path]
     local: list[LocalSource] = []
     index = IndexOptions()
-    for line in _logical(text):
+    for line in logical_lines(text):
         if line == "--no-index":
             index = index.merged(IndexOptions(no_index=True))
             continue
@@ -267,8 +344,7 @@ def requirement_files(path: Path, project_root: Path, _seen: frozenset[Path] = f
             continue
         if not line or line.startswith("-"):
             continue
-        url = _PEP508_URL.match(line)
-        target = _as_path(url.group(1) if url else _first_word(line).split(";")[0], project_root)
+        target = requirement_path(line, project_root)
         if target is not None:
             local.append(LocalSource(name=None, path=target))
     return RequirementFiles(tuple(dict.fromkeys(includes)), tuple(local), index)
@@ -291,7 +367,7 @@ def _index_option(flag: str, value: str, base: Path) -> IndexOptions:
 def requirement_options(text: str, base: Path) -> IndexOptions:
     """The index options (--index-url, --extra-index-url, --find-links, --trusted-host) of requirements text."""
     index = IndexOptions()
-    for line in _logical(text):
+    for line in logical_lines(text):
         option = _OPTION.match(line)
         if line == "--no-index":
             index = index.merged(IndexOptions(no_index=True))

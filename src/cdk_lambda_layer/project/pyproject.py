@@ -29,6 +29,12 @@ def resolve_pyproject(path: str | Path) -> Path:
             f"The project folder {given} does not exist (resolved from {Path.cwd()}): check the path, "
             "or pass the folder that holds pyproject.toml."
         )
+    if given.is_file() and given.name != "pyproject.toml":
+        raise ProjectError(
+            f"{given} is a file, not a project: pass the folder that holds the project's pyproject.toml "
+            f"({given.parent}) or that pyproject.toml itself; its lock (uv.lock, poetry.lock, requirements.txt) "
+            "is found next to it."
+        )
     candidate = given / "pyproject.toml" if given.is_dir() else given
     if candidate.is_file():
         return candidate.resolve()
@@ -45,8 +51,9 @@ def resolve_pyproject(path: str | Path) -> Path:
 def read_pyproject(path: Path, *, strict: bool = True) -> dict[str, Any]:
     """Parse pyproject.toml, turning read and syntax errors into a ProjectError.
 
-    ``strict``: it must declare dependencies ([project] or [tool.poetry]); a workspace root's
-    pyproject, read to find members, need not.
+    ``strict``: it must declare dependencies ([project] or [tool.poetry], or a requirements.txt
+    beside it: the setuptools layout whose pyproject.toml holds only [build-system]); a workspace
+    root's pyproject, read to find members, need not.
     """
     try:
         data = tomllib.loads(path.read_bytes().decode("utf-8"))
@@ -61,10 +68,11 @@ def read_pyproject(path: Path, *, strict: bool = True) -> dict[str, Any]:
     has_project = isinstance(data.get("project"), dict)
     tool = data.get("tool")
     has_poetry = isinstance(tool, dict) and isinstance(tool.get("poetry"), dict)
-    if not (has_project or has_poetry):
+    if not (has_project or has_poetry or (path.parent / "requirements.txt").is_file()):
         raise ProjectError(
             f"{path} has neither a [project] table nor a [tool.poetry] section, so it declares no "
-            "dependencies. Add [project] with a 'dependencies' list (or [tool.poetry] for Poetry)."
+            "dependencies. Add [project] with a 'dependencies' list (or [tool.poetry] for Poetry, or a "
+            "requirements.txt beside it for pip)."
         )
     return data
 

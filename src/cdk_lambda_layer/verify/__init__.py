@@ -1,14 +1,15 @@
 """Verification: the layer would run on the target, checked before anything is published.
 
 Each check is a known way layers break in production: a link or special file that could
-bring a host file along (inventory.walk_files), a wheel tagged for another platform or a
-newer glibc (tags), native code for another CPU or needing newer symbol versions than the
-runtime's glibc and libstdc++ (audit), a requirement missing for the runtime's Python
-(requires), and an unzipped size over Lambda's 250 MB (size).
+bring a host file along (inventory.walk_files), packages other than the plan's (installed), a
+wheel tagged for another platform or a newer glibc (tags), native code for another CPU or
+needing newer symbol versions than the runtime's glibc and libstdc++ (audit), a requirement
+missing for the runtime's Python (requires), and an unzipped size over Lambda's 250 MB (size).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from ..errors import VerificationError
 from ..inventory import InstalledPackage, installed_packages, walk_files
 from ..options import LayerOptions
 from ..target import LambdaTarget
+from .installed import check_installed
 from .requires import check_requirements
 from .size import check_size, largest
 from .tags import check_wheel_tags, wheel_tags
@@ -32,15 +34,24 @@ class VerifyReport:
     warnings: tuple[str, ...] = field(default=())
 
 
-def verify(site: Path, target: LambdaTarget, options: LayerOptions, *, built_in_image: bool = False) -> VerifyReport:
+def verify(
+    site: Path,
+    target: LambdaTarget,
+    options: LayerOptions,
+    *,
+    built_in_image: bool = False,
+    expected: Mapping[str, str] | None = None,
+) -> VerifyReport:
     """Run every check on the finished layer folder; raise on the first that fails.
 
     ``built_in_image``: the install ran in the build image, which tags wheels it built from
     sdists ``linux_<cpu>``; those were compiled against the image's glibc, which the native
-    code audit checks.
+    code audit checks. ``expected``: the plan (canonical name -> version) the layer must hold.
     """
     files = walk_files(site)
     packages = installed_packages(site, files)
+    if expected is not None:
+        check_installed(packages, expected)
     check_wheel_tags(packages, target, built_in_image=built_in_image)
     audit = audit_layer(site, target, files=files, packages=packages)
     if audit.errors:

@@ -52,26 +52,43 @@ def _applies(requirement: Requirement, environment: dict[str, str]) -> bool:
         return True
 
 
+def _requirements(package: InstalledPackage) -> list[Requirement]:
+    found = []
+    for text in PathDistribution(package.dist_info).requires or ():
+        try:
+            found.append(Requirement(text))
+        except InvalidRequirement:
+            logger.warning("%s lists an unreadable requirement %r; not checked", package.name, text)
+    return found
+
+
 def unmet_requirements(packages: list[InstalledPackage], target: LambdaTarget, options: LayerOptions) -> list[Unmet]:
-    environment = {**target.marker_environment(), "extra": ""}
+    """Every requirement that applies on the target and is not met, extras included: a package asked
+    for as ``requests[socks]`` must bring what its ``socks`` extra requires (PySocks), transitively."""
+    environment = target.marker_environment()
     installed = {canonicalize_name(p.name): p for p in packages}
     trusted = set(options.provided) | (set(options.exclude) & set(AWS_RUNTIME_PACKAGES))
     unmet: list[Unmet] = []
-    for package in packages:
-        for text in PathDistribution(package.dist_info).requires or ():
-            try:
-                requirement = Requirement(text)
-            except InvalidRequirement:
-                logger.warning("%s lists an unreadable requirement %r; not checked", package.name, text)
-                continue
+    todo = [(p, "") for p in packages]  # (package, extra it is asked for with; "" = its base requirements)
+    seen: set[tuple[str, str]] = set()
+    while todo:
+        package, extra = todo.pop()
+        if (canonicalize_name(package.name), extra) in seen:
+            continue
+        seen.add((canonicalize_name(package.name), extra))
+        for requirement in _requirements(package):
             name = canonicalize_name(requirement.name)
-            if not _applies(requirement, environment) or name in trusted:
+            if not _applies(requirement, {**environment, "extra": extra}) or name in trusted:
                 continue
+            if extra and _applies(requirement, {**environment, "extra": ""}):
+                continue  # a base requirement: checked in the package's own pass
             have = installed.get(name)
             if have is None:
                 unmet.append(Unmet(package, requirement, None))
-            elif requirement.specifier and not requirement.specifier.contains(have.version, prereleases=True):
+                continue
+            if requirement.specifier and not requirement.specifier.contains(have.version, prereleases=True):
                 unmet.append(Unmet(package, requirement, have.version))
+            todo += [(have, canonicalize_name(e)) for e in requirement.extras]
     return unmet
 
 

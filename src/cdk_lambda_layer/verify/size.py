@@ -1,12 +1,15 @@
-"""Size: the unzipped layer, bytecode included, within Lambda's 250 MB."""
+"""Size: the unzipped layer, bytecode included, within Lambda's 250 MB (or the limit the user set)."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
+from packaging.utils import canonicalize_name
+
 from ..errors import LayerTooLargeError
 from ..inventory import InstalledPackage, tree_size
+from ..options import AWS_RUNTIME_PACKAGES, LAMBDA_UNZIPPED_LIMIT
 
 
 def largest(packages: list[InstalledPackage], count: int = 10) -> list[InstalledPackage]:
@@ -37,8 +40,21 @@ def check_size(
         else ""
     )
     raise LayerTooLargeError(
-        f"The layer is {total / 1e6:.1f} MB unzipped ({compiled / 1e6:.1f} MB of it bytecode); Lambda allows "
-        f"{limit / 1e6:.1f} MB for a function and all its layers. Largest packages: {top}.{hint} Exclude what "
-        "the runtime provides (exclude=['boto3', 'botocore', 's3transfer']), drop unused dependencies, or "
-        "split the layer."
+        f"The layer is {total / 1e6:.1f} MB unzipped ({compiled / 1e6:.1f} MB of it bytecode); {_limit(limit)}. "
+        f"Largest packages: {top}.{hint} {_ways_out(packages)}"
     )
+
+
+def _limit(limit: int) -> str:
+    """Lambda's own limit, or the one the user set (a smaller budget for this layer)."""
+    if limit == LAMBDA_UNZIPPED_LIMIT:
+        return f"Lambda allows {limit / 1e6:.1f} MB (250 MiB) for a function and all its layers"
+    return f"the limit you set is {limit / 1e6:.1f} MB (--max-size / max_unzipped_bytes)"
+
+
+def _ways_out(packages: list[InstalledPackage]) -> str:
+    """Excluding what the runtime provides is offered only when the layer has some of it."""
+    present = {canonicalize_name(p.name) for p in packages}
+    runtime = [name for name in AWS_RUNTIME_PACKAGES if name in present]
+    exclude = f"Exclude what the runtime provides (exclude={runtime!r}), drop" if runtime else "Drop"
+    return f"{exclude} unused dependencies, or split the layer."
