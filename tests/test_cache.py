@@ -212,7 +212,7 @@ def test_a_hit_still_meets_this_builds_size_limit_and_import_check(project_copy,
 @pytest.mark.docker
 def test_a_container_layer_follows_its_image_when_a_tag_moves(project_copy, tmp_path):
     """The image is hashed by name (construct time cannot ask Docker), and tags move (SAM's :latest-*):
-    a cached layer built in another image than the name stands for now is built again."""
+    a cached layer built in an older image than the name stands for now is built again."""
     import io
 
     import docker
@@ -233,6 +233,10 @@ def test_a_container_layer_follows_its_image_when_a_tag_moves(project_copy, tmp_
         moved = BasedLambdaLayerContainerBuilder(project, python="3.11", image=moving).run()
         assert moved.fingerprint == first.fingerprint and not moved.cached
         assert moved.manifest["image"]["id"] == newer.id
+        assert BasedLambdaLayerContainerBuilder(project, python="3.11", image=moving).run().cached
+        # A machine whose tag still names the older image (a CI runner that pulled earlier) takes the
+        # layer built in the newer one: two machines never build the shared entry in turn for each other.
+        client.images.get(base).tag(moving)
         assert BasedLambdaLayerContainerBuilder(project, python="3.11", image=moving).run().cached
     finally:
         for name in (moving, newer.id):

@@ -131,3 +131,37 @@ def test_a_setuptools_layout_with_requirements_builds_as_a_pip_project(tmp_path)
     assert [p["name"] for p in json.loads(done.stdout)["packages"]] == ["six"]
     assert "pip project 'svc'" in done.stderr
     assert "1 package (built)" in done.stderr  # one package, not "1 packages"
+
+
+@pytest.mark.network
+def test_the_first_line_says_what_was_found_and_package_names_the_member(tmp_path):
+    """From the workspace root, --package picks the member; the first line names tool, member, lock and
+    target before anything runs; the member's workspace library is in the layer."""
+    import shutil
+    from pathlib import Path
+
+    root = Path(shutil.copytree(Path(__file__).parent / "repos" / "uv_workspace", tmp_path / "ws"))
+    done = cli("build", str(root), "--package", "orders", "--python", "3.12", "--no-cache", "--json")
+    assert done.returncode == 0, done.stderr
+    first = done.stderr.splitlines()[0]
+    assert first.startswith("uv workspace member 'orders' at ") and "(lock: ../../uv.lock)" in first
+    assert first.endswith("-> python3.12 x86_64 (build: auto)")
+    result = json.loads(done.stdout)
+    assert "ledger" in {p["name"] for p in result["packages"]}
+    assert result["python_dir"].startswith(str(root / "services" / "orders" / "build"))
+
+
+@pytest.mark.network
+def test_no_bytecode_ships_none_and_bytecode_requires_it(project_copy):
+    import zipfile
+
+    python = f"{sys.version_info.major}.{sys.version_info.minor}"  # this machine has that CPython
+    off = cli("build", str(project_copy("uv_app", "off")), "--python", python, "--no-bytecode", "--json")
+    assert off.returncode == 0, off.stderr
+    result = json.loads(off.stdout)
+    assert result["bytecode"]["included"] is False and "turned off" in result["bytecode"]["reason"]
+    with zipfile.ZipFile(result["layer_zip"]) as archive:
+        assert not [n for n in archive.namelist() if n.endswith(".pyc")]
+    on = cli("build", str(project_copy("uv_app", "on")), "--python", python, "--bytecode", "--json")
+    assert on.returncode == 0, on.stderr
+    assert json.loads(on.stdout)["bytecode"]["included"] is True

@@ -8,11 +8,16 @@ the container; the import check catches a module that cannot import.
 
 from __future__ import annotations
 
+import base64
+import csv
+import hashlib
+import io
 import json
 import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -282,3 +287,191 @@ def test_a_pip_project_resolved_at_build_time_says_which_packages_are_open(tmp_p
     pinned = requirements_project(tmp_path / "pinned", *(f"{p.name}=={p.version}" for p in result.packages))
     again = BasedLambdaLayerLocalBuilder(pinned, python="3.12", cache_dir=False).run()
     assert not [w for w in again.warnings if "does not pin" in w]
+
+
+def test_uv_config_outside_the_project_cannot_steer_a_pip_project(tmp_path, monkeypatch):
+    """A uv.toml in a folder above the project, or one named by UV_CONFIG_FILE (or the user's), would
+    change what uv resolves (here: drop a pinned package, pick the lowest versions) with the same
+    fingerprint. A pip project's uv settings are its own uv.toml, which the fingerprint holds."""
+    project = requirements_project(tmp_path / "outer" / "repo", "six==1.17.0", "attrs>=22")
+    clean = BasedLambdaLayerLocalBuilder(project, python="3.11", cache_dir=False).run()
+    steering = tmp_path / "steer.toml"
+    steering.write_text('[pip]\nno-emit-package = ["six"]\n')
+    monkeypatch.setenv("UV_CONFIG_FILE", str(steering))
+    (tmp_path / "outer" / "uv.toml").write_text('[pip]\nresolution = "lowest"\n')
+    steered = BasedLambdaLayerLocalBuilder(project, python="3.11", cache_dir=False).run()
+    assert {p.name: p.version for p in steered.packages} == {p.name: p.version for p in clean.packages}
+    (project / "uv.toml").write_text('[pip]\nresolution = "lowest"\n')  # the project's own: applies, and counts
+    own = BasedLambdaLayerLocalBuilder(project, python="3.11", cache_dir=False).run()
+    assert own.fingerprint != clean.fingerprint
+    assert {p.name: p.version for p in own.packages}["attrs"] == "22.1.0"
+
+
+def _tampered_index(tmp_path: Path, pins: list[str]) -> str:
+    """A PEP 503 index serving, for each pin, a wheel of the same name and version with other content."""
+    downloads, simple = tmp_path / "dl", tmp_path / "idx" / "simple"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "-d", str(downloads), *pins], check=True
+    )
+    for wheel in downloads.glob("*.whl"):
+        files = {i.filename: z for z in [zipfile.ZipFile(wheel)] for i in z.infolist()}
+        data = {n: z.read(n) for n, z in files.items()}
+        module = next(n for n in data if n.endswith(".py"))
+        data[module] += b"\nTAMPERED = True\n"
+        record = next(n for n in data if n.endswith(".dist-info/RECORD"))
+        rows = []
+        for row in csv.reader(io.StringIO(data[record].decode())):
+            if row and row[0] in data and row[0] != record:
+                digest = base64.urlsafe_b64encode(hashlib.sha256(data[row[0]]).digest()).rstrip(b"=").decode()
+                row = [row[0], f"sha256={digest}", str(len(data[row[0]]))]
+            rows.append(row)
+        out = io.StringIO()
+        csv.writer(out, lineterminator="\n").writerows(rows)
+        data[record] = out.getvalue().encode()
+        project = wheel.name.split("-")[0].lower()
+        (simple / project).mkdir(parents=True)
+        target = simple / project / wheel.name
+        with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as z:
+            for n, content in data.items():
+                z.writestr(n, content)
+        sha = hashlib.sha256(target.read_bytes()).hexdigest()
+        (simple / project / "index.html").write_text(f'<a href="{target.as_uri()}#sha256={sha}">{wheel.name}</a>')
+    return simple.as_uri()
+
+
+def test_hashes_in_requirements_are_the_only_files_allowed(tmp_path):
+    """requirements.txt pins files by hash; an index named next to them serves other files under the same
+    names and versions. `uv pip install -r` refuses them (hash mismatch): so must the build, before
+    anything is installed, whatever the resolution recorded."""
+    from cdk_lambda_layer import PackageIndexError
+
+    pins = ["six==1.17.0", "attrs==26.1.0"]
+    index = _tampered_index(tmp_path, pins)
+    hashed = subprocess.run(
+        [find_uv(), "pip", "compile", "-", "--generate-hashes", "--no-header", "-q", "--python-version", "3.11"],
+        input="\n".join(pins),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    project = requirements_project(tmp_path / "svc", f"--extra-index-url {index}", hashed)
+    with pytest.raises(PackageIndexError) as info:
+        BasedLambdaLayerLocalBuilder(project, python="3.11", cache_dir=False).run()
+    assert "serves other files than requirements.txt pins by hash" in str(info.value)
+    assert not (project / "build" / "lambda" / "layer").exists()
+    clean = requirements_project(tmp_path / "clean", hashed)  # the same hashes, PyPI's files: fine
+    result = BasedLambdaLayerLocalBuilder(clean, python="3.11", cache_dir=False).run()
+    assert "TAMPERED" not in (result.python_dir / "six.py").read_text()
+    assert not [w for w in result.warnings if "does not pin" in w]  # a hashed requirements file pins it all
+
+
+@pytest.mark.parametrize("tool", ["pip", "poetry"])
+def test_include_project_puts_a_pip_or_poetry_project_into_its_layer(tmp_path, tool):
+    """uv export names the project when asked; pip's requirements and poetry export never do: the
+    builder adds it, built from its folder like any local package (and says nothing else changed)."""
+    if tool == "pip":
+        project = hatch_package(tmp_path / "svc", "svc", "VALUE = 1\n")
+        (project / "requirements.txt").write_text("six==1.17.0\n")
+        module = project / "build" / "lambda" / "layer" / "artifacts" / "python" / "svc" / "__init__.py"
+    else:
+        root = Path(shutil.copytree(Path(__file__).parent / "repos" / "poetry_path", tmp_path / "repo"))
+        project = root / "service"
+        pyproject = project / "pyproject.toml"
+        pyproject.write_text(
+            pyproject.read_text().replace("package-mode = false", 'packages = [{ include = "handler.py" }]')
+            + '\n[build-system]\nrequires = ["poetry-core>=2"]\nbuild-backend = "poetry.core.masonry.api"\n'
+        )
+        module = project / "build" / "lambda" / "layer" / "artifacts" / "python" / "handler.py"
+    result = BasedLambdaLayerLocalBuilder(project, python="3.11", cache_dir=False, include_project=True).run()
+    assert module.is_file(), sorted(p.name for p in result.python_dir.iterdir())
+    without = BasedLambdaLayerLocalBuilder(project, python="3.11", cache_dir=False).run()
+    assert {p.name for p in result.packages} - {p.name for p in without.packages} == {result.manifest["project"]}
+
+
+def test_a_module_deleted_from_a_setuptools_library_leaves_the_layer(tmp_path):
+    """setuptools packs whatever it left in the library's build/lib into the next wheel (and build/ is
+    not part of the fingerprint): such libraries are built sdist first, then the wheel from it."""
+    root = Path(shutil.copytree(Path(__file__).parent / "repos" / "uv_workspace", tmp_path / "ws"))
+    pyproject = root / "libs" / "ledger" / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text()
+        .replace('requires = ["hatchling"]', 'requires = ["setuptools>=61"]')
+        .replace('"hatchling.build"', '"setuptools.build_meta"')
+    )
+    old = root / "libs" / "ledger" / "src" / "ledger" / "old.py"
+    old.write_text("GONE = True\n")
+    first = BasedLambdaLayerLocalBuilder(root / "services" / "orders", python="3.11", cache_dir=False).run()
+    assert (first.python_dir / "ledger" / "old.py").is_file()
+    old.unlink()
+    after = BasedLambdaLayerLocalBuilder(root / "services" / "orders", python="3.11", cache_dir=False).run()
+    assert not (after.python_dir / "ledger" / "old.py").exists()
+
+
+def test_what_the_import_check_writes_into_the_layer_is_removed_or_refused(tmp_path):
+    """A module that writes next to itself on import (a generated table, a cache) would make two builds
+    of the same inputs differ, and on Lambda's read-only /opt it would not happen: new files are removed
+    and said; a changed or deleted file of the layer is refused."""
+    python = f"{sys.version_info.major}.{sys.version_info.minor}"
+    writer = "import pathlib, time\n(pathlib.Path(__file__).parent / '_tables.py').write_text(repr(time.time()))\n"
+    project = requirements_project(tmp_path / "writes", "./lib")
+    hatch_package(project / "lib", "writer", writer)
+    one = BasedLambdaLayerLocalBuilder(project, python=python, cache_dir=False).run()
+    assert not (one.python_dir / "writer" / "_tables.py").exists()
+    assert any("wrote into it (writer/_tables.py): removed again" in w for w in one.warnings)
+    two = BasedLambdaLayerLocalBuilder(project, python=python, cache_dir=False, build_dir=tmp_path / "b").run()
+    assert one.layer_zip.read_bytes() == two.layer_zip.read_bytes()
+    changer = "import pathlib\n(pathlib.Path(__file__).parent / '__init__.py').write_text('# changed')\n"
+    other = requirements_project(tmp_path / "changes", "./lib")
+    hatch_package(other / "lib", "changer", changer)
+    with pytest.raises(VerificationError) as info:
+        BasedLambdaLayerLocalBuilder(other, python=python, cache_dir=False).run()
+    assert "changed or deleted files of the layer: changer/__init__.py" in str(info.value)
+
+
+def test_source_only_settings_read_as_their_tools_read_them(project_copy):
+    """pip applies --no-binary/--only-binary in order (:all: with exceptions); Poetry reads
+    installer.no-binary from poetry.toml. Either way the plan never takes those packages' wheels."""
+    from cdk_lambda_layer.project.settings import poetry_source_only, requirements_source_only
+
+    assert requirements_source_only(["--no-binary :all:\n--only-binary six\n"]) == {"*", "!six"}
+    assert requirements_source_only(["--no-binary=attrs,six\n", "--only-binary six\n"]) == {"attrs"}
+    assert requirements_source_only(["--no-binary :all:\n--no-binary :none:\n"]) == set()
+    project = project_copy("poetry_app")
+    (project / "poetry.toml").write_text('[installer]\nno-binary = ["requests"]\n')
+    assert poetry_source_only(project) == {"requests"}
+    with pytest.raises(NoWheelError) as info:
+        BasedLambdaLayerLocalBuilder(project, python="3.12", cache_dir=False).run()
+    assert info.value.packages == ("requests",) and "wants it built from source" in str(info.value)
+
+
+def test_two_distributions_writing_the_same_files_are_refused(tmp_path):
+    """pyjwt and jwt both install jwt/: together the layer holds a mix of both; refused, naming them."""
+    project = requirements_project(
+        tmp_path, "pyjwt==2.10.1", "jwt==1.3.1", "cryptography==46.0.3", "cffi==2.0.0", "pycparser==2.23"
+    )
+    with pytest.raises(VerificationError) as info:
+        BasedLambdaLayerLocalBuilder(project, python="3.12", cache_dir=False, import_check=False).run()
+    message = str(info.value)
+    assert "Two distributions install different files at the same paths (jwt/" in message
+    assert "PyJWT and jwt" in message or "jwt and PyJWT" in message
+
+
+def test_a_local_package_the_fingerprint_did_not_see_is_refused(tmp_path):
+    """A library's setup.py can require another folder (install_requires with a file: URL), which no file
+    this library reads at construct time names: the resolver would install it unhashed, so a later edit
+    of it would be served stale. The build refuses instead, naming it."""
+    core = hatch_package(tmp_path / "libs" / "core", "core", "VALUE = 1\n")
+    acme = tmp_path / "libs" / "acme"
+    (acme / "acme").mkdir(parents=True)
+    (acme / "acme" / "__init__.py").write_text("")
+    (acme / "setup.py").write_text(
+        "from setuptools import setup\n"
+        f"setup(name='acme', version='1.0', packages=['acme'], install_requires=['core @ {core.as_uri()}'])\n"
+    )
+    project = requirements_project(tmp_path / "svc", "../../libs/acme")
+    from cdk_lambda_layer import ProjectError
+
+    with pytest.raises(ProjectError) as info:
+        BasedLambdaLayerLocalBuilder(project, python="3.11", cache_dir=False).run()
+    assert "installs local packages the fingerprint does not cover" in str(info.value)
+    assert "libs/core" in str(info.value)

@@ -285,3 +285,177 @@ def test_a_library_holding_the_project_does_not_absorb_its_handlers(tmp_path):
     assert fp(example) == before
     edit(library / "src" / "mylib" / "__init__.py")
     assert fp(example) != before
+
+
+def test_changes_with_the_workspace_roots_pyproject_and_uv_toml(tmp_path):
+    """A member's layer depends on the workspace root's settings ([tool.uv] there, uv.toml beside the
+    lock): both are inputs, while a sibling service's files are not."""
+    from pathlib import Path
+
+    root = Path(shutil.copytree(Path(__file__).parent / "repos" / "uv_workspace", tmp_path / "ws"))
+    member = root / "services" / "orders"
+    before = fp(member)
+    (root / "pyproject.toml").write_text((root / "pyproject.toml").read_text() + "\n[tool.uv.pip]\n")
+    after_root = fp(member)
+    (root / "uv.toml").write_text('index-strategy = "unsafe-best-match"\n')
+    after_uv_toml = fp(member)
+    assert len({before, after_root, after_uv_toml}) == 3
+    siblings = [p for p in (root / "services").iterdir() if p.name != "orders"]
+    for sibling in siblings:
+        (sibling / "handler_note.py").write_text("x = 1\n")
+    assert fp(member) == after_uv_toml
+
+
+# -- R3: what a pip project's local packages bring in --------------------------------------------------
+def library(folder, name: str, tail: str = "") -> None:
+    (folder / "src" / name).mkdir(parents=True, exist_ok=True)
+    (folder / "src" / name / "__init__.py").write_text("V = 1\n")
+    (folder / "pyproject.toml").write_text(f'[project]\nname = "{name}"\nversion = "1.0.0"\n{tail}\n{HATCH}')
+
+
+#: How libs/acme brings in libs/core: each is how uv (or the backend's metadata) reaches it.
+BRINGS_CORE = {
+    "uv-source-path": 'dependencies = ["core"]\n[tool.uv.sources]\ncore = { path = "../core" }',
+    "uv-source-list": 'dependencies = ["core"]\n[tool.uv.sources]\n'
+    'core = [{ path = "../core", marker = "sys_platform == \'linux\'" }, { index = "pypi" }]',
+    "uv-source-editable": 'dependencies = ["core>=1"]\n[tool.uv.sources]\ncore = { path = "../core", editable = true }',
+    "uv-source-of-an-extra": '[project.optional-dependencies]\nfast = ["core"]\n'
+    '[tool.uv.sources]\ncore = { path = "../core" }',
+    "uv-source-dynamic": 'dynamic = ["dependencies"]\n[tool.uv.sources]\ncore = { path = "../core" }',
+    "poetry-path": '[tool.poetry.dependencies]\ncore = { path = "../core", develop = false }',
+    "direct-reference": 'dependencies = ["core @ file:///${PROJECT_ROOT}/../libs/core"]',  # the project's root
+    "hatch-root-uri": 'dependencies = ["core @ {root:uri}/../core"]',  # hatch's root: the library's folder
+    "hatch-parent-uri": '[project.optional-dependencies]\nall = ["core @ {root:parent:uri}/core"]',
+    "setuptools-dynamic-file": 'dynamic = ["dependencies"]\n[tool.setuptools.dynamic]\n'
+    'dependencies = { file = ["requirements.in"] }',
+}
+
+
+def acme_and_core(tmp_path, brings: str):
+    """svc's requirements.txt names ../libs/acme; acme brings in ../libs/core as ``brings`` says."""
+    library(tmp_path / "libs" / "acme", "acme", BRINGS_CORE[brings])
+    (tmp_path / "libs" / "acme" / "requirements.in").write_text("core @ file:///${PROJECT_ROOT}/../libs/core\n")
+    library(tmp_path / "libs" / "core", "core")
+    project = tmp_path / "svc"
+    project.mkdir()
+    (project / "pyproject.toml").write_text('[project]\nname = "svc"\nversion = "0.1.0"\n')
+    (project / "requirements.txt").write_text("../libs/acme\nsix==1.17.0\n")
+    return project
+
+
+@pytest.mark.parametrize("brings", list(BRINGS_CORE))
+def test_a_local_package_a_local_package_brings_in_is_hashed(tmp_path, brings):
+    project = acme_and_core(tmp_path, brings)
+    local = load_project(project).local_sources()
+    assert {(s.name, s.path) for s in local} == {("acme", tmp_path / "libs/acme"), ("core", tmp_path / "libs/core")}
+    before = fp(project)
+    edit(tmp_path / "libs" / "core" / "src" / "core" / "__init__.py")
+    assert fp(project) != before
+
+
+@pytest.mark.parametrize("where", ["member", "workspace-root"])
+def test_a_workspace_source_of_a_local_package_is_its_member(tmp_path, where):
+    """A library in a uv workspace that the pip project names by path: uv takes its member from the
+    workspace, by the library's own sources or the root's (which apply to every member)."""
+    workspace = tmp_path / "platform"
+    sources = "[tool.uv.sources]\ncore = { workspace = true }\n"
+    root_tail = sources if where == "workspace-root" else ""
+    (workspace).mkdir()
+    (workspace / "pyproject.toml").write_text(f'[tool.uv.workspace]\nmembers = ["libs/*"]\n{root_tail}')
+    library(workspace / "libs" / "acme", "acme", 'dependencies = ["core"]\n' + (sources if where == "member" else ""))
+    library(workspace / "libs" / "core-lib", "core")  # the folder is not named like the package
+    project = tmp_path / "svc"
+    project.mkdir()
+    (project / "pyproject.toml").write_text('[project]\nname = "svc"\nversion = "0.1.0"\n')
+    (project / "requirements.txt").write_text("../platform/libs/acme\n")
+    assert {s.path for s in load_project(project).local_sources()} == {
+        workspace / "libs" / "acme",
+        workspace / "libs" / "core-lib",
+    }
+    before = fp(project)
+    edit(workspace / "libs" / "core-lib" / "src" / "core" / "__init__.py")
+    assert fp(project) != before
+
+
+@pytest.mark.parametrize("line", ["-e .", ".", "-e .[cli]"])
+def test_the_projects_own_direct_references_are_hashed_when_a_line_names_it(tmp_path, line):
+    """`-e .` leaves the project out, but the installer takes its dependencies: core among them."""
+    project = pip_service(tmp_path, dependencies=("acme @ file:///${PROJECT_ROOT}/libs/acme",))
+    (project / "requirements.txt").write_text(f"{line}\nsix==1.17.0\n")
+    assert [s.path for s in load_project(project).local_sources()] == [project / "libs" / "acme"]
+    before = fp(project)
+    edit(project / "libs" / "acme" / "src" / "acme" / "__init__.py")
+    assert fp(project) != before
+    (project / "requirements.txt").write_text("six==1.17.0\n")  # the project not named: nor its dependencies
+    assert load_project(project).local_sources() == ()
+
+
+def test_following_local_packages_ends_on_a_cycle(tmp_path):
+    library(
+        tmp_path / "libs" / "acme", "acme", 'dependencies = ["core"]\n[tool.uv.sources]\ncore = { path = "../core" }'
+    )
+    library(
+        tmp_path / "libs" / "core", "core", 'dependencies = ["acme"]\n[tool.uv.sources]\nacme = { path = "../acme" }'
+    )
+    project = tmp_path / "svc"
+    project.mkdir()
+    (project / "pyproject.toml").write_text('[project]\nname = "svc"\nversion = "0.1.0"\n')
+    (project / "requirements.txt").write_text("../libs/acme\n../libs/core/\n")
+    assert sorted(s.name for s in load_project(project).local_sources()) == ["acme", "core"]
+
+
+def test_only_what_a_local_package_requires_is_followed(tmp_path):
+    """A source for a development tool (a dependency group, not in the wheel's metadata) is not the
+    layer's; a followed path that does not exist is dropped (uv names it if it needs it)."""
+    library(
+        tmp_path / "libs" / "acme",
+        "acme",
+        'dependencies = ["gone"]\n[dependency-groups]\ndev = ["devtool"]\n'
+        '[tool.uv.sources]\ndevtool = { path = "../devtool" }\ngone = { path = "../gone" }',
+    )
+    library(tmp_path / "libs" / "devtool", "devtool")
+    project = tmp_path / "svc"
+    project.mkdir()
+    (project / "pyproject.toml").write_text('[project]\nname = "svc"\nversion = "0.1.0"\n')
+    (project / "requirements.txt").write_text("../libs/acme\n")
+    assert [s.name for s in load_project(project).local_sources()] == ["acme"]
+    before = fp(project)
+    edit(tmp_path / "libs" / "devtool" / "src" / "devtool" / "__init__.py")
+    assert fp(project) == before
+
+
+# -- R11: a local package left out by name ----------------------------------------------------------------
+@pytest.mark.parametrize("how", ["provided", "exclude"])
+def test_a_left_out_workspace_library_is_not_hashed(tmp_path, how):
+    from pathlib import Path
+
+    root = Path(shutil.copytree(Path(__file__).parent / "repos" / "uv_workspace", tmp_path / "ws"))
+    orders = root / "services" / "orders"
+    before, full = fp(orders, **{how: ["Ledger"]}), fp(orders)
+    edit(root / "libs" / "ledger" / "src" / "ledger" / "__init__.py")
+    assert fp(orders, **{how: ["Ledger"]}) == before  # not in this layer
+    assert fp(orders) != full
+    edit(root / "libs" / "shared-util" / "src" / "shared_util" / "__init__.py")  # ledger brings it: still in
+    assert fp(orders, **{how: ["Ledger"]}) != before
+
+
+def test_a_left_out_requirements_path_is_named_by_its_pyproject(tmp_path):
+    """``../libs/acme`` carries no name: its pyproject.toml gives it, so ``provided=["acme"]`` leaves it out,
+    while core, which acme brings in, still counts."""
+    project = acme_and_core(tmp_path, "uv-source-path")
+    before = fp(project, provided=["acme"])
+    edit(tmp_path / "libs" / "acme" / "src" / "acme" / "__init__.py")
+    assert fp(project, provided=["acme"]) == before
+    edit(tmp_path / "libs" / "core" / "src" / "core" / "__init__.py")
+    assert fp(project, provided=["acme"]) != before
+
+
+def test_covered_local_paths_are_what_the_fingerprint_hashes(tmp_path):
+    from cdk_lambda_layer.fingerprint import covered_local_paths
+
+    project = acme_and_core(tmp_path, "uv-source-path")
+    loaded = load_project(project)
+    libs = tmp_path / "libs"
+    assert covered_local_paths(loaded, LayerOptions()) == {libs / "acme", libs / "core"}
+    assert covered_local_paths(loaded, LayerOptions(exclude=("ACME",))) == {libs / "core"}
+    assert covered_local_paths(loaded, LayerOptions(include_project=True)) == {libs / "acme", libs / "core", project}

@@ -13,7 +13,8 @@ from cdk_lambda_layer import LayerOptions, ProjectError, TargetError, Tool, load
 from cdk_lambda_layer.export import pyproject_requirements
 from cdk_lambda_layer.locked import read_poetry, read_pylock
 from cdk_lambda_layer.project import Project
-from cdk_lambda_layer.project.local import requirement_files, uv_local_sources
+from cdk_lambda_layer.project.local import uv_local_sources
+from cdk_lambda_layer.project.requirements import requirement_files
 from cdk_lambda_layer.target import LambdaTarget
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -396,3 +396,34 @@ def test_locked_false_builds_a_stale_uv_lock_as_the_error_suggests(uv_app, tmp_p
     stack.node.root.synth()
     (asset,) = [p for p in (tmp_path / "frozen").iterdir() if p.name.startswith("asset.")]
     assert (asset / "python" / "orjson").is_dir()
+
+
+@pytest.mark.network
+@pytest.mark.parametrize("how", ["prop", "context"])
+def test_bytecode_false_from_the_prop_or_cdk_json_ships_no_pyc(project_copy, tmp_path, how):
+    """bytecode=False (or the context key) is another layer (another S3 key) and ships no .pyc; the
+    default compiles for the runtime where its CPython is here (this machine's own Python)."""
+    import sys
+
+    runtime = getattr(lambda_.Runtime, f"PYTHON_3_{sys.version_info.minor}")
+    project = project_copy("uv_app")
+    props = {"bytecode": False} if how == "prop" else {"context": {"cdk-lambda-layer:bytecode": "false"}}
+    off, _, _ = synth_layer(project, outdir=tmp_path / "off", runtime=runtime, build="local", **props)
+    on, _, _ = synth_layer(project, outdir=tmp_path / "on", runtime=runtime, build="local")
+    assert layer_s3_key(off) != layer_s3_key(on)
+    pyc = {name: list((tmp_path / name).glob("asset.*/python/**/*.pyc")) for name in ("off", "on")}
+    assert not pyc["off"] and pyc["on"]
+
+
+@pytest.mark.network
+def test_the_synth_line_carries_the_layers_warnings(project_copy, capfd):
+    """An arm64 layer built on x86_64 cannot be import-checked here: the synth output says so, marked."""
+    synth_layer(
+        project_copy("uv_app"),
+        runtime=lambda_.Runtime.PYTHON_3_12,
+        architecture=lambda_.Architecture.ARM_64,
+        build="local",
+    )
+    lines = [line for line in capfd.readouterr().err.splitlines() if line.startswith("[cdk-lambda-layer]")]
+    assert lines[0].startswith("[cdk-lambda-layer] Stack/Deps: uv project 'uv-app' (uv.lock) -> python3.12 arm64")
+    assert any(line.startswith("[cdk-lambda-layer]   WARNING Stack/Deps: import check skipped") for line in lines)

@@ -27,7 +27,7 @@ from cdk_lambda_layer import (
     ProjectError,
     load_project,
 )
-from cdk_lambda_layer.fingerprint import fingerprint
+from cdk_lambda_layer.fingerprint import covered_local_paths, fingerprint
 from cdk_lambda_layer.options import LayerOptions
 from cdk_lambda_layer.target import LambdaTarget
 from cdk_lambda_layer.tools import find_uv
@@ -110,6 +110,13 @@ def test_local_packages_are_built_into_the_layer(repo, tmp_path, shape):
     local = {p["name"] for p in result["local_packages"]}
     assert local == {n for n in LOCAL[shape] if n.startswith(("acme", "ledger", "shared"))}
     assert not [p["source"] for p in result["local_packages"] if p["source"].startswith("/")]  # no machine paths
+    assert_covered(load_project(root / SHAPES[shape]), LayerOptions(), result["local_packages"])
+
+
+def assert_covered(project, options: LayerOptions, built: list[dict]) -> None:
+    """Every local package the build installed is one whose sources the fingerprint hashes."""
+    installed = {(project.anchor / p["source"]).resolve() for p in built}
+    assert installed and installed <= covered_local_paths(project, options)
 
 
 def test_the_workspace_library_never_comes_from_the_index(repo):
@@ -411,3 +418,145 @@ def test_a_local_package_in_pip_dependencies_reaches_the_layer(tmp_path, referen
         lambda: (library / "src" / "acme" / "__init__.py").write_text("V = '2'\n"),
         lambda site: (site / "acme" / "__init__.py").read_text().split("'")[1],
     )
+
+
+# -- R3: what a pip project's local packages bring in is hashed, as uv resolves it ------------------------
+def write_library(folder: Path, name: str, tail: str = "", backend: str = HATCH) -> Path:
+    (folder / "src" / name).mkdir(parents=True, exist_ok=True)
+    (folder / "src" / name / "__init__.py").write_text("V = '1'\n")
+    (folder / "pyproject.toml").write_text(f'[project]\nname = "{name}"\nversion = "1.0.0"\n{tail}\n{backend}')
+    return folder / "src" / name / "__init__.py"
+
+
+#: How libs/acme brings in its dependency core, and where core's folder is (from tmp_path).
+BRINGS_CORE = {
+    "uv-source-path": ('dependencies = ["core"]\n[tool.uv.sources]\ncore = { path = "../core" }', "libs/core"),
+    "uv-workspace-source": ('dependencies = ["core"]\n[tool.uv.sources]\ncore = { workspace = true }', "libs/core"),
+    # hatch's {root} is the library's folder (uv asks hatch for the metadata)
+    "hatch-root-uri": ('dependencies = ["core @ {root:uri}/../core"]', "libs/core"),
+    # uv expands ${PROJECT_ROOT} where it runs (the service), not in the library declaring it
+    "project-root": ('dependencies = ["core @ file:///${PROJECT_ROOT}/../libs/core"]', "libs/core"),
+    "poetry-path": ('dynamic = ["dependencies"]\n[tool.poetry.dependencies]\ncore = { path = "../core" }', "libs/core"),
+}
+POETRY_CORE = '[build-system]\nrequires = ["poetry-core>=2"]\nbuild-backend = "poetry.core.masonry.api"\n'
+UV_BUILD = '[build-system]\nrequires = ["uv_build>=0.8"]\nbuild-backend = "uv_build"\n'
+DIRECT = "[tool.hatch.metadata]\nallow-direct-references = true\n"
+
+
+@pytest.mark.parametrize("brings", list(BRINGS_CORE))
+def test_a_local_package_that_a_local_package_brings_in_reaches_the_layer(tmp_path, brings):
+    tail, core_folder = BRINGS_CORE[brings]
+    if brings == "uv-workspace-source":
+        (tmp_path / "pyproject.toml").write_text('[tool.uv.workspace]\nmembers = ["libs/*"]\n')
+    backend = {"poetry-path": POETRY_CORE, "project-root": UV_BUILD}.get(brings, HATCH + DIRECT)  # hatch refuses ${}
+    write_library(tmp_path / "libs" / "acme", "acme", tail, backend)
+    (tmp_path / "libs" / "acme" / "src" / "acme" / "__init__.py").write_text("from core import V\n")
+    core = write_library(tmp_path / core_folder, "core")
+    project = tmp_path / "svc"
+    project.mkdir()
+    (project / "pyproject.toml").write_text('[project]\nname = "svc"\nversion = "0.1.0"\nrequires-python = ">=3.10"\n')
+    (project / "requirements.txt").write_text("../libs/acme\n")
+    assert_change_reaches_the_layer(
+        project,
+        tmp_path / "cache",
+        lambda: core.write_text("V = '2'\n"),
+        lambda site: (site / "core" / "__init__.py").read_text().split("'")[1],
+    )
+    built = BasedLambdaLayerLocalBuilder(project, python="3.12", cache_dir=tmp_path / "cache").run()
+    assert_covered(load_project(project), LayerOptions(), built.manifest["local_packages"])
+
+
+def test_dash_e_dot_brings_in_the_projects_direct_reference(tmp_path):
+    """requirements.txt ``-e .``: the project is left out, but its dependencies are installed."""
+    core = write_library(tmp_path / "libs" / "core", "core")
+    project = tmp_path / "svc"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(
+        '[project]\nname = "svc"\nversion = "0.1.0"\nrequires-python = ">=3.10"\n'
+        'dependencies = ["core @ file:///${PROJECT_ROOT}/../libs/core"]\n'
+        + HATCH
+        + DIRECT
+        + "[tool.hatch.build.targets.wheel]\nbypass-selection = true\n"
+    )
+    (project / "requirements.txt").write_text("-e .\nsix==1.17.0\n")
+    assert_change_reaches_the_layer(
+        project,
+        tmp_path / "cache",
+        lambda: core.write_text("V = '2'\n"),
+        lambda site: (site / "core" / "__init__.py").read_text().split("'")[1],
+    )
+
+
+def test_a_local_package_left_out_still_brings_in_its_local_dependency(tmp_path):
+    """exclude=["acme"] drops acme alone: core, which acme brings in, is in the layer and hashed; an
+    edit to acme rebuilds nothing (R11)."""
+    tail, _ = BRINGS_CORE["uv-source-path"]
+    acme = write_library(tmp_path / "libs" / "acme", "acme", tail)
+    core = write_library(tmp_path / "libs" / "core", "core")
+    project = tmp_path / "svc"
+    project.mkdir()
+    (project / "pyproject.toml").write_text('[project]\nname = "svc"\nversion = "0.1.0"\nrequires-python = ">=3.10"\n')
+    (project / "requirements.txt").write_text("../libs/acme\n")
+
+    def build():
+        return BasedLambdaLayerLocalBuilder(project, python="3.12", exclude=["acme"], cache_dir=tmp_path / "c").run()
+
+    first = build()
+    assert {p["name"] for p in first.manifest["local_packages"]} == {"core"}
+    assert_covered(load_project(project), LayerOptions(exclude=("acme",)), first.manifest["local_packages"])
+    acme.write_text("V = '2'\n")
+    assert build().cached
+    core.write_text("V = '2'\n")
+    assert (build().python_dir / "core" / "__init__.py").read_text() == "V = '2'\n"
+
+
+# -- R11: a provided library's edits rebuild nothing ----------------------------------------------------
+def test_editing_a_provided_workspace_library_rebuilds_nothing(repo, tmp_path):
+    root = repo("uv_workspace")
+
+    def build():
+        orders = root / "services" / "orders"
+        return BasedLambdaLayerLocalBuilder(orders, python="3.12", provided=["ledger"], cache_dir=tmp_path / "c").run()
+
+    first = build()
+    assert not (first.python_dir / "ledger").exists() and (first.python_dir / "shared_util").is_dir()
+    (root / "libs" / "ledger" / "src" / "ledger" / "__init__.py").write_text("FROM_THE_WORKSPACE = 2\n")
+    second = build()
+    assert second.cached and second.fingerprint == first.fingerprint
+
+
+# -- R6: a backend's in-tree build folder is no change ---------------------------------------------------
+def test_building_a_pdm_backend_library_does_not_change_its_fingerprint(repo, tmp_path):
+    root = repo("uv_workspace")
+    pyproject = root / "libs" / "ledger" / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text()
+        .replace('requires = ["hatchling"]', 'requires = ["pdm-backend"]')
+        .replace('"hatchling.build"', '"pdm.backend"')
+    )
+
+    def build():
+        return BasedLambdaLayerLocalBuilder(root / "services" / "orders", python="3.12", cache_dir=tmp_path / "c").run()
+
+    first = build()
+    assert (root / "libs" / "ledger" / ".pdm-build").is_dir()  # what pdm-backend writes at each build
+    assert (first.python_dir / "ledger" / "__init__.py").is_file()
+    second = build()
+    assert second.fingerprint == first.fingerprint and second.cached
+
+
+# -- R12: include_project with a CDK outdir inside the project, whatever its name --------------------------
+@pytest.mark.parametrize("outdir", ["infra/out", "synth"])
+def test_a_synth_into_the_project_does_not_change_the_next_asset_hash(tmp_path, outdir):
+    project = tmp_path / "svc"
+    write_library(project, "svc", 'requires-python = ">=3.10"\ndependencies = ["six==1.17.0"]')
+    subprocess.run([find_uv(), "lock", "-q"], cwd=project, check=True, capture_output=True)
+    keys = []
+    for _ in range(2):
+        template, _layer, stack = synth_layer(
+            project, outdir=project / outdir, runtime=lambda_.Runtime.PYTHON_3_12, include_project=True
+        )
+        stack.node.root.synth()
+        keys.append(layer_s3_key(template))
+    assert list((project / outdir).glob("asset.*"))  # the first synth's layer is in the project
+    assert keys[0] == keys[1]

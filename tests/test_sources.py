@@ -241,3 +241,61 @@ def test_the_digest_does_not_depend_on_the_checkout_place(package, tmp_path):
     moved = tmp_path / "elsewhere" / "deeper"
     os.renames(package.parent, moved)
     assert tree_digest(moved / "lib") == before
+
+
+# -- R6: build backends' in-tree output ------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "written",
+    [
+        ".pdm-build/lib-1.0.dist-info/METADATA",  # pdm-backend, at every build
+        ".pdm-build/.gitignore",
+        "src/lib/.pdm-build/x",  # at any depth
+        ".pdm-python",  # pdm's interpreter choice: a machine path
+        "_skbuild/linux-x86_64-3.12/cmake-build/CMakeCache.txt",  # scikit-build
+        ".mesonpy-3k2j1x9/build.ninja",  # meson-python's build folder
+        "rust/target/release/libx.rlib",  # Cargo (maturin): tagged with CACHEDIR.TAG
+    ],
+)
+def test_build_backends_in_tree_output_is_not_hashed(package, written):
+    def build() -> None:
+        write(package / written)
+        if "/target/" in written:
+            write(package / "rust" / "target" / "CACHEDIR.TAG", "Signature: 8a477f597d28d172789f06886806bc55\n")
+
+    assert not changes(package, build)
+
+
+# -- R12: a CDK cloud assembly, whatever the outdir is called -------------------------------------------
+def cloud_assembly(folder: Path, *, tree: bool = True, marker: bool = True) -> None:
+    """What a synth writes into its outdir (aws-cdk-lib 2: manifest.json, cdk.out, tree.json, assets)."""
+    write(folder / "manifest.json", '{"version": "55.0.0", "artifacts": {}}\n')
+    if marker:
+        write(folder / "cdk.out", '{"version":"55.0.0"}')
+    if tree:
+        write(folder / "tree.json", '{"version": "tree-0.1"}\n')
+    write(folder / "Stack.assets.json")
+    write(folder / ("asset." + "a" * 64) / "python" / "six.py")
+
+
+@pytest.mark.parametrize("where", ["infra/out", "out", "src/lib/deploy/synth"])
+@pytest.mark.parametrize("shape", [{}, {"tree": False}, {"marker": False}], ids=["full", "no-tree", "no-marker"])
+def test_a_cdk_cloud_assembly_is_skipped_at_any_depth(package, where, shape):
+    assert not changes(package, lambda: cloud_assembly(package / where, **shape))
+    stage = package / where / "assembly-Stage"  # a nested stage's assembly: manifest.json and cdk.out
+    assert not changes(package, lambda: cloud_assembly(stage, tree=False))
+
+
+def test_a_folder_with_only_a_manifest_json_is_hashed(package):
+    data = write(package / "src" / "lib" / "static" / "manifest.json", '{"name": "app"}\n')
+    write(package / "src" / "lib" / "static" / "app.js")
+    assert "src/lib/static/manifest.json" in names(package)
+    assert changes(package, lambda: data.write_text('{"name": "app2"}\n'))
+
+
+def test_a_folder_with_a_manifest_and_a_cdk_out_folder_is_hashed(package):
+    """The default outdir is a folder called cdk.out (skipped by name): its parent is not an assembly."""
+    infra = package / "src" / "lib" / "infra"
+    data = write(infra / "manifest.json", '{"name": "app"}\n')
+    write(infra / "cdk.out" / "manifest.json")
+    assert "src/lib/infra/manifest.json" in names(package)
+    assert changes(package, lambda: data.write_text('{"name": "app2"}\n'))

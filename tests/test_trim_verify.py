@@ -196,3 +196,26 @@ def test_the_size_error_suggests_dropping_bytecode_when_that_fits(site):
     with pytest.raises(LayerTooLargeError) as info:
         verify(site, X86, LayerOptions(max_unzipped_bytes=20_000))
     assert "bytecode=False / --no-bytecode" in str(info.value)
+
+
+def test_a_file_changed_since_it_was_installed_is_refused(site):
+    """RECORD names each installed file's hash: a file changed afterwards (a poisoned installer cache,
+    a build step run in the image) is refused, naming it; removed files and new bytecode are not."""
+    import base64
+    import hashlib
+
+    files = {"six.py": b"VALUE = 1\n", "six_extra/__init__.py": b"", "six_extra/__pycache__/x.pyc": b"old"}
+    dist(site, "six", files=files)
+    record = site / "six-1.0.dist-info" / "RECORD"
+    rows = []
+    for rel, data in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        rows.append(f"{rel},sha256={digest},{len(data)}")
+    record.write_text("\n".join(rows) + "\nsix-1.0.dist-info/RECORD,,\n")
+    (site / "six_extra" / "__pycache__" / "x.pyc").write_bytes(b"the bytecode step's own")
+    (site / "six_extra" / "__init__.py").unlink()  # removed on purpose (excluded, trimmed): fine
+    verify(site, X86, LayerOptions())
+    (site / "six.py").write_bytes(b"VALUE = 1\nPOISONED = True\n")
+    with pytest.raises(VerificationError) as info:
+        verify(site, X86, LayerOptions())
+    assert "not what their distribution's RECORD says: six.py (six)" in str(info.value)

@@ -36,6 +36,7 @@ _UNIX = 3
 #: zlib level; 6 is what the zip tool uses. 1 zips ~2.5x faster for ~15% more bytes.
 DEFAULT_ZIP_LEVEL = 6
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 #: How far compression may run ahead of the writer: enough that one large library (numpy's
 #: 24 MB) compresses while the files after it do, while memory stays bounded.
 WINDOW_BYTES = 256 * 1024 * 1024
@@ -62,9 +63,13 @@ def _zip_info(name: str, mode: int, size: int) -> zipfile.ZipInfo:
 
 
 def read_regular(path: Path) -> bytes:
-    """A file's bytes, refusing anything that is not (or no longer) a regular file."""
+    """A file's bytes, refusing anything that is not (or no longer) a regular file.
+
+    Opened without following a link and without blocking (a fifo planted there would hang the reader);
+    what was opened is then checked to be a regular file before a byte is read.
+    """
     try:
-        fd = os.open(path, os.O_RDONLY | _NOFOLLOW)
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _NONBLOCK)
     except OSError as exc:
         raise VerificationError(
             f"{path} changed while the layer was zipped ({exc.strerror}): it is not a regular file any more."

@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import logging
 import os
-import platform
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -26,9 +25,9 @@ from . import install as installers
 from .archive import DEFAULT_ZIP_LEVEL, write_layer_zip
 from .cache import LayerCache, Restored, open_session, resolve_cache_dir
 from .credentials import IndexCredentials
-from .errors import LayerBuildError, ProjectError, TargetError, ToolNotFoundError
+from .errors import BuildFolderError, LayerBuildError, ProjectError, TargetError, ToolNotFoundError
 from .export import ExportedLock, export_lock
-from .fingerprint import fingerprint
+from .fingerprint import covered_local_paths, fingerprint
 from .install import InstallSettings
 from .interpreter import find_interpreter, how_to_get
 from .inventory import InstalledPackage, installed_packages, walk_files
@@ -36,11 +35,11 @@ from .layout import LayerPathLayout, copy_tree, move_tree, staging
 from .local_build import BuiltPackage, build_local_packages
 from .manifest import ToolVersions, build_manifest, write_manifest
 from .options import LAMBDA_UNZIPPED_LIMIT, Bytecode, Installer, Invalidation, LayerOptions
-from .pinning import unpinned, unpinned_warning
 from .plan import InstallPlan, make_plan
 from .project import Project, Tool, load_project
-from .project.settings import requirements_source_only, uv_source_only
+from .project_plan import empty_note, shape, source_only, unpinned_notes
 from .redact import redact_urls
+from .reuse import rebuild_reason
 from .target import DEFAULT_PYTHON, Architecture, LambdaTarget
 from .target_python import BytecodeOutcome, ImportOutcome, check_imports, compile_bytecode
 from .tools import find_poetry, find_uv, pip_version, tool_version
@@ -234,6 +233,8 @@ class BasedLambdaLayerLocalBuilder:
         logger.info("%s", self.describe())
         fingerprint = self.fingerprint
         output = Path(copy_python_to) if copy_python_to is not None else None
+        if output is not None:
+            _check_fresh(output)
         direct = output if output is not None and not publish else None  # a hit goes straight there
         with staging(self.layout, publish=publish) as work, open_session(self.cache, fingerprint) as cache:
             zip_to = work.layer_zip if self.make_zip else None
@@ -282,40 +283,14 @@ class BasedLambdaLayerLocalBuilder:
         )
 
     def _better_now(self, cached: dict[str, Any] | None) -> bool:
-        """Whether a cached layer must be built again although its fingerprint matches.
-
-        The fingerprint holds what construct time can know. A cached layer was also shaped by what
-        it cannot: whether the target's Python was here (bytecode and the import check, which
-        "auto" lets go without), whether the import check was asked for at all, and, for container
-        builds, which image a tag named then. When this build would make a better or a different
-        layer, it builds.
-        """
-        if cached is None:
-            return False
-        manifest = cached.get("manifest") or {}
-        reason = self._rebuild_reason(manifest)
+        """Whether a cached layer must be built again although its fingerprint matches (see reuse.py)."""
+        reason = self._rebuild_reason((cached or {}).get("manifest") or {}) if cached is not None else None
         if reason:
             logger.info("the cached layer %s: building it again", reason)
         return reason is not None
 
     def _rebuild_reason(self, manifest: dict[str, Any]) -> str | None:
-        checked = manifest.get("import_check") or {}
-        if self.options.import_check and not checked.get("ran") and "turned off" in str(checked.get("reason")):
-            return "was built without the import check, which this build asks for"
-        if self.build_mode != "local":
-            return None
-        no_bytecode = self.options.bytecode == "auto" and not (manifest.get("bytecode") or {}).get("included")
-        no_check = (
-            self.options.import_check
-            and not checked.get("ran")
-            and platform.machine().lower() in (self.target.architecture.machine, self.target.architecture.value)
-        )
-        if not (no_bytecode or no_check):
-            return None
-        found = find_interpreter(self.target.python)
-        if found is None or not (no_bytecode or (no_check and found.runs(self.target))):
-            return None
-        return f"has no bytecode or import check, and CPython {found.version} is here now"
+        return rebuild_reason(manifest, self.target, self.options, local=self.build_mode == "local")
 
     def _restored(self, restored: Restored, work: LayerPathLayout, tree: Path) -> dict[str, Any]:
         """Finish the build folder around a cache hit: inputs and requirements as the build used them.
@@ -353,7 +328,7 @@ class BasedLambdaLayerLocalBuilder:
         self._note(bytecode, imports)
         self._warnings += list(report.warnings)
         if not report.packages:
-            self._warnings.append(self._empty(prepared.exported))
+            self._warnings.append(empty_note(self.project, prepared.exported.source))
         manifest = build_manifest(
             fingerprint=fingerprint,
             project=self.project,
@@ -371,13 +346,6 @@ class BasedLambdaLayerLocalBuilder:
         )
         return {**manifest, **self.build_facts()}
 
-    def _empty(self, exported: ExportedLock) -> str:
-        """An empty layer is allowed (a project with no dependencies yet), but said: it is often a mistake."""
-        hint = ""
-        if exported.source == "requirements.txt" and (self.project.pyproject.get("project") or {}).get("dependencies"):
-            hint = " (the dependencies in pyproject.toml are not read when there is a requirements.txt)"
-        return f"the layer holds no packages: {exported.source} gives none{hint}"
-
     def build_facts(self) -> dict[str, Any]:
         """What else a cached layer must match to be served (the container builders: the image's ID)."""
         return {}
@@ -388,7 +356,7 @@ class BasedLambdaLayerLocalBuilder:
         exported = self._step("export", lambda: self.export(work))
         self._warnings += list(exported.warnings)
         plan = self._step("plan", lambda: self.plan(exported))
-        self._warnings += [*plan.warnings, *self._unpinned(plan, work)]
+        self._warnings += [*plan.warnings, *unpinned_notes(plan, self.project, work.repo / "requirements.in")]
         local = self._step("local packages", lambda: self.build_local(plan, work)) if plan.local else ()
         pip_pins = plan.channel("pip") if self.options.installer == "uv" else ()
         if pip_pins:
@@ -429,6 +397,24 @@ class BasedLambdaLayerLocalBuilder:
         if no_imports:
             self._warnings.append(f"import check skipped: {imports.reason}")
         self._warnings += [f"importing {w['module']} raised {w['error']}" for w in imports.warnings]
+        if imports.ran and not imports.sandboxed and self.build_mode == "local" and self._holds_logins():
+            self._warnings.append(
+                "the import check ran the packages' code without namespaces of its own (unshare is not allowed "
+                "here, e.g. in a default Docker container): that code could read this process's environment, "
+                "index logins included. Pass logins as IndexCredentials in code rather than in the environment, "
+                "or build in the container, or skip the check (import_check=False)"
+            )
+        if imports.removed:
+            shown = ", ".join(imports.removed[:5]) + (" ..." if len(imports.removed) > 5 else "")
+            self._warnings.append(
+                f"importing the layer's modules wrote into it ({shown}): removed again, as Lambda's /opt is "
+                "read-only (the package would not find those files there)"
+            )
+
+    def _holds_logins(self) -> bool:
+        """Index logins in this process's environment (the CLI's --index, CDK_LAYER_INDEX_*, a URL with one)."""
+        named = any(k.startswith("CDK_LAYER_INDEX_") and k.endswith("_PASSWORD") for k in os.environ)
+        return named or any(redact_urls(v) != v for v in os.environ.values())
 
     def _step(self, name: str, action: Callable[[], Any]) -> Any:
         started = time.perf_counter()
@@ -481,46 +467,24 @@ class BasedLambdaLayerLocalBuilder:
 
     def plan(self, exported: ExportedLock, *, in_image: bool = False) -> InstallPlan:
         locked = exported.read(self.project)
-        plan = make_plan(locked, self.target, self.options, in_image=in_image, source_only=self._source_only())
-        return self._without_the_project(plan)
+        plan = make_plan(locked, self.target, self.options, in_image=in_image, source_only=source_only(self.project))
+        shaped = shape(plan, self.project, self.options)
+        self._warnings += list(shaped.warnings)
+        self._all_hashed(shaped.plan)
+        return shaped.plan
 
-    def _unpinned(self, plan: InstallPlan, work: LayerPathLayout) -> list[str]:
-        """A pip project resolved at build time says which packages its requirements leave open."""
-        if self.project.tool is not Tool.PIP:
-            return []
-        if self.project.requirements is not None:
-            texts = [path.read_text(errors="replace") for path in self.project.requirements.includes]
-            source = self.project.lock_path.name if self.project.lock_path else "requirements.txt"
-        else:
-            generated = work.repo / "requirements.in"
-            texts = [generated.read_text()] if generated.is_file() else []
-            source = "pyproject.toml's dependencies"
-        loose = unpinned([pin.name for pin in plan.pins], texts)
-        return [unpinned_warning(loose, source)] if loose else []
-
-    def _source_only(self) -> frozenset[str]:
-        """Packages the project's settings want built from source (uv's no-binary, pip's --no-binary)."""
-        if self.project.tool is Tool.UV:
-            return uv_source_only(self.project.anchor)
-        if self.project.tool is Tool.PIP and self.project.requirements is not None:
-            return requirements_source_only([p.read_text(errors="replace") for p in self.project.requirements.includes])
-        return frozenset()
-
-    def _without_the_project(self, plan: InstallPlan) -> InstallPlan:
-        """A requirements file may name the project itself (``-e .``, as ``uv export`` writes by default):
-        its dependencies belong in the layer, its own package only with include_project."""
-        if self.options.include_project:
-            return plan
-        root = self.project.root.resolve()
-        itself = [pin for pin in plan.local if pin.path.resolve() == root]
-        if not itself:
-            return plan
-        self._warnings.append(
-            f"{self.project.lock_path.name if self.project.lock_path else 'the requirements'} names the project "
-            f"itself ({itself[0].name}): left out of its dependency layer (include_project=True / "
-            "--include-project puts it in)"
-        )
-        return replace(plan, local=tuple(pin for pin in plan.local if pin not in itself))
+    def _all_hashed(self, plan: InstallPlan) -> None:
+        """Every local package the plan installs must be one whose sources the fingerprint hashed: one the
+        resolver reached some other way would reach the layer unhashed (stale after its next edit)."""
+        covered = covered_local_paths(self.project, self.options)
+        missing = sorted({pin.path.resolve() for pin in plan.local} - {path.resolve() for path in covered})
+        if missing:
+            shown = ", ".join(self.project.relative(path) for path in missing)
+            raise ProjectError(
+                f"The resolution installs local packages the fingerprint does not cover ({shown}): a change to them "
+                "would not rebuild the layer. Name them where this library reads local packages (a line in "
+                "requirements.txt, a [tool.uv.sources] path of a local package, a path dependency in the lock)."
+            )
 
     def build_local(self, plan: InstallPlan, work: LayerPathLayout) -> tuple[BuiltPackage, ...]:
         return build_local_packages(plan.local, work.repo / "local", self.target, in_image=False)
@@ -540,6 +504,18 @@ class BasedLambdaLayerLocalBuilder:
 
     def verify(self, work: LayerPathLayout) -> VerifyReport:
         return verify(work.python, self.target, self.options, expected=self._expected)
+
+
+def _check_fresh(folder: Path) -> None:
+    """copy_python_to gets the layer's python/ tree and nothing else: it must be new or an empty folder
+    (never a link), so that nothing of the caller's is merged with the layer, or lost if a copy fails."""
+    if not os.path.lexists(folder):
+        return
+    if folder.is_symlink() or not folder.is_dir() or any(folder.iterdir()):
+        raise BuildFolderError(
+            f"copy_python_to={folder} must be a new or empty folder (it is a link, a file or holds files): "
+            "nothing was changed. Give a folder of its own."
+        )
 
 
 def _read(path: Path) -> str:

@@ -41,10 +41,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .archive import read_regular
 from .errors import CacheFolderError, VerificationError
 from .inventory import walk_files
 from .layout import copy_tree
-from .locking import held_folder, is_abandoned, remove_held, sweep, try_lock
+from .locking import held_folder, is_abandoned, open_lock_file, remove_held, sweep, try_lock
 
 logger = logging.getLogger(__name__)
 
@@ -95,8 +96,12 @@ def resolve_cache_dir(option: str | os.PathLike[str] | bool | None = None, conte
 
 
 def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
+    """sha256 of a regular file; a link or fifo swapped in meanwhile is refused, never followed or waited on."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise VerificationError(f"{path} is not a regular file")
+        digest = hashlib.sha256()
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
@@ -128,7 +133,7 @@ class CacheEntry:
         return (self.path / ENTRY_FILE).is_file()
 
     def metadata(self) -> dict[str, Any]:
-        return json.loads((self.path / ENTRY_FILE).read_text())
+        return json.loads(read_regular(self.path / ENTRY_FILE))
 
     def remove(self) -> None:
         """Delete the entry; one that is a link loses the link only, never what it points at."""
@@ -231,7 +236,7 @@ class LayerCache:
         self.claim()
         path = self._lock_path(fingerprint)
         while True:
-            with path.open("a") as handle:
+            with open_lock_file(path) as handle:
                 if not try_lock(handle, blocking=blocking):
                     yield False
                     return
@@ -270,7 +275,7 @@ class LayerCache:
         entry = self._entry(fingerprint)
         try:
             return entry.metadata() if entry.complete else None
-        except (OSError, ValueError):
+        except (OSError, ValueError, VerificationError):
             return None
 
     def discard(self, fingerprint: str) -> None:
@@ -399,8 +404,8 @@ def _is_our_marker(path: Path) -> bool:
         info = os.lstat(path)
         if not stat.S_ISREG(info.st_mode) or info.st_size > 4096:
             return False
-        text = path.read_text(errors="replace")
-    except OSError:
+        text = read_regular(path).decode(errors="replace")
+    except (OSError, VerificationError):
         return False
     return text.startswith(MARKER_TEXT.splitlines()[0]) and "cdk-lambda-layer" in text
 
@@ -413,8 +418,8 @@ def _proven_ours(path: Path) -> bool:
         return False
     if stat.S_ISDIR(info.st_mode) and _FINGERPRINT.fullmatch(path.name):
         try:
-            return json.loads((path / ENTRY_FILE).read_text()).get("fingerprint") == path.name
-        except (OSError, ValueError, AttributeError):
+            return json.loads(read_regular(path / ENTRY_FILE)).get("fingerprint") == path.name
+        except (OSError, ValueError, AttributeError, VerificationError):
             return False
     return stat.S_ISREG(info.st_mode) and bool(re.fullmatch(r"\.[0-9a-f]{64}\.lock", path.name))
 

@@ -23,7 +23,7 @@ from .archive import DEFAULT_ZIP_LEVEL
 from .builder import LayerBuildResult
 from .cache import MARKER, CacheEntry, LayerCache, resolve_cache_dir
 from .credentials import IndexCredentials
-from .errors import CacheFolderError, LayerBuildError, ProjectError
+from .errors import CacheFolderError, LayerBuildError, ProjectError, VerificationError
 from .modes import BUILD_MODES, build_layer
 from .options import LAMBDA_UNZIPPED_LIMIT
 from .project import load_project
@@ -214,9 +214,16 @@ def _cache(args: argparse.Namespace) -> int:
             f"{root} is not a cdk-lambda-layer cache (no {MARKER} in it): nothing was listed or removed. "
             "Check --cache-dir / CDK_LAYER_CACHE_DIR."
         )
-    if args.action == "list":
-        return _cache_list(cache, json_out=args.json)
-    return _cache_prune(cache, args, empty=empty)
+    try:
+        if args.action == "list":
+            return _cache_list(cache, json_out=args.json)
+        return _cache_prune(cache, args, empty=empty)
+    except OSError as exc:  # a read-only or vanished folder, an entry that cannot be read
+        raise CacheFolderError(
+            f"The layer cache at {root} cannot be {'read' if args.action == 'list' else 'pruned'} "
+            f"({exc.strerror or exc}{': ' + str(exc.filename) if exc.filename else ''}). Check the folder's "
+            "permissions, or point --cache-dir / CDK_LAYER_CACHE_DIR elsewhere."
+        ) from exc
 
 
 def _cache_list(cache: LayerCache, *, json_out: bool) -> int:
@@ -274,7 +281,7 @@ def _entry_row(entry: CacheEntry) -> dict[str, Any]:
         manifest = entry.metadata()["manifest"]
         project = manifest.get("project", "?")
         target = f"{manifest['target']['runtime']} {manifest['target']['architecture']}"
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError, VerificationError):
         project, target = "?", "(incomplete)"
     last = time.strftime("%Y-%m-%d %H:%M", time.localtime(entry.last_used)) if project != "?" else "-"
     return {

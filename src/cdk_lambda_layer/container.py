@@ -215,17 +215,19 @@ def host_variables() -> dict[str, str]:
     return {k: os.environ[k] for k in PASSTHROUGH if os.environ.get(k)}
 
 
-def container_uv_cache() -> Path:
-    """uv's cache for build containers: this library's own, never the user's (``uv cache dir``).
+def container_uv_cache(owner: str = "") -> Path:
+    """uv's cache for build containers: this library's own, never the user's (``uv cache dir``), and one
+    per project (``owner``: a key of the project's folder).
 
     Code run in the container (an sdist's build, the import check) can write into what is mounted
-    there; the user's uv cache feeds every venv and local build on the machine (often through hard
-    links), so a poisoned file there would travel. This one feeds container builds only.
+    there. The user's uv cache feeds every venv and local build on the machine (often through hard
+    links); a cache shared by all projects' container builds would let one project's packages change
+    what another's layer gets. Each project's container builds therefore share a cache of their own.
     """
-    return cache_home() / "uv-container"
+    return cache_home() / "uv-container" / (owner or "shared")
 
 
-def lendable_uv(target: LambdaTarget) -> tuple[Path, Path] | None:
+def lendable_uv(target: LambdaTarget, owner: str = "") -> tuple[Path, Path] | None:
     """The host's uv binary and the container uv cache, if that binary runs in a container for ``target``.
 
     uv's Linux builds are static, so on a Linux host of the same CPU they run in any image.
@@ -233,7 +235,7 @@ def lendable_uv(target: LambdaTarget) -> tuple[Path, Path] | None:
     machine = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "aarch64", "arm64": "aarch64"}
     if sys.platform != "linux" or machine.get(platform.machine().lower()) != target.architecture.machine:
         return None
-    return Path(find_uv()).resolve(), container_uv_cache()
+    return Path(find_uv()).resolve(), container_uv_cache(owner)
 
 
 def docker_client() -> Any:
@@ -278,12 +280,17 @@ def _owner_gone(handle: Any) -> bool:
         pass
     if handle.status == "running":
         return False
-    finished = str((handle.attrs.get("State") or {}).get("FinishedAt") or "")
-    try:
-        stopped = datetime.fromisoformat(finished[:26].rstrip("Z") + "+00:00").timestamp()
-    except ValueError:
-        return False
+    stopped = docker_time(str((handle.attrs.get("State") or {}).get("FinishedAt") or ""))
     return stopped > 0 and time.time() - stopped > STOPPED_GRACE_SECONDS
+
+
+def docker_time(text: str) -> float:
+    """Seconds since the epoch of a time as Docker writes it (RFC 3339, up to nanoseconds, UTC), or 0."""
+    seconds, _, fraction = text.rstrip("Z").partition(".")
+    try:
+        return datetime.fromisoformat(seconds + "+00:00").timestamp() + float(f"0.{fraction or 0}")
+    except ValueError:
+        return 0.0
 
 
 def sweep_containers(client: Any) -> list[str]:
@@ -315,6 +322,7 @@ def run_step(
     report: str | None = None,
     env: Mapping[str, str] | None = None,
     secrets: tuple[str, ...] = (),
+    project_key: str = "",
 ) -> str:
     """Run the step in the image with ``output`` mounted at /asset-output; return its log.
 
@@ -333,7 +341,7 @@ def run_step(
     volumes, container_env = container.mounts_and_environment()
     handed = {**host_variables(), **(env or {})}
     volumes[str(output.resolve())] = {"bind": CONTAINER_OUTPUT, "mode": "rw"}
-    lent = lendable_uv(target) if container.host_uv else None
+    lent = lendable_uv(target, project_key) if container.host_uv else None
     if lent is not None:
         lent[1].mkdir(parents=True, exist_ok=True)
         volumes[str(lent[0])] = {"bind": UV_IN_CONTAINER, "mode": "ro"}

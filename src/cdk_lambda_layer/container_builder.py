@@ -9,6 +9,8 @@ verifies (links, tags, native code, requirements, size) and zips, as the local b
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import os
 from collections.abc import Mapping
@@ -21,6 +23,7 @@ from .container import (
     CONTAINER_OUTPUT,
     ContainerOptions,
     docker_client,
+    docker_time,
     host_ca_bundle,
     lendable_uv,
     run_step,
@@ -95,24 +98,27 @@ class BasedLambdaLayerContainerBuilder(BasedLambdaLayerLocalBuilder):
         return super().run(**kwargs)
 
     def build_facts(self) -> dict[str, Any]:
-        return {"image": {"name": self.image, "id": self._image_id()}}
+        return {"image": {"name": self.image, **self._image_identity()}}
 
     def _rebuild_reason(self, manifest: dict[str, Any]) -> str | None:
-        """Also: the image's name now names another image (a tag moved) than the one the layer was built in."""
-        was = (manifest.get("image") or {}).get("id")
-        now = self._image_id()
-        if was and now and was != now:
-            return f"was built in another image than {self.image} names now ({was[:19]} then, {now[:19]} now)"
+        """Also: the image's name now stands for a newer image (a tag moved) than the one the layer was
+        built in. Only newer: two machines whose tags name different builds of the same image (a CI
+        runner that pulled earlier) then share one entry instead of building it in turn for each other."""
+        was, now = manifest.get("image") or {}, self._image_identity()
+        newer = docker_time(now.get("created", "")) > docker_time(was.get("created", ""))
+        if was.get("id") and now.get("id") and was["id"] != now["id"] and newer:
+            return f"was built in an older image than {self.image} names now ({was['id'][:19]}, {now['id'][:19]})"
         return super()._rebuild_reason(manifest)
 
-    def _image_id(self) -> str | None:
-        """The ID of the image the name stands for on this engine, or None when it is not here."""
+    def _image_identity(self) -> dict[str, str]:
+        """The ID and creation time of the image the name stands for on this engine ({} when it is not here)."""
         from docker.errors import DockerException
 
         try:
-            return str(docker_client().images.get(self.image).id)
+            image = docker_client().images.get(self.image)
         except DockerException:
-            return None
+            return {}
+        return {"id": str(image.id), "created": str(image.attrs.get("Created") or "")}
 
     def locate_tools(self) -> None:
         """The project's tool on the host, and a Docker engine that answers."""
@@ -149,8 +155,10 @@ class BasedLambdaLayerContainerBuilder(BasedLambdaLayerLocalBuilder):
                 container=self.container,
                 label=self.fingerprint[:12],
                 report=f"{CONTAINER_OUTPUT}/{REPORT_FILE}",
-                env=settings.environment("pip"),
+                # Poetry never runs in the image: its logins stay out of it
+                env={k: v for k, v in settings.environment("pip").items() if not k.startswith("POETRY_")},
                 secrets=settings.secrets,
+                project_key=hashlib.sha256(str(self.project.anchor.resolve()).encode()).hexdigest()[:16],
             )
         except CommandError as exc:
             failure = step_failure(exc)
@@ -169,6 +177,7 @@ class BasedLambdaLayerContainerBuilder(BasedLambdaLayerLocalBuilder):
     def finish(self, work: LayerPathLayout) -> BytecodeOutcome:
         """Trim, bytecode and the import check ran in the image, with its Python: read what they did."""
         self._report = read_report(work.artifacts / REPORT_FILE)
+        only_the_layer(work.artifacts)
         if "bytecode" in self._report:
             return outcome_from_report(self._report["bytecode"], self.options)
         return BytecodeOutcome(included=False, reason="turned off (bytecode=False)")
@@ -189,6 +198,19 @@ REPORT_FILE = ".cdk-lambda-layer-report.json"
 _STEP_ERRORS: dict[int, type[LayerBuildError]] = {5: VerificationError, 2: ProjectError}
 
 
+def only_the_layer(artifacts: Path) -> None:
+    """After the step, the mounted folder holds python/ and nothing else (the step removes its hand-off,
+    the host its report): anything more was left there by code run in the container, and would be
+    published beside the layer, so it is refused."""
+    extra = sorted(p.name for p in artifacts.iterdir() if p.name != "python")
+    if extra:
+        raise VerificationError(
+            f"The build image left {', '.join(extra[:10])} beside python/ in the output folder: something run "
+            "in the container (a package's build or install step, or its code at import) wrote there. Nothing "
+            "was published."
+        )
+
+
 def read_report(path: Path) -> dict[str, Any]:
     """The step's report, then gone. Code run in the container could have put a link (to a host file)
     or garbage there: it is read without following links, and anything but a JSON object is refused."""
@@ -196,13 +218,14 @@ def read_report(path: Path) -> dict[str, Any]:
         return {}
     try:
         report = json.loads(read_regular(path))
-    except ValueError as exc:
+    except (ValueError, OSError) as exc:
         raise VerificationError(
             f"The build image left an unreadable report ({exc}): something run in the container (a package's "
             "build or install step) wrote into the output folder. Nothing was published."
         ) from exc
     finally:
-        path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # a folder planted there stays: refused above, the staging goes
+            path.unlink(missing_ok=True)
     if not isinstance(report, dict) or not all(isinstance(report.get(k, {}), dict) for k in ("bytecode", "imports")):
         raise VerificationError(
             "The build image left a report of another shape than its step writes: something "

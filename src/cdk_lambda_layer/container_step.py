@@ -15,11 +15,13 @@ when asked, a report for the host).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
 import select
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -54,6 +56,7 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--environment-on-stdin", action="store_true", help="read the installer's variables as a JSON line"
     )
+    parser.add_argument("--installed", action="store_true", help="the install is done (the step started again)")
     return parser.parse_args(argv)
 
 
@@ -190,6 +193,7 @@ def finish(site: Path, args: argparse.Namespace) -> dict[str, object]:
         outcomes["bytecode"] = compile_tree(site, args.bytecode)
     if args.import_check:
         outcomes["imports"] = import_check(site, args.provided)
+    stop_stragglers()  # nothing the packages' code left running may change the layer after these checks
     check_native_code(site, args.elf_machine, args.describe)
     size = tree_size(site)
     if size > args.max_bytes:
@@ -200,19 +204,51 @@ def finish(site: Path, args: argparse.Namespace) -> dict[str, object]:
     return outcomes
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _arguments(argv)
-    output = Path(args.output)
-    site, handoff = output / "python", output / HANDOFF_DIR
+def stop_stragglers() -> None:
+    """As the container's first process, end every other one: code run by a package's build or import
+    can leave a process behind that would change the layer after it was checked (a link swapped in).
+    Only as PID 1, which means a PID namespace of the container's own: elsewhere this would reach
+    processes that are not ours."""
+    if os.getpid() != 1:
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(-1, signal.SIGKILL)
+    with contextlib.suppress(ChildProcessError):
+        while os.waitpid(-1, 0)[0] > 0:
+            pass
+
+
+def _install_then_forget(args: argparse.Namespace, argv: Sequence[str], site: Path, handoff: Path) -> int:
+    """Install with the logins, then start this step again as a new program without them: the rest runs
+    the packages' code (bytecode, the import check), which must find no login in this process's memory
+    (/proc/1/mem) nor in its environment (/proc/1/environ). Returns the installer's failure code."""
     try:
-        extra = read_environment() if args.environment_on_stdin else {}
+        extra = read_environment()
     except (LayerBuildError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         return 2
     code = pip_install(site, handoff, no_deps=args.no_deps, extra=extra)
-    extra.clear()  # nothing of the logins stays in this process once the installer is done
     if code != 0:
         return code
+    stop_stragglers()
+    rest = [a for a in argv if a != "--environment-on-stdin"]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, "-m", STEP_PACKAGE, *rest, "--installed"])  # noqa: S606
+    return 0  # pragma: no cover - execv does not return
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = _arguments(argv)
+    output = Path(args.output)
+    site, handoff = output / "python", output / HANDOFF_DIR
+    if args.environment_on_stdin:
+        return _install_then_forget(args, argv, site, handoff)
+    if not args.installed:
+        code = pip_install(site, handoff, no_deps=args.no_deps)
+        if code != 0:
+            return code
     try:
         outcomes = finish(site, args)
     except LayerBuildError as exc:

@@ -28,7 +28,7 @@ from .interpreter import find_interpreter, how_to_get
 from .locked import Locked, read_poetry, read_pylock
 from .options import LayerOptions
 from .project import Project, Tool
-from .project.local import IndexOptions, requirement_options
+from .project.requirements import IndexOptions, requirement_options
 from .runner import Command, cause_line, run
 from .target import LambdaTarget
 from .tool_errors import (
@@ -126,7 +126,18 @@ def compile_command(requirements: Path, target: LambdaTarget, project: Project, 
         argv.append("--universal")
     else:
         argv += ["--python-platform", target.uv_python_platform, "--only-binary", ":all:"]
-    return Command(argv=tuple(argv), label="uv pip compile", cwd=project.root)
+    return Command(argv=(*argv, *project_config(project)), label="uv pip compile", cwd=project.root)
+
+
+def project_config(project: Project) -> tuple[str, ...]:
+    """uv's settings for resolving a pip project: its own uv.toml (in the fingerprint), nothing else.
+
+    Left to itself uv would also read a uv.toml in any folder above the project and the user's and
+    the system's (~/.config/uv/uv.toml, /etc/uv/uv.toml), none of which the fingerprint holds, and
+    any of which can change what is resolved (``resolution``, ``no-emit-package``...).
+    """
+    own = project.root / "uv.toml"
+    return ("--config-file", str(own)) if own.is_file() else ("--no-config",)
 
 
 def export_lock(

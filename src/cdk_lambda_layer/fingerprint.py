@@ -3,12 +3,16 @@
 It is the CDK asset hash and the key of a finished build. In: the contents of
 pyproject.toml, the lock, the workspace root's pyproject.toml, uv.toml and requirements
 includes; the sources of every local package the layer holds (workspace members, path
-dependencies, wheels on disk: see sources.py for the rule); tool, installer, target,
-groups, extras, exclusions, whether the lock must be fresh, the bytecode choice, build
-mode and image; and this library's layer format version. Out: other files in the project
-(handlers, tests, .venv), absolute paths (files are named relative to the lock's folder),
-line endings, timestamps, and credentials (they change access, not the layer): no login
-is read from the environment, and the files above are hashed with the logins in their URLs
+dependencies, wheels on disk, and for pip projects what those bring in: see
+project/local.py for which, sources.py for the rule); tool, installer, target, groups,
+extras, exclusions, whether the lock must be fresh, the bytecode choice, build mode and
+image; and this library's layer format version. Out: the sources of a local package left
+out by name (``exclude``/``provided``: its name is in, and what it brings in still counts);
+other files in the project (handlers, tests, .venv); absolute paths (packages and files are
+named relative to the lock's folder, except where a path goes through an environment
+variable: then the fingerprint depends on the machine, see sources.py); line endings,
+timestamps, and credentials (they change access, not the layer): no login is read from the
+environment, and the files above are hashed with the logins in their URLs
 (``https://user:token@host``) removed, as ``redact.redact_urls`` removes them from copies.
 """
 
@@ -16,7 +20,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from pathlib import Path
+
+from packaging.utils import canonicalize_name
 
 from .errors import ProjectError
 from .options import LayerOptions
@@ -41,9 +48,9 @@ def fingerprint(
     image: str | None = None,
 ) -> str:
     """Return the hex sha256 identifying the layer these inputs produce (construct time: files only)."""
-    local = project.local_sources(extras=options.extras, groups=options.groups, include_project=options.include_project)
-    local = _existing(project, local)
-    packages = project.package_folders(local)
+    found = _existing(project, _reached(project, options))
+    packages = project.package_folders(found)  # a left-out package is still no part of another's sources
+    local = _kept(found, options)
     document = {
         "format": LAYER_FORMAT_VERSION,
         "tool": project.tool.value,
@@ -65,6 +72,25 @@ def fingerprint(
     }
     canonical = json.dumps(document, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def covered_local_paths(project: Project, options: LayerOptions) -> frozenset[Path]:
+    """Resolved paths of the local packages (folders, archives) whose sources the fingerprint hashes.
+
+    A local package the resolver then plans to install from a path outside this set would reach the
+    layer unhashed: a stale cache entry and asset hash after its next edit. Left-out packages are not
+    in it (nor in the plan). Files only, like the fingerprint.
+    """
+    return frozenset(s.path for s in _kept(_reached(project, options), options))
+
+
+def _reached(project: Project, options: LayerOptions) -> tuple[LocalSource, ...]:
+    return project.local_sources(extras=options.extras, groups=options.groups, include_project=options.include_project)
+
+
+def _kept(local: Iterable[LocalSource], options: LayerOptions) -> tuple[LocalSource, ...]:
+    """Less the packages left out by name: editing a provided library must not rebuild the layer without it."""
+    return tuple(s for s in local if s.name is None or canonicalize_name(s.name) not in options.left_out)
 
 
 def _input_digest(path: Path) -> str:

@@ -24,7 +24,10 @@ import argparse
 import csv
 import importlib
 import json
+import os
 import re
+import shutil
+import stat
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -84,13 +87,42 @@ def check(site: Path, modules: Iterable[str], provided: Iterable[str]) -> dict[s
     return {"imported": ok, "failed": failed, "skipped": skipped, "warnings": warnings}
 
 
+def snapshot(site: Path) -> dict[str, tuple[int, int, int]]:
+    """relative path -> (mode, size, mtime in ns) of everything under ``site``, links not followed."""
+    found = {}
+    for folder, dirs, names in os.walk(site):
+        for name in [*dirs, *names]:
+            path = Path(folder, name)
+            info = path.lstat()
+            found[path.relative_to(site).as_posix()] = (info.st_mode, info.st_size, info.st_mtime_ns)
+    return found
+
+
+def undo_writes(site: Path, before: dict[str, tuple[int, int, int]]) -> dict[str, list[str]]:
+    """What the imports did to the layer: new entries are removed (Lambda's /opt is read-only, so such a
+    write would not happen there, and it would make two builds differ); changed or deleted files are
+    reported, since they cannot be put back."""
+    after = snapshot(site)
+    new = sorted(set(after) - set(before))
+    for relative in reversed(new):  # deepest first, so a new folder is empty when its turn comes
+        path = site / relative
+        if stat.S_ISDIR(after[relative][0]) and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        elif os.path.lexists(path):
+            path.unlink()
+    changed = [r for r in set(before) & set(after) if before[r] != after[r] and not stat.S_ISDIR(before[r][0])]
+    return {"removed": new, "changed": sorted(changed), "deleted": sorted(set(before) - set(after))}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="import_check")
     parser.add_argument("site")
     parser.add_argument("--provided", action="append", default=[], help="a package the runtime or a layer provides")
     args = parser.parse_args(argv)
     site = Path(args.site).resolve()
+    before = snapshot(site)
     report = check(site, top_level_modules(site), args.provided)
+    report["writes"] = undo_writes(site, before)
     sys.stdout.flush()
     print(json.dumps(report), flush=True)
     return 0

@@ -31,7 +31,7 @@ from .errors import CommandError, VerificationError
 from .local_build import BuiltPackage
 from .options import Installer
 from .plan import InstallPlan, Pin
-from .project.local import IndexOptions
+from .project.requirements import IndexOptions
 from .runner import Command, run
 from .target import LambdaTarget
 from .tool_errors import explain_install_failure

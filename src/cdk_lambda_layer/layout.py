@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import os
 import shutil
+import stat
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import BuildFolderError
+from .archive import read_regular
+from .errors import BuildFolderError, VerificationError
 from .inventory import walk_files
 from .locking import LOCK_NAME, held_folder, remove_held, sweep
 
@@ -142,12 +145,24 @@ def check_replaceable(final: Path) -> None:
             f"{final} is {kind}, not a layer folder a build made: nothing was changed. Remove it, or build "
             "elsewhere with build_dir= / --build-dir DIR."
         )
-    if (final / PUBLISHED_MARK).is_file() or not any(final.iterdir()):
+    if _published_by_us(final / PUBLISHED_MARK) or not any(final.iterdir()):
         return
     raise BuildFolderError(
         f"{final} holds files that no build put there (it has no {PUBLISHED_MARK}), and a build replaces that "
         "folder: nothing was changed. Move them, or build elsewhere with build_dir= / --build-dir DIR."
     )
+
+
+def _published_by_us(manifest: Path) -> bool:
+    """A manifest.json that this library wrote (a regular file naming it as the builder), not merely a
+    file of that name (a folder of the user's may well have one)."""
+    try:
+        if not stat.S_ISREG(os.lstat(manifest).st_mode) or os.lstat(manifest).st_size > 16 * 1024 * 1024:
+            return False
+        document = json.loads(read_regular(manifest))
+    except (OSError, ValueError, VerificationError):
+        return False
+    return isinstance(document, dict) and (document.get("builder") or {}).get("name") == "cdk-lambda-layer"
 
 
 def publish_folder(built: Path, final: Path, attempts: int = 5) -> None:
@@ -158,6 +173,7 @@ def publish_folder(built: Path, final: Path, attempts: int = 5) -> None:
     """
     for _ in range(attempts):
         if os.path.lexists(final):
+            check_replaceable(final)  # again: a folder may have appeared there while this build ran
             with held_folder(final.parent, f"{_OLD_PREFIX}{uuid.uuid4().hex[:8]}") as aside:
                 with contextlib.suppress(FileNotFoundError):
                     final.rename(aside / "layer")

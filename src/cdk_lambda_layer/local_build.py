@@ -25,6 +25,7 @@ from packaging.utils import InvalidSdistFilename, InvalidWheelFilename, parse_sd
 
 from .errors import CommandError, ProjectError
 from .plan import LocalPin, Refusal, no_wheel_error
+from .project.pyproject import read_pyproject, table
 from .runner import Command, cause_line, run
 from .target import LambdaTarget
 from .tools import find_uv
@@ -70,11 +71,33 @@ def _built(out: Path, suffix: str) -> Path:
 
 def _run_build(pin: LocalPin, out: Path, kind: str) -> Path:
     out.mkdir(parents=True, exist_ok=True)
+    source = pin.path
+    if kind == "wheel" and builds_in_place(pin.path):
+        source = _run_build(pin, out.parent / "sdist", "sdist")
     try:
-        run(build_command(pin.path, out, kind))
+        run(build_command(source, out, kind))
     except CommandError as exc:
         raise _build_failure(pin, kind, exc.stderr) from exc
     return _built(out, ".whl" if kind == "wheel" else ".tar.gz")
+
+
+def builds_in_place(folder: Path) -> bool:
+    """Whether the package's backend builds a wheel in its own folder and reuses what it left there.
+
+    setuptools copies into ``build/lib`` and packs whatever is there into the next wheel, so a module
+    deleted from the sources would stay in the layer (and ``build/`` is not part of the fingerprint).
+    Such packages are built as the PyPA's ``build`` does by default: a source distribution first, then
+    the wheel from it, in a fresh folder. Other backends (hatchling, flit, pdm, poetry-core, uv) select
+    their files from the sources on every build.
+    """
+    pyproject = folder / "pyproject.toml"
+    try:
+        backend = table(read_pyproject(pyproject, strict=False), "build-system").get("build-backend")
+    except ProjectError:
+        backend = None
+    if not pyproject.is_file() or backend is None:
+        return (folder / "setup.py").is_file()  # a setup.py project: setuptools' legacy backend
+    return str(backend).startswith("setuptools")
 
 
 #: uv's hook line names the backend: "Call to `hatchling.build.build_wheel` failed".

@@ -50,6 +50,17 @@ def try_lock(handle: IO[str], *, blocking: bool) -> bool:
     return True
 
 
+def open_lock_file(path: Path) -> IO[str]:
+    """A lock file of ours, created if missing: never through a link, never a fifo or device (opened
+    without blocking, then checked), so a file planted at that path can neither hang nor redirect us."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    fd = os.open(path, flags, 0o644)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(f"{path} is not a regular file: something else was put where the lock file goes")
+    return os.fdopen(fd, "a")
+
+
 @contextlib.contextmanager
 def held_folder(parent: Path, name: str) -> Iterator[Path]:
     """Create ``parent/name`` and hold its lock until the block ends (the caller deletes or renames it)."""

@@ -9,29 +9,52 @@ That is not an error (many projects work this way), but the build says so.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Iterator
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from .project.local import logical_lines
+from .project.requirements import logical_lines
+
+_HASH = re.compile(r"--hash[=\s]+(\S+)")
 
 
-def exact_pins(texts: Iterable[str]) -> set[str]:
-    """Canonical names that requirements or constraints text pins with ``==``/``===`` to one version."""
-    pinned: set[str] = set()
+def _requirements(texts: Iterable[str]) -> Iterator[tuple[Requirement, frozenset[str]]]:
+    """Each requirement line of the texts, with the ``--hash`` values written after it."""
     for text in texts:
         for line in logical_lines(text):
             if not line or line.startswith("-"):
                 continue
             try:
-                requirement = Requirement(line)
+                requirement = Requirement(re.split(r"\s+--?[a-z]", line, maxsplit=1)[0])
             except InvalidRequirement:
                 continue
-            exact = [s for s in requirement.specifier if s.operator in ("==", "===") and "*" not in s.version]
-            if exact or requirement.url:
-                pinned.add(canonicalize_name(requirement.name))
+            yield requirement, frozenset(_HASH.findall(line))
+
+
+def exact_pins(texts: Iterable[str]) -> set[str]:
+    """Canonical names that requirements or constraints text pins with ``==``/``===`` to one version."""
+    pinned: set[str] = set()
+    for requirement, _hashes in _requirements(texts):
+        exact = [s for s in requirement.specifier if s.operator in ("==", "===") and "*" not in s.version]
+        if exact or requirement.url:
+            pinned.add(canonicalize_name(requirement.name))
     return pinned
+
+
+def pinned_hashes(texts: Iterable[str]) -> dict[str, frozenset[str]]:
+    """Canonical name -> the hashes the requirements allow for it (``name==1.0 --hash=sha256:…``).
+
+    These are the user's own pins: a resolver that reads the requirements again (``uv pip compile``)
+    records the hashes of the files the index serves today, so they must be held to these.
+    """
+    found: dict[str, frozenset[str]] = {}
+    for requirement, hashes in _requirements(texts):
+        if hashes:
+            name = canonicalize_name(requirement.name)
+            found[name] = found.get(name, frozenset()) | hashes
+    return found
 
 
 def unpinned(closure: Iterable[str], texts: Iterable[str]) -> list[str]:

@@ -122,7 +122,8 @@ def make_plan(
         elif package.remote_source is not None:
             refusals.append(_source_refusal(package))
         else:
-            from_source = "*" in source_only or canonicalize_name(package.name) in source_only
+            name = canonicalize_name(package.name)
+            from_source = name in source_only or ("*" in source_only and f"!{name}" not in source_only)
             pin, refusal = _classify(package, target, options, in_image, from_source=from_source)
             pins += [pin] if pin else []
             refusals += [refusal] if refusal else []
@@ -167,7 +168,7 @@ def _classify(
         return Pin(wheel=None, channel="image", file_hashes=sdists[0] if len(sdists) == 1 else (), **common), None
     if from_source:
         reason = "the project wants it built from source (no-binary), which only the build image can do for the " + (
-            "runtime" if package.sdist else "runtime, and the lock has no source distribution of it"
+            "runtime" if package.sdist else "runtime, but no source distribution of it was found"
         )
     else:
         reason = wheel_mismatch(package.wheels, target, sdist=package.sdist)

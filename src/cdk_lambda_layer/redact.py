@@ -12,7 +12,8 @@ import re
 
 #: The login is everything before the *last* ``@`` of the authority (RFC 3986 section 3.2; pip and uv split
 #: there too), so an e-mail user name (``ci@acme.com:token@host``) or an ``@`` in a password goes whole.
-_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/?#\s\"'<>]*)@")
+#: RFC 3986 lets a login hold sub-delimiters (``!$&'()*+,;=``) unencoded, the apostrophe included.
+_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/?#\s\"<>]*)@")
 
 
 def redact_urls(text: str) -> str:

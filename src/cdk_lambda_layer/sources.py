@@ -14,8 +14,14 @@ except what tools write while you work and no backend ships:
   ``.mypy_cache``, ``.pytest_cache``, ``.ruff_cache``, ``.hypothesis``, ``.pytype``,
   ``.pyre``, ``.cache``, ``.eggs``, ``.ipynb_checkpoints``), editors (``.idea``,
   ``.vscode``, ``.vs``), deployment output (``cdk.out``, ``.aws-sam``, ``.serverless``,
-  ``.terraform``), ``node_modules``, ``*.egg-info``; and any folder holding a ``CACHEDIR.TAG``
-  (https://bford.info/cachedir/) or a ``pyvenv.cfg`` (a virtual environment);
+  ``.terraform``), ``node_modules``, ``*.egg-info``, build backends' in-tree work folders
+  (pdm-backend's ``.pdm-build``, scikit-build's ``_skbuild``, meson-python's ``.mesonpy-*``;
+  setuptools' ``build`` is below, Cargo's ``target`` for maturin carries a cache tag) and pdm's
+  ``.pdm-python`` (a machine's interpreter path); any folder holding a ``CACHEDIR.TAG``
+  (https://bford.info/cachedir/) or a ``pyvenv.cfg`` (a virtual environment); and any CDK
+  cloud assembly, whatever the outdir is called (``App(outdir=...)``, ``cdk synth -o``, cdk.json's
+  ``output``): a folder holding ``manifest.json`` with CDK's ``cdk.out`` marker file or its
+  ``tree.json`` beside it (every assembly, a nested stage's included, has the first two);
 - at any depth, the files ``.DS_Store``, ``Thumbs.db``, ``.coverage`` / ``.coverage.*``
   and compiled bytecode (``*.pyc``, ``*.pyo``);
 - at the package's top level only (a sub-package may well be called ``build``): ``venv``,
@@ -46,6 +52,13 @@ there; and by its content, text with CRLF read as LF, so a Windows checkout agre
 link is followed (a file by its content, a folder by walking it), except a folder link
 that leads back to a folder being walked (a loop) and a dangling link: those are hashed
 by their link text. More than ``MAX_SOURCE_FILES`` files is refused as a wrong path.
+A package itself is named in the fingerprint by its path relative to the lock's folder, so
+moving the whole checkout changes nothing. A path through an environment variable
+(``acme @ file:///${LIBS}/acme``: any ``${NAME}`` but ``${PROJECT_ROOT}``, read as uv reads it)
+makes the fingerprint machine-dependent: where the variable differs, even to a byte-identical
+copy, the package's relative path and so the fingerprint differ, and the layer is rebuilt (and
+redeployed). Name such libraries relative to the project (``${PROJECT_ROOT}/../libs/acme``,
+``../libs/acme``) for one fingerprint on every machine.
 Wider than the backend's own selection means an edit to, say, a README in the library
 rebuilds the layer; it never means a changed file that reaches the layer goes unnoticed.
 """
@@ -71,9 +84,12 @@ SKIPPED_ANYWHERE = frozenset(
         *("__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".hypothesis", ".pytype", ".pyre"),
         *(".cache", ".eggs", ".ipynb_checkpoints", ".idea", ".vscode", ".vs"),
         *("cdk.out", ".aws-sam", ".serverless", ".terraform", "node_modules"),
+        *(".pdm-build", ".pdm-python", "_skbuild"),
         *(".DS_Store", "Thumbs.db", ".coverage"),
     }
 )
+#: Name prefixes of folders skipped at any depth: meson-python builds in ``.mesonpy-<random>``.
+_SKIPPED_PREFIXES = (".mesonpy-",)
 #: Skipped at the package's top level only (a sub-package may well be called ``build``).
 TOP_LEVEL_SKIPPED = frozenset({"venv", "env", "build", "dist", "htmlcov"})
 _SKIPPED_SUFFIXES = (".pyc", ".pyo", ".egg-info")
@@ -114,13 +130,27 @@ class _Rules:
             or name.endswith(_SKIPPED_SUFFIXES)
             or (folder and top and name in TOP_LEVEL_SKIPPED)
             or (not folder and name.startswith(".coverage."))
+            or (folder and name.startswith(_SKIPPED_PREFIXES))
         )
 
     def skips_folder(self, folder: str, names: set[str]) -> bool:
-        """A folder (not the walk's start) that is a cache or a virtual environment, by the files it holds."""
+        """A folder (not the walk's start) that is a cache, a virtual environment or a CDK cloud
+        assembly, by the files it holds."""
         if self.hatch:
             return False
-        return "pyvenv.cfg" in names or ("CACHEDIR.TAG" in names and _cache_tag(folder))
+        return (
+            "pyvenv.cfg" in names or ("CACHEDIR.TAG" in names and _cache_tag(folder)) or _cloud_assembly(folder, names)
+        )
+
+
+def _cloud_assembly(folder: str, names: set[str]) -> bool:
+    """A CDK synth's output: its ``manifest.json`` beside the ``cdk.out`` version file or ``tree.json``
+    (files, not a ``cdk.out`` folder beside some other manifest). The staged assets in it are previous
+    synths' layers: hashing them would give each synth a new asset hash. No file is read."""
+    if "manifest.json" not in names or not names & {"cdk.out", "tree.json"}:
+        return False
+    files = [name for name in ("manifest.json", "cdk.out", "tree.json") if Path(folder, name).is_file()]
+    return "manifest.json" in files and len(files) > 1
 
 
 def _cache_tag(folder: str) -> bool:

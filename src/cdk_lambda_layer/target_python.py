@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import sys
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -54,9 +53,18 @@ class ImportOutcome:
     skipped: tuple[dict[str, Any], ...] = ()
     warnings: tuple[dict[str, Any], ...] = field(default=())
     reason: str | None = None
+    #: Files the imports wrote into the layer, removed again (relative to python/).
+    removed: tuple[str, ...] = ()
+    #: Whether the packages' code ran in namespaces of its own (it could not read this process's environment).
+    sandboxed: bool = False
 
     def manifest(self) -> dict[str, Any]:
-        return {**asdict(self), "skipped": list(self.skipped), "warnings": list(self.warnings)}
+        return {
+            **asdict(self),
+            "skipped": list(self.skipped),
+            "warnings": list(self.warnings),
+            "removed": list(self.removed[:20]),
+        }
 
 
 def bytecode_wanted(options: LayerOptions) -> bool:
@@ -132,7 +140,8 @@ def check_imports(site: Path, target: LambdaTarget, options: LayerOptions) -> Im
             env={"HOME": scratch},
             minimal_env=True,
         )
-        return _run_import_check(command, interpreter, target)
+        outcome = _run_import_check(command, interpreter, target)
+    return replace(outcome, sandboxed=bool(sandbox_prefix()))
 
 
 _UNSHARE = ("--pid", "--fork", "--mount-proc", "--kill-child")
@@ -140,16 +149,16 @@ _UNSHARE = ("--pid", "--fork", "--mount-proc", "--kill-child")
 
 @cache
 def sandbox_prefix() -> tuple[str, ...]:
-    """``unshare`` arguments that give the import check its own PID namespace and /proc, or () where
-    this machine cannot (no util-linux unshare, user namespaces turned off, not Linux).
-
-    As root the PID namespace is enough; anyone else needs a user namespace for it too.
-    """
+    """``unshare`` arguments that give the import check its own user and PID namespaces and /proc, or ()
+    where this machine cannot (no util-linux unshare, user namespaces turned off or refused, as in a
+    default Docker container, not Linux)."""
     unshare = shutil.which("unshare") if sys.platform == "linux" else None
     if unshare is None:
         return ()
-    user = () if os.geteuid() == 0 else ("--user", "--map-root-user")
-    prefix = (unshare, *user, *_UNSHARE, "--")
+    # A user namespace even as root: root in a PID namespace alone may unmount the new /proc and read
+    # the host's; as (mapped) root of a user namespace of its own it may unmount it, but not read
+    # other processes' environments.
+    prefix = (unshare, "--user", "--map-root-user", *_UNSHARE, "--")
     try:
         run(Command(argv=(*prefix, "true"), label="unshare probe", minimal_env=True))
     except (CommandError, ToolNotFoundError) as exc:
@@ -183,10 +192,20 @@ def outcome_from_imports(report: dict[str, Any], python: str | None, target: Lam
         )
     for warning in report.get("warnings") or []:
         logger.info("importing %s raised %s (not a packaging problem)", warning["module"], warning["error"])
+    writes = report.get("writes") or {}
+    spoiled = [*(writes.get("changed") or []), *(writes.get("deleted") or [])]
+    if spoiled:
+        raise VerificationError(
+            f"Importing the layer's modules with Python {python} changed or deleted files of the layer: "
+            f"{', '.join(spoiled[:10])}. On Lambda /opt is read-only, so the layer would behave differently "
+            "there; nothing was published. Find the package that writes on import and exclude it or pin another "
+            "version, or skip the check (import_check=False / --no-import-check)."
+        )
     return ImportOutcome(
         ran=True,
         python=python,
         imported=len(report.get("imported") or []),
         skipped=tuple(report.get("skipped") or ()),
         warnings=tuple(report.get("warnings") or ()),
+        removed=tuple(writes.get("removed") or ()),
     )

@@ -18,14 +18,7 @@ from packaging.utils import canonicalize_name
 
 from ..errors import ProjectError
 from .discover import Tool, ToolName, detect_tool, member_folder, uv_workspace_root, workspace_members
-from .local import (
-    LocalSource,
-    RequirementFiles,
-    poetry_local_sources,
-    pyproject_local_sources,
-    requirement_files,
-    uv_local_sources,
-)
+from .local import LocalSource, poetry_local_sources, uv_local_sources
 from .pyproject import (
     declared_extras,
     declared_groups,
@@ -36,6 +29,8 @@ from .pyproject import (
     resolve_pyproject,
     table,
 )
+from .reached import reached_local_sources
+from .requirements import RequirementFiles, pyproject_local_sources, requirement_files
 
 __all__ = ["LocalSource", "Project", "Tool", "ToolName", "load_project"]
 
@@ -82,12 +77,13 @@ class Project:
     @property
     def input_files(self) -> tuple[Path, ...]:
         """Files whose content determines the layer: pyproject.toml, the lock, the workspace
-        root's pyproject.toml, uv.toml settings, and requirements includes."""
+        root's pyproject.toml, uv.toml settings, Poetry's poetry.toml (installer.no-binary), and
+        requirements includes."""
         files = [self.pyproject_path]
         if self.lock_path is not None:
             files.append(self.lock_path)
         for folder in dict.fromkeys((self.anchor, self.root)):
-            for name in ("pyproject.toml", "uv.toml"):
+            for name in ("pyproject.toml", "uv.toml", "poetry.toml"):
                 if (folder / name).is_file():
                     files.append((folder / name).resolve())
         if self.requirements is not None:
@@ -102,23 +98,35 @@ class Project:
         self, *, extras: tuple[str, ...] = (), groups: tuple[str, ...] = (), include_project: bool = False
     ) -> tuple[LocalSource, ...]:
         """The local packages this layer gets (from the lock files; no process); the project itself
-        only with ``include_project``."""
+        only with ``include_project``. For a pip project, also those its local packages bring in
+        (project/local.py's rule), as its resolver follows them."""
         if self.tool is Tool.UV:
             return uv_local_sources(
                 self.lock, self.anchor, self.name, extras=extras, groups=groups, include_root=include_project
             )
         if self.tool is Tool.POETRY:
             found = poetry_local_sources(self.lock, self.root, groups)
-        elif self.requirements is not None:
-            found = self.requirements.local
         else:
-            found = pyproject_local_sources(self.pyproject, self.root, extras=extras, groups=groups)
+            found = self._pip_local_sources(extras, groups, include_project)
         # `-e .` (what `uv export` writes) names the project itself: its code is in the layer only
         # with include_project, and then once.
         found = tuple(s for s in found if s.path != self.root)
         if include_project:
             found = (LocalSource(name=self.name, path=self.root), *found)
         return found
+
+    def _pip_local_sources(
+        self, extras: tuple[str, ...], groups: tuple[str, ...], include_project: bool
+    ) -> tuple[LocalSource, ...]:
+        """What requirements.txt (else [project].dependencies) names, and what those local packages
+        bring in, transitively; the project is followed like them when a line names it (``-e .``: the
+        installer takes its dependencies too) or the layer includes it."""
+        if self.requirements is not None:
+            named = self.requirements.local
+        else:
+            named = pyproject_local_sources(self.pyproject, self.root, extras=extras, groups=groups)
+        itself = (LocalSource(name=self.name, path=self.root),) if include_project else ()
+        return reached_local_sources((*named, *itself), self.root)
 
     def package_folders(self, local: tuple[LocalSource, ...]) -> tuple[Path, ...]:
         """Folders that are packages on their own: the layer's local packages, every uv workspace

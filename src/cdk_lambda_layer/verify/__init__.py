@@ -1,10 +1,12 @@
 """Verification: the layer would run on the target, checked before anything is published.
 
 Each check is a known way layers break in production: a link or special file that could
-bring a host file along (inventory.walk_files), packages other than the plan's (installed), a
-wheel tagged for another platform or a newer glibc (tags), native code for another CPU or
-needing newer symbol versions than the runtime's glibc and libstdc++ (audit), a requirement
-missing for the runtime's Python (requires), and an unzipped size over Lambda's 250 MB (size).
+bring a host file along (inventory.walk_files), packages other than the plan's (installed),
+two packages writing the same files (overlap), files changed since they were installed
+(record), a wheel tagged for another platform or a newer glibc (tags), native code for another
+CPU or needing newer symbol versions than the runtime's glibc and libstdc++ (audit), a
+requirement missing for the runtime's Python (requires), and an unzipped size over Lambda's
+250 MB (size).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from ..inventory import InstalledPackage, installed_packages, walk_files
 from ..options import LayerOptions
 from ..target import LambdaTarget
 from .installed import check_installed
+from .overlap import check_overlaps
+from .record import check_records
 from .requires import check_requirements
 from .size import check_size, largest
 from .tags import check_wheel_tags, wheel_tags
@@ -52,6 +56,8 @@ def verify(
     packages = installed_packages(site, files)
     if expected is not None:
         check_installed(packages, expected)
+    check_overlaps(packages)
+    check_records(site, packages, {path for path, _size in files})
     check_wheel_tags(packages, target, built_in_image=built_in_image)
     audit = audit_layer(site, target, files=files, packages=packages)
     if audit.errors:

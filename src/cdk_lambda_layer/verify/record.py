@@ -1,0 +1,66 @@
+"""Every installed file is the one its distribution's RECORD names (PEP 376/627 hashes).
+
+The installers write RECORD from the wheel; a file changed after that (by a build step run in the
+container, by package code at import, by a poisoned installer cache that serves unpacked files
+without checking them again) no longer has the hash RECORD gives it. Files the build removes on
+purpose (bytecode of the host's Python, console scripts, excluded packages) are simply absent and
+not checked; files the build adds (its own bytecode, in ``__pycache__``, which is not checked) are
+in no RECORD.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import hashlib
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from ..errors import VerificationError
+from ..inventory import InstalledPackage
+
+
+def _listed(package: InstalledPackage, site: Path) -> list[tuple[Path, str]]:
+    """(file, expected urlsafe-base64 sha256) for RECORD rows with a sha256 hash, inside the layer."""
+    found = []
+    try:
+        with (package.dist_info / "RECORD").open(newline="", encoding="utf-8", errors="replace") as handle:
+            rows = [row for row in csv.reader(handle) if len(row) > 1 and row[1].startswith("sha256=")]
+    except OSError:
+        return found
+    for row in rows:
+        path = Path(os.path.normpath(site / row[0]))
+        # __pycache__: a wheel's own bytecode was removed, and the bytecode step may have put ours there
+        if path.is_relative_to(site) and "__pycache__" not in path.parts:
+            found.append((path, row[1].removeprefix("sha256=")))
+    return found
+
+
+def _digest(path: Path) -> str | None:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    return base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+
+
+def check_records(site: Path, packages: list[InstalledPackage], present: set[Path]) -> None:
+    """Raise naming the files whose content is not what their RECORD says (``present``: the layer's files)."""
+    listed = [(package.name, path, want) for package in packages for path, want in _listed(package, site)]
+    listed = [item for item in listed if item[1] in present]
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # hashlib releases the GIL
+        digests = list(pool.map(_digest, (path for _name, path, _want in listed)))
+    changed = [
+        f"{path.relative_to(site).as_posix()} ({name})"
+        for (name, path, want), got in zip(listed, digests, strict=True)
+        if got is not None and got != want
+    ]
+    if changed:
+        shown = ", ".join(changed[:10]) + (f" and {len(changed) - 10} more" if len(changed) > 10 else "")
+        raise VerificationError(
+            f"Files of the layer are not what their distribution's RECORD says: {shown}. Something changed them "
+            "after they were installed (a build step run in the image, a package's code, a damaged or poisoned "
+            "installer cache): nothing was published. Build again with a clean cache (`uv cache clean`, or "
+            "remove ~/.cache/cdk-lambda-layer/uv-container); if it persists, the package itself is at fault."
+        )
