@@ -167,7 +167,17 @@ def _unshare_available() -> bool:
 @pytest.mark.skipif(not _unshare_available(), reason="needs root and unshare --pid (CI runs as root)")
 def test_builds_in_two_pid_namespaces_both_complete(project_copy, tmp_path):
     project = project_copy("uv_numpy")
-    command = [sys.executable, "-m", "cdk_lambda_layer", "build", str(project), "--python", "3.12", "--no-cache"]
+    command = [
+        sys.executable,
+        "-m",
+        "cdk_lambda_layer",
+        "build",
+        str(project),
+        "--python",
+        "3.12",
+        "--no-cache",
+        "--json",
+    ]
     env = {**os.environ, "UV_CACHE_DIR": str(tmp_path / "cold-uv-cache")}  # a slow, downloading first build
     first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     staging = project / "build" / "lambda"
@@ -179,14 +189,16 @@ def test_builds_in_two_pid_namespaces_both_complete(project_copy, tmp_path):
     second = subprocess.run(
         ["unshare", "--pid", "--fork", "--mount-proc", *command], capture_output=True, text=True, check=False
     )
-    _out, err = first.communicate(timeout=600)
+    out, err = first.communicate(timeout=600)
     assert second.returncode == 0, second.stderr
     assert first.returncode == 0, err
-    listing = json.loads(cli("build", str(project), "--python", "3.12", "--no-cache", "--json").stdout)
-    names = sorted(p["name"] for p in listing["packages"])
+    reference = json.loads(cli("build", str(project), "--python", "3.12", "--no-cache", "--json").stdout)
+    # Each of the two concurrent builds made the whole layer (its own inventory, taken before it published).
+    for result in (json.loads(out), json.loads(second.stdout)):
+        assert result["packages"] == reference["packages"] and result["unzipped_bytes"] == reference["unzipped_bytes"]
+    assert [p["name"] for p in reference["packages"]] == ["numpy"]
     with __import__("zipfile").ZipFile(project / "build/lambda/layer/layer.zip") as archive:
         assert any(n.startswith("python/numpy/") for n in archive.namelist())
-    assert names == ["numpy"]
 
 
 # -- 7. a synth leaves the project untouched ---------------------------------------------------

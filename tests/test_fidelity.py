@@ -475,3 +475,68 @@ def test_a_local_package_the_fingerprint_did_not_see_is_refused(tmp_path):
         BasedLambdaLayerLocalBuilder(project, python="3.11", cache_dir=False).run()
     assert "installs local packages the fingerprint does not cover" in str(info.value)
     assert "libs/core" in str(info.value)
+
+
+def test_pip_installs_the_locked_version_not_the_newest(tmp_path):
+    """The lock pins six 1.16.0 although 1.17.0 is on the index (and idna below its newest): with
+    installer="pip" the layer still holds exactly those, since pip only ever gets exact pins."""
+    project = tmp_path / "svc"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(
+        '[project]\nname = "svc"\nversion = "0"\nrequires-python = ">=3.10"\n'
+        'dependencies = ["six<1.17", "idna<3.10"]\n[tool.uv]\npackage = false\n'
+    )
+    subprocess.run([find_uv(), "lock", "-q"], cwd=project, check=True)
+    result = BasedLambdaLayerLocalBuilder(project, python="3.12", installer="pip", cache_dir=False).run()
+    versions = {p.name: p.version for p in result.packages}
+    assert versions["six"] == "1.16.0" and versions["idna"] == "3.9"
+
+
+def test_each_refusal_reason_names_what_is_missing():
+    """The reasons a version's wheels do not fit, from the wheel file names alone, most specific first."""
+    from cdk_lambda_layer import LambdaTarget
+    from cdk_lambda_layer.plan import wheel_mismatch
+
+    py314, arm = LambdaTarget(python="3.14"), LambdaTarget(python="3.12", architecture="arm64")
+    cp313_only = ["orjson-3.10.0-cp313-cp313-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"]
+    assert wheel_mismatch(cp313_only, py314) == "no wheel for cp314 (its Linux x86_64 wheels are for cp313)"
+    x86_only = ["orjson-3.10.0-cp312-cp312-manylinux_2_17_x86_64.whl"]
+    assert wheel_mismatch(x86_only, arm) == "no Linux wheel for aarch64 (only x86_64)"
+    macos = ["x-1.0-cp312-cp312-macosx_11_0_arm64.whl", "x-1.0-cp312-cp312-win_amd64.whl"]
+    assert wheel_mismatch(macos, arm) == "no wheel for Linux with glibc (only Windows, macOS)"
+    assert wheel_mismatch([], arm, sdist=True) == "it publishes only a source distribution"
+
+
+@pytest.mark.docker
+def test_auto_takes_a_forked_uv_lock_refusal_to_the_container(tmp_path):
+    """uv.lock forks docopt by Python version, and the version for 3.11 has no wheel at all: explained
+    from the lock, and auto builds it from its sdist in the image, without a failed local install."""
+    from docker_helpers import standin_image
+
+    project = tmp_path / "svc"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(
+        '[project]\nname = "svc"\nversion = "0"\nrequires-python = ">=3.10"\n'
+        "dependencies = [\"docopt==0.6.2; python_version < '3.12'\", \"docopt==0.6.1; python_version >= '3.12'\"]\n"
+        "[tool.uv]\npackage = false\n"
+    )
+    subprocess.run([find_uv(), "lock", "-q"], cwd=project, check=True)
+    local = cli(str(project), "--python", "3.11", "--build", "local")
+    assert local.returncode == 4 and "docopt 0.6.2: it publishes only a source distribution" in local.stderr
+    done = cli(str(project), "--python", "3.11", "--build", "auto", "--image", standin_image(), "--json")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["warnings"][0] == "docopt: no wheel for the target; built in the container instead (build=auto)"
+    assert {p["name"]: p["version"] for p in result["packages"]} == {"docopt": "0.6.2"}
+
+
+def test_hashes_on_some_lines_only_are_refused_as_pip_refuses_them(tmp_path):
+    """pip's hash-checking mode is all or nothing: one --hash line means every package needs one."""
+    from cdk_lambda_layer import ProjectError
+
+    six = "six==1.17.0 --hash=sha256:4721f391ed90541fddacab5acf947aa0d3dc7d27b2e1e8eda2be8970586c3274"
+    project = requirements_project(tmp_path, six, "attrs==26.1.0")
+    with pytest.raises(ProjectError) as info:
+        BasedLambdaLayerLocalBuilder(project, python="3.11", cache_dir=False).run()
+    assert "pins some packages by hash (--hash) but not attrs" in str(info.value)
+    assert "uv pip compile --generate-hashes" in str(info.value)

@@ -157,13 +157,21 @@ def test_package_names_a_member_of_the_workspace(repo, tmp_path):
     assert "No member named 'payments'" in str(info.value) and "orders" in str(info.value)
 
 
-def test_arm64_layer_of_a_member_holds_aarch64_code(repo):
+@pytest.mark.parametrize("shape", list(SHAPES))
+def test_arm64_layer_of_each_shape_holds_aarch64_code(repo, shape):
+    """Every repository shape builds for arm64 on this x86_64 machine: its local packages are there, and
+    all native code is AArch64 (the workspace's orjson; the other shapes' dependencies are pure Python)."""
     from cdk_lambda_layer.native import elf_machine, native_files
 
-    root = repo("uv_workspace")
-    result = BasedLambdaLayerLocalBuilder(root / "services" / "orders", python="3.12", architecture="arm64").run()
-    assert {elf_machine(p) for p in native_files(result.python_dir)} == {183}  # orjson, for AArch64
-    assert (result.python_dir / "ledger" / "__init__.py").is_file()
+    root = repo(shape)
+    result = BasedLambdaLayerLocalBuilder(root / SHAPES[shape], python="3.12", architecture="arm64").run()
+    machines = {elf_machine(p) for p in native_files(result.python_dir)}
+    assert machines == ({183} if shape == "uv_workspace" else set())  # 183: EM_AARCH64
+    names = {p.name.lower().replace("_", "-") for p in result.packages}
+    assert {name for name in LOCAL[shape] if name.startswith(("acme", "ledger", "shared"))} <= names
+    assert result.manifest["target"]["architecture"] == "arm64"
+    checked = result.manifest["import_check"]  # this x86_64 machine cannot run arm64 code: said, not faked
+    assert checked["ran"] is False and "not arm64" in checked["reason"]
 
 
 def test_include_project_puts_the_service_in_its_own_layer(repo):
@@ -255,6 +263,13 @@ def test_the_constructs_s3_key_follows_the_workspace_library(repo, tmp_path):
     assert key() == before
     (root / "libs" / "ledger" / "src" / "ledger" / "__init__.py").write_text("FROM_THE_WORKSPACE = 2\n")
     assert key() != before
+    # And the asset itself holds the workspace's library, as it is now (a real synth, bundling).
+    template, _, _ = synth_layer(
+        root / "services" / "orders", outdir=tmp_path / "cdk.out", runtime=lambda_.Runtime.PYTHON_3_12, build="local"
+    )
+    asset = tmp_path / "cdk.out" / f"asset.{layer_s3_key(template)[:-4]}"
+    assert (asset / "python" / "ledger" / "__init__.py").read_text() == "FROM_THE_WORKSPACE = 2\n"
+    assert not (asset / "python" / "orders").exists()  # the service's own code stays out
 
 
 # -- a local package with native code ------------------------------------------------------------------

@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import platform
+import re
 import shutil
 import socket
 import sys
@@ -25,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from .cache import cache_home
 from .container_step import CA_FILE, HANDOFF_DIR, STEP_PACKAGE, UV_IN_CONTAINER
@@ -95,13 +96,25 @@ def stage_handoff(output: Path, plan: InstallPlan, local: Sequence[BuiltPackage]
     return handoff
 
 
+Phase = Literal["all", "install", "finish"]
+
+
 def step_command(
-    target: LambdaTarget, options: LayerOptions, *, report: str | None = None, environment_on_stdin: bool = False
+    target: LambdaTarget,
+    options: LayerOptions,
+    *,
+    report: str | None = None,
+    environment_on_stdin: bool = False,
+    phase: Phase = "all",
 ) -> list[str]:
-    """The argv run in the image; no shell, so nothing needs quoting.
+    """The argv run in the image; no shell, so nothing needs quoting. Its first word, ``env``, is meant
+    as the container's entrypoint (an image's own entrypoint, an init say, would make the step not the
+    container's first process; see container_step.stop_stragglers).
 
     ``environment_on_stdin``: the step reads the installer's variables (index logins, proxies) as one
     JSON line on its standard input (the Docker SDK path; CDK's own Docker bundling has no stdin).
+    ``phase``: "install" and "finish" split the step over two containers (the Docker SDK path, see
+    run_step); CDK's Docker bundling runs "all" in one.
     """
     argv = [
         "env",
@@ -131,7 +144,7 @@ def step_command(
         argv += ["--report", report]
     if environment_on_stdin:
         argv.append("--environment-on-stdin")
-    return argv
+    return [*argv, "--phase", phase]
 
 
 def host_ca_bundle(explicit: str | os.PathLike[str] | None = None) -> Path | None:
@@ -284,13 +297,21 @@ def _owner_gone(handle: Any) -> bool:
     return stopped > 0 and time.time() - stopped > STOPPED_GRACE_SECONDS
 
 
+_RFC3339 = re.compile(r"^(?P<seconds>[^.Z+]+(?:T\d\d:\d\d:\d\d)?)(?:\.(?P<fraction>\d+))?(?P<zone>Z|[+-]\d\d:\d\d)?$")
+
+
 def docker_time(text: str) -> float:
-    """Seconds since the epoch of a time as Docker writes it (RFC 3339, up to nanoseconds, UTC), or 0."""
-    seconds, _, fraction = text.rstrip("Z").partition(".")
+    """Seconds since the epoch of a time as Docker writes it (RFC 3339, up to nanoseconds, ``Z`` or an
+    offset), or 0 for anything else."""
+    match = _RFC3339.match(text.strip())
+    if match is None:
+        return 0.0
+    zone = match.group("zone") or "Z"
     try:
-        return datetime.fromisoformat(seconds + "+00:00").timestamp() + float(f"0.{fraction or 0}")
+        moment = datetime.fromisoformat(match.group("seconds") + ("+00:00" if zone == "Z" else zone))
     except ValueError:
         return 0.0
+    return moment.timestamp() + float(f"0.{match.group('fraction') or 0}")
 
 
 def sweep_containers(client: Any) -> list[str]:
@@ -326,75 +347,109 @@ def run_step(
 ) -> str:
     """Run the step in the image with ``output`` mounted at /asset-output; return its log.
 
-    ``owner`` is the build's locked staging folder: the container carries it as a label, so
-    a later build removes the container of a build that was killed (see sweep_containers).
-    ``env`` (index settings and logins) and the host's proxy variables reach the step on its
-    standard input, never as the container's environment: Docker writes that to disk, and it
-    would stay there if this process were killed. The step gives them to the installer only.
-    """
-    from docker.errors import APIError, ImageNotFound, NotFound
+    Two containers, one after the other. The first installs: it gets the index logins and the
+    host's proxy variables on its standard input (never as its environment, which Docker keeps on
+    disk, and would keep after a killed build), the download caches and the network. The second
+    trims, compiles and imports every module, which runs every package's code: it gets the output
+    folder alone, no login, no cache it could poison for later builds, and no network.
 
+    ``owner`` is the build's locked staging folder: each container carries it as a label, so a
+    later build removes the containers of a build that was killed (see sweep_containers).
+    """
     client = docker_client()
     sweep_containers(client)
     image = container.image_for(target)
     ensure_image(client, image, platform=target.architecture.docker_platform)  # create() does not pull
     volumes, container_env = container.mounts_and_environment()
     handed = {**host_variables(), **(env or {})}
-    volumes[str(output.resolve())] = {"bind": CONTAINER_OUTPUT, "mode": "rw"}
+    mounted = {str(output.resolve()): {"bind": CONTAINER_OUTPUT, "mode": "rw"}}
     lent = lendable_uv(target, project_key) if container.host_uv else None
     if lent is not None:
         lent[1].mkdir(parents=True, exist_ok=True)
         volumes[str(lent[0])] = {"bind": UV_IN_CONTAINER, "mode": "ro"}
         volumes[str(lent[1])] = {"bind": CONTAINER_UV_CACHE, "mode": "rw"}
         container_env["UV_CACHE_DIR"] = CONTAINER_UV_CACHE
-    argv = step_command(target, options, report=report, environment_on_stdin=True)
-    name = f"cdk-lambda-layer-{label}-{uuid.uuid4().hex[:8]}"
-    logger.info("+ docker run --name %s %s %s", name, image, redact(" ".join(argv), secrets))
-    try:
-        handle = client.containers.create(
-            image,
-            argv,
-            name=name,
-            user=container.user or calling_user(),
-            environment=container_env,
-            volumes=volumes,
-            platform=target.architecture.docker_platform,
-            network=container.network,
-            security_opt=list(container.security_opt) or None,
-            labels={OWNER_LABEL: str(owner.resolve())},
-            stdin_open=True,
-        )
-    except ImageNotFound as exc:
-        raise LayerBuildError(
-            f"Build image {image} is not on this machine and could not be pulled ({exc.explanation}). "
-            "Pull it first, or pass image= / --image with an image you have (a mirror or custom build)."
-        ) from exc
-    except APIError as exc:
-        raise LayerBuildError(f"Docker refused to start {image}: {exc.explanation}") from exc
-    try:
-        status, log = _start_and_wait(handle, json.dumps(handed))
-    except (APIError, NotFound, OSError) as exc:
-        reason = getattr(exc, "explanation", None) or str(exc)
-        raise LayerBuildError(
-            f"The build container {name} ({image}) went away before it finished ({reason}): something removed "
-            "it (`docker rm -f`, `docker system prune`, a restart of the engine). Build again."
-        ) from exc
-    finally:
-        with contextlib.suppress(APIError, NotFound):
-            handle.remove(force=True)
-    log = redact(log, (*secrets, *_url_logins(handed.values())))
-    if status.get("StatusCode", 1) != 0:
-        raise CommandError(
-            f"the build in {image} failed (exit {status.get('StatusCode')}):\n{tail(log)}",
-            argv=argv,
-            returncode=int(status.get("StatusCode", 1)),
-            stderr=log,
-        )
-    return log
+    run = _Runner(client=client, image=image, target=target, container=container, owner=owner, label=label)
+    install = step_command(target, options, environment_on_stdin=True, phase="install")
+    log = run(install, volumes={**volumes, **mounted}, env=container_env, stdin=json.dumps(handed), secrets=secrets)
+    finish = step_command(target, options, report=report, phase="finish")
+    return log + run(finish, volumes=mounted, env=dict(BASE_ENVIRONMENT), network="none", secrets=secrets)
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Runner:
+    """Runs one container of a build through the Docker SDK and returns its log (or raises)."""
+
+    client: Any
+    image: str
+    target: LambdaTarget
+    container: ContainerOptions
+    owner: Path
+    label: str
+
+    def __call__(
+        self,
+        argv: list[str],
+        *,
+        volumes: dict[str, dict[str, str]],
+        env: dict[str, str],
+        secrets: tuple[str, ...],
+        stdin: str = "",
+        network: str | None = None,
+    ) -> str:
+        from docker.errors import APIError, ImageNotFound, NotFound
+
+        name = f"cdk-lambda-layer-{self.label}-{uuid.uuid4().hex[:8]}"
+        logger.info("+ docker run --name %s %s %s", name, self.image, redact(" ".join(argv), secrets))
+        try:
+            handle = self.client.containers.create(
+                self.image,
+                argv[1:],
+                entrypoint=argv[:1],  # the image's own entrypoint would make the step not PID 1
+                name=name,
+                user=self.container.user or calling_user(),
+                environment=env,
+                volumes=volumes,
+                platform=self.target.architecture.docker_platform,
+                network=network or self.container.network,
+                security_opt=list(self.container.security_opt) or None,
+                labels={OWNER_LABEL: str(self.owner.resolve())},
+                stdin_open=bool(stdin),
+            )
+        except ImageNotFound as exc:
+            raise LayerBuildError(
+                f"Build image {self.image} is not on this machine and could not be pulled ({exc.explanation}). "
+                "Pull it first, or pass image= / --image with an image you have (a mirror or custom build)."
+            ) from exc
+        except APIError as exc:
+            raise LayerBuildError(f"Docker refused to start {self.image}: {exc.explanation}") from exc
+        try:
+            status, log = _start_and_wait(handle, stdin)
+        except (APIError, NotFound, OSError) as exc:
+            reason = getattr(exc, "explanation", None) or str(exc)
+            raise LayerBuildError(
+                f"The build container {name} ({self.image}) went away before it finished ({reason}): something "
+                "removed it (`docker rm -f`, `docker system prune`, a restart of the engine). Build again."
+            ) from exc
+        finally:
+            with contextlib.suppress(APIError, NotFound):
+                handle.remove(force=True)
+        log = redact(log, (*secrets, *_url_logins([stdin])))
+        if status.get("StatusCode", 1) != 0:
+            raise CommandError(
+                f"the build in {self.image} failed (exit {status.get('StatusCode')}):\n{tail(log)}",
+                argv=argv,
+                returncode=int(status.get("StatusCode", 1)),
+                stderr=log,
+            )
+        return log
 
 
 def _start_and_wait(handle: Any, stdin: str) -> tuple[dict[str, Any], str]:
-    """Start the container, write ``stdin`` (one line) to it, wait for it to stop; its exit and log."""
+    """Start the container, write ``stdin`` (one line, if any) to it, wait for it to stop; its exit and log."""
+    if not stdin:
+        handle.start()
+        return handle.wait(), handle.logs().decode(errors="replace")
     stream = handle.attach_socket(params={"stdin": 1, "stream": 1})
     try:
         handle.start()
@@ -414,7 +469,7 @@ def _url_logins(values: Any) -> tuple[str, ...]:
 
     found = []
     for value in values:
-        for word in str(value).split():
+        for word in str(value).replace('"', " ").split():
             with contextlib.suppress(ValueError):
                 if urlsplit(word).password:
                     found.append(urlsplit(word).password)

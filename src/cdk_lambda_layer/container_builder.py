@@ -101,13 +101,14 @@ class BasedLambdaLayerContainerBuilder(BasedLambdaLayerLocalBuilder):
         return {"image": {"name": self.image, **self._image_identity()}}
 
     def _rebuild_reason(self, manifest: dict[str, Any]) -> str | None:
-        """Also: the image's name now stands for a newer image (a tag moved) than the one the layer was
-        built in. Only newer: two machines whose tags name different builds of the same image (a CI
-        runner that pulled earlier) then share one entry instead of building it in turn for each other."""
+        """Also: the image's name now stands for another image (a tag moved) than the one the layer was
+        built in, unless that one is the newer: two machines whose tags name different builds of the image
+        (a CI runner that pulled earlier) then share one entry instead of building it in turn for each
+        other. Images of one creation time (reproducible builds set it to the epoch) count as moved."""
         was, now = manifest.get("image") or {}, self._image_identity()
-        newer = docker_time(now.get("created", "")) > docker_time(was.get("created", ""))
-        if was.get("id") and now.get("id") and was["id"] != now["id"] and newer:
-            return f"was built in an older image than {self.image} names now ({was['id'][:19]}, {now['id'][:19]})"
+        older = docker_time(now.get("created", "")) < docker_time(was.get("created", ""))
+        if was.get("id") and now.get("id") and was["id"] != now["id"] and not older:
+            return f"was built in another image than {self.image} names now ({was['id'][:19]}, {now['id'][:19]})"
         return super()._rebuild_reason(manifest)
 
     def _image_identity(self) -> dict[str, str]:

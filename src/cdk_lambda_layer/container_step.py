@@ -56,7 +56,12 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--environment-on-stdin", action="store_true", help="read the installer's variables as a JSON line"
     )
-    parser.add_argument("--installed", action="store_true", help="the install is done (the step started again)")
+    parser.add_argument(
+        "--phase",
+        choices=("all", "install", "finish"),
+        default="all",
+        help="install only (the first of two containers), the rest only (the second), or both in one",
+    )
     return parser.parse_args(argv)
 
 
@@ -210,6 +215,12 @@ def stop_stragglers() -> None:
     Only as PID 1, which means a PID namespace of the container's own: elsewhere this would reach
     processes that are not ours."""
     if os.getpid() != 1:
+        print(
+            "warning: the step is not the container's first process (an init the engine adds?): processes the "
+            "packages' code left behind are not stopped before the last checks",
+            file=sys.stderr,
+            flush=True,
+        )
         return
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.kill(-1, signal.SIGKILL)
@@ -218,37 +229,22 @@ def stop_stragglers() -> None:
             pass
 
 
-def _install_then_forget(args: argparse.Namespace, argv: Sequence[str], site: Path, handoff: Path) -> int:
-    """Install with the logins, then start this step again as a new program without them: the rest runs
-    the packages' code (bytecode, the import check), which must find no login in this process's memory
-    (/proc/1/mem) nor in its environment (/proc/1/environ). Returns the installer's failure code."""
-    try:
-        extra = read_environment()
-    except (LayerBuildError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr, flush=True)
-        return 2
-    code = pip_install(site, handoff, no_deps=args.no_deps, extra=extra)
-    if code != 0:
-        return code
-    stop_stragglers()
-    rest = [a for a in argv if a != "--environment-on-stdin"]
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.execv(sys.executable, [sys.executable, "-m", STEP_PACKAGE, *rest, "--installed"])  # noqa: S606
-    return 0  # pragma: no cover - execv does not return
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
     args = _arguments(argv)
     output = Path(args.output)
     site, handoff = output / "python", output / HANDOFF_DIR
-    if args.environment_on_stdin:
-        return _install_then_forget(args, argv, site, handoff)
-    if not args.installed:
-        code = pip_install(site, handoff, no_deps=args.no_deps)
+    if args.phase in ("all", "install"):
+        try:
+            extra = read_environment() if args.environment_on_stdin else {}
+        except (LayerBuildError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr, flush=True)
+            return 2
+        code = pip_install(site, handoff, no_deps=args.no_deps, extra=extra)
         if code != 0:
             return code
+        stop_stragglers()
+        if args.phase == "install":
+            return 0  # the rest runs in a container of its own, without logins, caches or network
     try:
         outcomes = finish(site, args)
     except LayerBuildError as exc:

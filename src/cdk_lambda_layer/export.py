@@ -28,8 +28,9 @@ from .interpreter import find_interpreter, how_to_get
 from .locked import Locked, read_poetry, read_pylock
 from .options import LayerOptions
 from .project import Project, Tool
+from .project.pyproject import table
 from .project.requirements import IndexOptions, requirement_options
-from .runner import Command, cause_line, run
+from .runner import Command, cause_line, run, without_user_config
 from .target import LambdaTarget
 from .tool_errors import (
     explain_index_failure,
@@ -126,18 +127,25 @@ def compile_command(requirements: Path, target: LambdaTarget, project: Project, 
         argv.append("--universal")
     else:
         argv += ["--python-platform", target.uv_python_platform, "--only-binary", ":all:"]
-    return Command(argv=(*argv, *project_config(project)), label="uv pip compile", cwd=project.root)
+    flags, env = project_config(project)
+    return Command(argv=(*argv, *flags), label="uv pip compile", cwd=project.root, env=env)
 
 
-def project_config(project: Project) -> tuple[str, ...]:
-    """uv's settings for resolving a pip project: its own uv.toml (in the fingerprint), nothing else.
+def project_config(project: Project) -> tuple[tuple[str, ...], dict[str, str]]:
+    """uv's settings for resolving a pip project: its own (uv.toml, else pyproject.toml's [tool.uv], both
+    in the fingerprint), nothing else: (flags, environment) for uv.
 
-    Left to itself uv would also read a uv.toml in any folder above the project and the user's and
-    the system's (~/.config/uv/uv.toml, /etc/uv/uv.toml), none of which the fingerprint holds, and
-    any of which can change what is resolved (``resolution``, ``no-emit-package``...).
+    Left to itself uv would also read a uv.toml in a folder above the project (when the project's own
+    pyproject.toml has no [tool.uv]) and the user's (~/.config/uv/uv.toml), none of which the fingerprint
+    holds and any of which can change what is resolved (``resolution``, ``no-emit-package``...). With
+    [tool.uv] uv's search stops at the project; the user's file is then kept out by the environment.
     """
     own = project.root / "uv.toml"
-    return ("--config-file", str(own)) if own.is_file() else ("--no-config",)
+    if own.is_file():
+        return ("--config-file", str(own)), {}
+    if "uv" in table(project.pyproject, "tool"):
+        return (), without_user_config()
+    return ("--no-config",), {}
 
 
 def export_lock(

@@ -193,7 +193,10 @@ class PythonDependencyLayer(lambda_.LayerVersion):
         bundling = BundlingOptions(
             image=docker_image,
             platform=target.architecture.docker_platform,
-            command=step_command(target, options),
+            # The step as the container's entrypoint: an image's own (an init, a wrapper) would make it not
+            # the first process, which must stop what packages' code leaves running (container_step.py).
+            entrypoint=step_command(target, options)[:1],
+            command=step_command(target, options)[1:],
             environment={**BASE_ENVIRONMENT, **(environment or {})},
             volumes=volumes,
             network=network,

@@ -26,7 +26,8 @@ from packaging.utils import InvalidSdistFilename, InvalidWheelFilename, parse_sd
 from .errors import CommandError, ProjectError
 from .plan import LocalPin, Refusal, no_wheel_error
 from .project.pyproject import read_pyproject, table
-from .runner import Command, cause_line, run
+from .runner import Command, cause_line, run, without_user_config
+from .sources import source_files
 from .target import LambdaTarget
 from .tools import find_uv
 
@@ -59,7 +60,10 @@ def build_command(source: Path, out: Path, kind: str) -> Command:
     """``uv build`` of one local package. Not ``--quiet``: uv then drops the backend's own output,
     which holds the only useful cause when the backend fails (see _build_failure)."""
     argv = (find_uv(), "build", f"--{kind}", "--out-dir", str(out), "--no-python-downloads", "--python", sys.executable)
-    return Command(argv=(*argv, str(source)), label=f"uv build --{kind}")
+    # Run in the package's folder, so that the settings uv finds are those of its project or workspace
+    # (hashed with it), never a uv.toml where the build was started from, nor the user's.
+    folder = source if source.is_dir() else source.parent
+    return Command(argv=(*argv, str(source)), label=f"uv build --{kind}", cwd=folder, env=without_user_config())
 
 
 def _built(out: Path, suffix: str) -> Path:
@@ -71,13 +75,11 @@ def _built(out: Path, suffix: str) -> Path:
 
 def _run_build(pin: LocalPin, out: Path, kind: str) -> Path:
     out.mkdir(parents=True, exist_ok=True)
-    source = pin.path
-    if kind == "wheel" and builds_in_place(pin.path):
-        source = _run_build(pin, out.parent / "sdist", "sdist")
+    source = clean_copy(pin.path, out.parent / f"source-{kind}") if builds_in_place(pin.path) else pin.path
     try:
         run(build_command(source, out, kind))
     except CommandError as exc:
-        raise _build_failure(pin, kind, exc.stderr) from exc
+        raise _build_failure(pin, kind, exc.stderr, copied=source != pin.path) from exc
     return _built(out, ".whl" if kind == "wheel" else ".tar.gz")
 
 
@@ -85,19 +87,35 @@ def builds_in_place(folder: Path) -> bool:
     """Whether the package's backend builds a wheel in its own folder and reuses what it left there.
 
     setuptools copies into ``build/lib`` and packs whatever is there into the next wheel, so a module
-    deleted from the sources would stay in the layer (and ``build/`` is not part of the fingerprint).
-    Such packages are built as the PyPA's ``build`` does by default: a source distribution first, then
-    the wheel from it, in a fresh folder. Other backends (hatchling, flit, pdm, poetry-core, uv) select
-    their files from the sources on every build.
+    deleted from the sources would stay in the layer (and ``build/`` is not part of the fingerprint);
+    it also writes ``*.egg-info`` into the folder. Such packages are built from a clean copy of their
+    sources (clean_copy). A pyproject.toml naming no backend means setuptools (PEP 517's default), as
+    does a setup.py alone. Other backends (hatchling, flit, pdm, poetry-core, uv) select their files
+    from the sources on every build, and may need files beside the folder (hatch's force-include).
     """
     pyproject = folder / "pyproject.toml"
+    if not pyproject.is_file():
+        return (folder / "setup.py").is_file()
     try:
         backend = table(read_pyproject(pyproject, strict=False), "build-system").get("build-backend")
     except ProjectError:
-        backend = None
-    if not pyproject.is_file() or backend is None:
-        return (folder / "setup.py").is_file()  # a setup.py project: setuptools' legacy backend
-    return str(backend).startswith("setuptools")
+        return False  # its build will say what is wrong with it
+    return backend is None or str(backend).startswith("setuptools")
+
+
+def clean_copy(folder: Path, into: Path) -> Path:
+    """The package's sources as the fingerprint sees them (sources.py), copied into a fresh folder of the
+    same name: exactly what was hashed is built, and nothing is written into the user's folder."""
+    copy = into / folder.name
+    shutil.rmtree(into, ignore_errors=True)
+    for relative, path in source_files(folder):
+        if relative.endswith("/"):
+            continue  # a link hashed by its text (a loop, or dangling): nothing to copy
+        target = copy / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target)
+        shutil.copymode(path, target)
+    return copy
 
 
 #: uv's hook line names the backend: "Call to `hatchling.build.build_wheel` failed".
@@ -106,7 +124,7 @@ _HOOK = re.compile(r"Call to `(?P<backend>[\w.:]+)\.\w+` failed")
 _BACKEND_TAIL_LINES = 8
 
 
-def _build_failure(pin: LocalPin, kind: str, stderr: str) -> ProjectError:
+def _build_failure(pin: LocalPin, kind: str, stderr: str, *, copied: bool = False) -> ProjectError:
     """The backend's own error first (its exception line), then the end of its output: uv's lines
     after it ("Build failures usually indicate a problem...") say nothing about this package."""
     output = _backend_output(stderr)
@@ -116,10 +134,16 @@ def _build_failure(pin: LocalPin, kind: str, stderr: str) -> ProjectError:
     backend = f" ({hook.group('backend')})" if hook else ""
     files = "pyproject.toml" + (", setup.py" if (pin.path / "setup.py").is_file() else "")
     shown = "".join(f"\n    {line.rstrip()}" for line in tail)
+    where = (
+        " It was built from a copy of the files its fingerprint covers (setuptools reuses what earlier builds "
+        "left in build/): a file it needs may be one of those left out (build/, dist/, *.egg-info, caches)."
+        if copied
+        else ""
+    )
     return ProjectError(
         f"The local package {pin.name} at {pin.path} could not be built into a {kind} by its build backend"
         f"{backend}: {cause}{shown}\nFix the package's build configuration (its {files}) and check with "
-        f"`uv build --{kind} {pin.path}`."
+        f"`uv build --{kind} {pin.path}`.{where}"
     )
 
 

@@ -9,13 +9,15 @@ That is not an error (many projects work this way), but the build says so.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from .project.requirements import logical_lines
+from .project.requirements import logical_lines, requirement_path
 
 _HASH = re.compile(r"--hash[=\s]+(\S+)")
 
@@ -41,6 +43,26 @@ def exact_pins(texts: Iterable[str]) -> set[str]:
         if exact or requirement.url:
             pinned.add(canonicalize_name(requirement.name))
     return pinned
+
+
+def pinned_file_hashes(texts: Iterable[str], base: Path) -> dict[Path, frozenset[str]]:
+    """Resolved path -> hashes of the local archives requirements pin by hash (``./x.whl --hash=…``,
+    ``name @ file:///…/x.whl --hash=…``); paths resolve against ``base``, the project folder."""
+    found: dict[Path, frozenset[str]] = {}
+    for text in texts:
+        for line in logical_lines(text):
+            hashes = frozenset(_HASH.findall(line))
+            if not hashes or line.startswith("-"):
+                continue
+            path = requirement_path(re.split(r"\s+--?[a-z]", line, maxsplit=1)[0], base)
+            if path is not None:
+                found[path.resolve()] = found.get(path.resolve(), frozenset()) | hashes
+    return found
+
+
+def file_digest(path: Path, algorithm: str) -> str:
+    """``algorithm:hexdigest`` of a file, as requirements write hashes."""
+    return f"{algorithm}:{hashlib.new(algorithm, path.read_bytes()).hexdigest()}"
 
 
 def pinned_hashes(texts: Iterable[str]) -> dict[str, frozenset[str]]:

@@ -14,14 +14,15 @@ The plan (plan.py) comes from the exported lock. What the project says elsewhere
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-from .errors import PackageIndexError
+from .errors import PackageIndexError, ProjectError
 from .options import LayerOptions
-from .pinning import pinned_hashes, unpinned, unpinned_warning
+from .pinning import file_digest, pinned_file_hashes, pinned_hashes, unpinned, unpinned_warning
 from .plan import InstallPlan, LocalPin
 from .project import Project, Tool
 from .project.settings import poetry_source_only, requirements_source_only, uv_source_only
@@ -75,22 +76,38 @@ def _the_project(plan: InstallPlan, project: Project, options: LayerOptions) -> 
     return ShapedPlan(replace(plan, local=tuple(pin for pin in plan.local if pin not in itself)), (note,))
 
 
+def _algorithms(hashes: Iterable[str]) -> set[str]:
+    return {h.split(":", 1)[0] for h in hashes}
+
+
 def _held_to_hashes(plan: InstallPlan, project: Project) -> InstallPlan:
-    """Only the user's hashes are allowed: an index serving other files under the same names and
-    versions is refused, never installed."""
-    allowed = pinned_hashes(requirement_texts(project))
-    if not allowed:
+    """Only the user's hashes are allowed, as pip's hash-checking mode does: every package then needs one
+    (pip refuses a file with hashes on some lines only), an index serving other files under the same
+    names and versions is refused before anything is installed, and a local archive pinned by hash must
+    be that file. Hashes of another algorithm than the lock's (sha512) go to the installer as they are."""
+    texts = requirement_texts(project)
+    allowed = pinned_hashes(texts)
+    files = pinned_file_hashes(texts, project.root)
+    if not (allowed or files):
         return plan
+    _check_local_archives(plan, files, project)
+    unhashed = [pin.name for pin in plan.pins if canonicalize_name(pin.name) not in allowed]
+    if unhashed:
+        raise ProjectError(
+            f"{_lock_name(project)} pins some packages by hash (--hash) but not {', '.join(sorted(unhashed))}: pip "
+            "refuses such a file (hash-checking mode needs a hash for every package, dependencies included). "
+            "Pin them all: `uv pip compile --generate-hashes`, or remove the hashes."
+        )
     pins, refused = [], []
     for pin in plan.pins:
-        mine = allowed.get(canonicalize_name(pin.name))
-        kept = pin.hashes if mine is None else tuple(h for h in pin.hashes if h in mine)
+        mine = allowed[canonicalize_name(pin.name)]
+        comparable = [h for h in pin.hashes if h.split(":", 1)[0] in _algorithms(mine)]
+        kept = tuple(h for h in comparable if h in mine) if comparable else tuple(sorted(mine))
         if not kept:
             refused.append(f"{pin.name} {pin.version}")
-        elif mine is None:
-            pins.append(pin)
-        else:
-            pins.append(replace(pin, hashes=kept, file_hashes=tuple(h for h in pin.file_hashes if h in mine)))
+            continue
+        exact = tuple(h for h in pin.file_hashes if h in kept)
+        pins.append(replace(pin, hashes=kept, file_hashes=exact))
     if refused:
         raise PackageIndexError(
             f"The package index serves other files than {_lock_name(project)} pins by hash for: "
@@ -99,6 +116,18 @@ def _held_to_hashes(plan: InstallPlan, project: Project) -> InstallPlan:
             "`uv pip compile --generate-hashes` if the new files are right."
         )
     return replace(plan, pins=tuple(pins))
+
+
+def _check_local_archives(plan: InstallPlan, files: dict[Path, frozenset[str]], project: Project) -> None:
+    for pin in plan.local:
+        mine = files.get(pin.path.resolve())
+        if mine is None or not pin.path.is_file():
+            continue
+        if not any(file_digest(pin.path, algorithm) in mine for algorithm in _algorithms(mine)):
+            raise ProjectError(
+                f"{pin.path} is not the file {_lock_name(project)} pins by hash (--hash): it was replaced or "
+                "rebuilt. Pin its new hash if it is right, or restore the file."
+            )
 
 
 def unpinned_notes(plan: InstallPlan, project: Project, generated: Path) -> list[str]:

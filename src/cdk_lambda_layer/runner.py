@@ -13,6 +13,7 @@ import os
 import re
 import shlex
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -85,6 +86,14 @@ _TOOL_SETTINGS = re.compile(
 #: the CDK CLI runs apps with FORCE_COLOR=0, which uv reads as "force colour on".
 _NO_COLOR = {"NO_COLOR": "1"}
 _COLOR_FORCING = ("FORCE_COLOR", "CLICOLOR_FORCE")
+
+
+def without_user_config() -> dict[str, str]:
+    """Variables that hide the user's and the system's uv.toml (``$XDG_CONFIG_HOME/uv``,
+    ``$XDG_CONFIG_DIRS/uv``) from uv, for commands whose outcome only the project's own settings may
+    decide (the fingerprint holds those, not a file of the machine): folders that do not exist."""
+    nowhere = str(Path(tempfile.gettempdir()) / "cdk-lambda-layer-no-user-config")
+    return {"XDG_CONFIG_HOME": nowhere, "XDG_CONFIG_DIRS": nowhere}
 
 
 def _kept(name: str) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import sys
 import tempfile
@@ -141,7 +142,7 @@ def check_imports(site: Path, target: LambdaTarget, options: LayerOptions) -> Im
             minimal_env=True,
         )
         outcome = _run_import_check(command, interpreter, target)
-    return replace(outcome, sandboxed=bool(sandbox_prefix()))
+    return replace(outcome, sandboxed=sandboxed())
 
 
 _UNSHARE = ("--pid", "--fork", "--mount-proc", "--kill-child")
@@ -149,22 +150,34 @@ _UNSHARE = ("--pid", "--fork", "--mount-proc", "--kill-child")
 
 @cache
 def sandbox_prefix() -> tuple[str, ...]:
-    """``unshare`` arguments that give the import check its own user and PID namespaces and /proc, or ()
-    where this machine cannot (no util-linux unshare, user namespaces turned off or refused, as in a
-    default Docker container, not Linux)."""
+    """``unshare`` arguments that give the import check namespaces of its own, or () where this machine
+    cannot (no util-linux unshare, not Linux, namespaces refused).
+
+    User and PID namespaces and a /proc of its own, even as root: root in a PID namespace alone may
+    unmount the new /proc and read the host's; as (mapped) root of a user namespace of its own it may
+    unmount it, but not read other processes' environments. Where user namespaces are refused but root
+    may still make a PID namespace (a container given CAP_SYS_ADMIN), that is used: weaker, better than
+    none (sandboxed() tells them apart).
+    """
     unshare = shutil.which("unshare") if sys.platform == "linux" else None
     if unshare is None:
         return ()
-    # A user namespace even as root: root in a PID namespace alone may unmount the new /proc and read
-    # the host's; as (mapped) root of a user namespace of its own it may unmount it, but not read
-    # other processes' environments.
-    prefix = (unshare, "--user", "--map-root-user", *_UNSHARE, "--")
-    try:
-        run(Command(argv=(*prefix, "true"), label="unshare probe", minimal_env=True))
-    except (CommandError, ToolNotFoundError) as exc:
-        logger.info("the import check runs without a PID namespace of its own: %s", str(exc).splitlines()[0])
-        return ()
-    return prefix
+    candidates = [(unshare, "--user", "--map-root-user", *_UNSHARE, "--")]
+    if os.geteuid() == 0:
+        candidates.append((unshare, *_UNSHARE, "--"))
+    for prefix in candidates:
+        try:
+            run(Command(argv=(*prefix, "true"), label="unshare probe", minimal_env=True))
+        except (CommandError, ToolNotFoundError) as exc:
+            logger.info("unshare %s is not allowed here: %s", " ".join(prefix[1:-1]), str(exc).splitlines()[0])
+            continue
+        return prefix
+    return ()
+
+
+def sandboxed() -> bool:
+    """Whether the import check runs in a user namespace of its own (it cannot read our environment)."""
+    return "--user" in sandbox_prefix()
 
 
 def _run_import_check(command: Command, interpreter: TargetInterpreter, target: LambdaTarget) -> ImportOutcome:
