@@ -408,3 +408,23 @@ def test_the_image_installs_the_wheel_planned_for_the_runtime(tmp_path, image, h
     result = BasedLambdaLayerContainerBuilder(project, python=PY, container=container, cache_dir=False).run()
     (wheel,) = result.python_dir.glob("cryptography-49.0.0.dist-info/WHEEL")
     assert "manylinux_2_17_x86_64" in wheel.read_text() and "manylinux_2_34" not in wheel.read_text()
+
+
+@pytest.mark.docker
+@pytest.mark.network
+def test_volumes_you_give_reach_the_import_check_too(tmp_path, image):
+    """The second container (bytecode, import check) gets no cache and no network, but the volumes given
+    in ContainerOptions: a package that needs a mounted file at import still imports."""
+    from package_helpers import hatch_package
+
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    (extra / "needed.txt").write_text("here")
+    hatch_package(tmp_path / "needs", "needs-mount", "open('/opt/extra/needed.txt').read()\n")
+    service = tmp_path / "service"
+    service.mkdir()
+    (service / "pyproject.toml").write_text('[project]\nname = "svc"\nversion = "0"\n')
+    (service / "requirements.txt").write_text("../needs\n")
+    container = ContainerOptions(image=image, volumes={str(extra): "/opt/extra"})
+    result = BasedLambdaLayerContainerBuilder(service, python=PY, container=container, cache_dir=False).run()
+    assert result.manifest["import_check"]["ran"] and result.manifest["import_check"]["imported"] == 1

@@ -540,3 +540,71 @@ def test_hashes_on_some_lines_only_are_refused_as_pip_refuses_them(tmp_path):
         BasedLambdaLayerLocalBuilder(project, python="3.11", cache_dir=False).run()
     assert "pins some packages by hash (--hash) but not attrs" in str(info.value)
     assert "uv pip compile --generate-hashes" in str(info.value)
+
+
+def test_a_setuptools_scm_library_gets_its_version_from_git(tmp_path):
+    """setuptools-scm reads the version from the repository: such a library is built from its folder
+    (an sdist there, the wheel from it), where a copy without .git would fail or fall back."""
+    library = tmp_path / "scmlib"
+    (library / "scmlib").mkdir(parents=True)
+    (library / "scmlib" / "__init__.py").write_text("VALUE = 1\n")
+    (library / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["setuptools>=61", "setuptools-scm>=8"]\nbuild-backend = "setuptools.build_meta"\n'
+        '[project]\nname = "scmlib"\ndynamic = ["version"]\n[tool.setuptools]\npackages = ["scmlib"]\n'
+        "[tool.setuptools_scm]\n"
+    )
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "-C", str(library)]
+    for args in (["init", "-q"], ["add", "."], ["commit", "-qm", "one"], ["tag", "v1.2.3"]):
+        subprocess.run([*git, *args], check=True, capture_output=True)
+    project = requirements_project(tmp_path / "svc", "../../scmlib")
+    result = BasedLambdaLayerLocalBuilder(project, python="3.11", cache_dir=False).run()
+    assert {p.name: p.version for p in result.packages}["scmlib"] == "1.2.3"
+
+
+def test_a_local_package_built_as_another_version_than_the_lock_says_is_refused(tmp_path):
+    """The lock records the workspace library at 7.7.0; its pyproject now says 7.7.1 and the lock was not
+    refreshed (built with locked=False): the layer would hold a version nobody locked. Refused, naming both."""
+    from cdk_lambda_layer import ProjectError
+
+    root = Path(shutil.copytree(Path(__file__).parent / "repos" / "uv_workspace", tmp_path / "ws"))
+    pyproject = root / "libs" / "ledger" / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('version = "7.7.0"', 'version = "7.7.1"'))
+    with pytest.raises(ProjectError) as info:
+        BasedLambdaLayerLocalBuilder(root / "services" / "orders", python="3.11", cache_dir=False, locked=False).run()
+    assert "built as version 7.7.1, but the lock expects 7.7.0" in str(info.value)
+
+
+def test_local_packages_build_with_the_projects_uv_settings_not_the_callers_folder(tmp_path, monkeypatch):
+    """uv build runs where the lock is: the workspace root's uv.toml (part of the fingerprint) applies to
+    the library's build; a uv.toml in the folder the build is started from does not."""
+    root = Path(shutil.copytree(Path(__file__).parent / "repos" / "uv_workspace", tmp_path / "ws"))
+    (root / "uv.toml").write_text('build-constraint-dependencies = ["hatchling==1.25.0"]\n')
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "uv.toml").write_text('build-constraint-dependencies = ["hatchling==1.26.3"]\n')
+    monkeypatch.chdir(elsewhere)
+    result = BasedLambdaLayerLocalBuilder(root / "services" / "orders", python="3.11", cache_dir=False).run()
+    (wheel,) = result.python_dir.glob("ledger-*.dist-info/WHEEL")
+    assert "hatchling 1.25.0" in wheel.read_text()
+
+
+def test_the_machines_index_settings_still_reach_a_pip_projects_resolution(tmp_path, monkeypatch):
+    """A pip project is resolved without the user's uv.toml, except where packages come from (a mirror):
+    that is handed to uv as its variables."""
+    from cdk_lambda_layer.machine_config import index_environment
+
+    config = tmp_path / "config"
+    (config / "uv").mkdir(parents=True)
+    (config / "uv" / "uv.toml").write_text(
+        'index-strategy = "unsafe-best-match"\n[pip]\nresolution = "lowest"\n'
+        '[[index]]\nname = "mirror"\nurl = "http://127.0.0.1:9/simple"\ndefault = true\n'
+    )
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(config))
+    monkeypatch.delenv("UV_DEFAULT_INDEX", raising=False)
+    env = index_environment()
+    assert env["UV_DEFAULT_INDEX"] == "http://127.0.0.1:9/simple" and env["UV_INDEX_STRATEGY"] == "unsafe-best-match"
+    assert "resolution" not in str(env).lower()  # what is resolved stays the project's business
+    project = requirements_project(tmp_path / "svc", "six==1.17.0")
+    with pytest.raises(Exception) as info:  # the machine's (unreachable) mirror is the one asked
+        BasedLambdaLayerLocalBuilder(project, python="3.11", cache_dir=False).run()
+    assert "127.0.0.1:9" in str(info.value)

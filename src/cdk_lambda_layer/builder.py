@@ -487,7 +487,8 @@ class BasedLambdaLayerLocalBuilder:
             )
 
     def build_local(self, plan: InstallPlan, work: LayerPathLayout) -> tuple[BuiltPackage, ...]:
-        return build_local_packages(plan.local, work.repo / "local", self.target, in_image=False)
+        local, folder = plan.local, work.repo / "local"
+        return build_local_packages(local, folder, self.target, in_image=False, where=self.project.anchor)
 
     def install_settings(self, prepared: Prepared) -> InstallSettings:
         return InstallSettings(

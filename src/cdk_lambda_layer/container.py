@@ -351,7 +351,8 @@ def run_step(
     host's proxy variables on its standard input (never as its environment, which Docker keeps on
     disk, and would keep after a killed build), the download caches and the network. The second
     trims, compiles and imports every module, which runs every package's code: it gets the output
-    folder alone, no login, no cache it could poison for later builds, and no network.
+    folder (and the volumes you gave), no login, no cache it could poison for later builds, and no
+    network.
 
     ``owner`` is the build's locked staging folder: each container carries it as a label, so a
     later build removes the containers of a build that was killed (see sweep_containers).
@@ -373,7 +374,9 @@ def run_step(
     install = step_command(target, options, environment_on_stdin=True, phase="install")
     log = run(install, volumes={**volumes, **mounted}, env=container_env, stdin=json.dumps(handed), secrets=secrets)
     finish = step_command(target, options, report=report, phase="finish")
-    return log + run(finish, volumes=mounted, env=dict(BASE_ENVIRONMENT), network="none", secrets=secrets)
+    yours = {host: {"bind": inside, "mode": "rw"} for host, inside in container.volumes.items()}  # libraries, say
+    finishing = {**yours, **mounted}
+    return log + run(finish, volumes=finishing, env=dict(BASE_ENVIRONMENT), network="none", secrets=secrets)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -142,7 +142,8 @@ class BasedLambdaLayerContainerBuilder(BasedLambdaLayerLocalBuilder):
 
     def build_local(self, plan: InstallPlan, work: LayerPathLayout) -> tuple[BuiltPackage, ...]:
         """Pure-Python local packages as wheels; ones with native code as sdists, compiled in the image."""
-        return build_local_packages(plan.local, work.repo / "local", self.target, in_image=True)
+        local, folder = plan.local, work.repo / "local"
+        return build_local_packages(local, folder, self.target, in_image=True, where=self.project.anchor)
 
     def install(self, prepared: Prepared, work: LayerPathLayout) -> None:
         stage_handoff(work.artifacts, prepared.plan, prepared.local, host_ca_bundle(self.container.ca_bundle))

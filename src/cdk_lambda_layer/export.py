@@ -26,6 +26,7 @@ from .credentials import IndexCredentials, secrets_of, tool_environment
 from .errors import CommandError, ProjectError, StaleLockError
 from .interpreter import find_interpreter, how_to_get
 from .locked import Locked, read_poetry, read_pylock
+from .machine_config import index_environment
 from .options import LayerOptions
 from .project import Project, Tool
 from .project.pyproject import table
@@ -138,14 +139,17 @@ def project_config(project: Project) -> tuple[tuple[str, ...], dict[str, str]]:
     Left to itself uv would also read a uv.toml in a folder above the project (when the project's own
     pyproject.toml has no [tool.uv]) and the user's (~/.config/uv/uv.toml), none of which the fingerprint
     holds and any of which can change what is resolved (``resolution``, ``no-emit-package``...). With
-    [tool.uv] uv's search stops at the project; the user's file is then kept out by the environment.
+    [tool.uv] uv's search stops at the project; the user's file is then kept out by the environment
+    (the system's, /etc/uv/uv.toml, uv reads whatever it is told: an administrator's policy). The
+    machine's settings about where packages come from (its mirror) are given to uv as variables
+    (machine_config.py).
     """
-    own = project.root / "uv.toml"
+    own, machine = project.root / "uv.toml", index_environment()  # the machine's index or mirror still counts
     if own.is_file():
-        return ("--config-file", str(own)), {}
+        return ("--config-file", str(own)), machine
     if "uv" in table(project.pyproject, "tool"):
-        return (), without_user_config()
-    return ("--no-config",), {}
+        return (), {**machine, **without_user_config()}
+    return ("--no-config",), machine
 
 
 def export_lock(

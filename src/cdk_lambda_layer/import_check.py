@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import hashlib
 import importlib
 import json
 import os
@@ -88,21 +87,27 @@ def check(site: Path, modules: Iterable[str], provided: Iterable[str]) -> dict[s
     return {"imported": ok, "failed": failed, "skipped": skipped, "warnings": warnings}
 
 
-def snapshot(site: Path) -> dict[str, tuple[int, int, str]]:
-    """relative path -> (mode, size, sha256 of a regular file's content) of everything under ``site``,
-    links not followed. Content, not times: code that rewrites a file in place and puts its time back
-    (another package's compiled bytecode, a file and its RECORD line) is still seen."""
+def snapshot(site: Path) -> dict[str, tuple[int, ...]]:
+    """relative path -> (mode, size, inode, mtime, ctime in ns) of everything under ``site``, links not
+    followed. The change time is the kernel's: writing a file in place and putting its modification
+    time back (another package's compiled bytecode, a file and its RECORD line) still moves it, and no
+    process can set it back, so nothing needs to be read or hashed."""
     found = {}
     for folder, dirs, names in os.walk(site):
         for name in [*dirs, *names]:
             path = Path(folder, name)
             info = path.lstat()
-            digest = hashlib.sha256(path.read_bytes()).hexdigest() if stat.S_ISREG(info.st_mode) else ""
-            found[path.relative_to(site).as_posix()] = (info.st_mode, info.st_size, digest)
+            found[path.relative_to(site).as_posix()] = (
+                info.st_mode,
+                info.st_size,
+                info.st_ino,
+                info.st_mtime_ns,
+                info.st_ctime_ns,
+            )
     return found
 
 
-def undo_writes(site: Path, before: dict[str, tuple[int, int, str]]) -> dict[str, list[str]]:
+def undo_writes(site: Path, before: dict[str, tuple[int, ...]]) -> dict[str, list[str]]:
     """What the imports did to the layer: new entries are removed (Lambda's /opt is read-only, so such a
     write would not happen there, and it would make two builds differ); changed or deleted files are
     reported, since they cannot be put back."""

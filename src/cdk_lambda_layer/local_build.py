@@ -22,8 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from packaging.utils import InvalidSdistFilename, InvalidWheelFilename, parse_sdist_filename, parse_wheel_filename
+from packaging.version import InvalidVersion, Version
 
 from .errors import CommandError, ProjectError
+from .machine_config import index_environment
 from .plan import LocalPin, Refusal, no_wheel_error
 from .project.pyproject import read_pyproject, table
 from .runner import Command, cause_line, run, without_user_config
@@ -56,14 +58,19 @@ class BuiltPackage:
         return f"{self.name} @ {location} --hash=sha256:{self.sha256}"
 
 
-def build_command(source: Path, out: Path, kind: str) -> Command:
+def build_command(source: Path, out: Path, kind: str, *, where: Path | None = None) -> Command:
     """``uv build`` of one local package. Not ``--quiet``: uv then drops the backend's own output,
-    which holds the only useful cause when the backend fails (see _build_failure)."""
+    which holds the only useful cause when the backend fails (see _build_failure).
+
+    ``where``: the folder uv runs in (the lock's, a uv workspace root), so that the settings it finds
+    are the project's own (hashed with it: its index for build requirements, say), never those of the
+    folder the build was started from. The user's uv.toml is hidden (its build settings, such as
+    ``build-constraint-dependencies``, would change the wheel under the same fingerprint), except
+    where packages come from (the user's mirror), which is handed over as uv's variables.
+    """
     argv = (find_uv(), "build", f"--{kind}", "--out-dir", str(out), "--no-python-downloads", "--python", sys.executable)
-    # Run in the package's folder, so that the settings uv finds are those of its project or workspace
-    # (hashed with it), never a uv.toml where the build was started from, nor the user's.
-    folder = source if source.is_dir() else source.parent
-    return Command(argv=(*argv, str(source)), label=f"uv build --{kind}", cwd=folder, env=without_user_config())
+    env = {**index_environment(), **without_user_config()}
+    return Command(argv=(*argv, str(source)), label=f"uv build --{kind}", cwd=where, env=env)
 
 
 def _built(out: Path, suffix: str) -> Path:
@@ -73,14 +80,34 @@ def _built(out: Path, suffix: str) -> Path:
     return found[0]
 
 
-def _run_build(pin: LocalPin, out: Path, kind: str) -> Path:
+def _run_build(pin: LocalPin, out: Path, kind: str, where: Path | None = None) -> Path:
     out.mkdir(parents=True, exist_ok=True)
-    source = clean_copy(pin.path, out.parent / f"source-{kind}") if builds_in_place(pin.path) else pin.path
+    source = pin.path
+    if builds_in_place(pin.path):
+        if versions_from_git(pin.path):
+            # setuptools-scm needs the repository: a source distribution (which records the version)
+            # is made in place, and the wheel from it in a fresh folder, as `python -m build` does.
+            source = _run_build(pin, out.parent / "sdist", "sdist", where) if kind == "wheel" else pin.path
+        else:
+            source = clean_copy(pin.path, out.parent / f"source-{kind}")
     try:
-        run(build_command(source, out, kind))
+        run(build_command(source, out, kind, where=where))
     except CommandError as exc:
-        raise _build_failure(pin, kind, exc.stderr, copied=source != pin.path) from exc
+        raise _build_failure(pin, kind, exc.stderr, copied=source.is_dir() and source != pin.path) from exc
     return _built(out, ".whl" if kind == "wheel" else ".tar.gz")
+
+
+def versions_from_git(folder: Path) -> bool:
+    """Whether the package takes its version from git (setuptools-scm), which a copy without .git lacks."""
+    pyproject = folder / "pyproject.toml"
+    try:
+        data = read_pyproject(pyproject, strict=False) if pyproject.is_file() else {}
+    except ProjectError:
+        data = {}
+    requires = " ".join(str(r) for r in table(data, "build-system").get("requires") or [])
+    setup = folder / "setup.py"
+    scm_in_setup = setup.is_file() and "use_scm_version" in setup.read_text(errors="replace")
+    return bool(table(data, "tool", "setuptools_scm")) or "setuptools_scm" in requires.replace("-", "_") or scm_in_setup
 
 
 def builds_in_place(folder: Path) -> bool:
@@ -105,7 +132,8 @@ def builds_in_place(folder: Path) -> bool:
 
 def clean_copy(folder: Path, into: Path) -> Path:
     """The package's sources as the fingerprint sees them (sources.py), copied into a fresh folder of the
-    same name: exactly what was hashed is built, and nothing is written into the user's folder."""
+    same name: what its folder holds that was hashed is what is built, and nothing is written into the
+    user's folder. (Sources outside the folder are hashed but cannot be reached from the copy.)"""
     copy = into / folder.name
     shutil.rmtree(into, ignore_errors=True)
     for relative, path in source_files(folder):
@@ -136,7 +164,8 @@ def _build_failure(pin: LocalPin, kind: str, stderr: str, *, copied: bool = Fals
     shown = "".join(f"\n    {line.rstrip()}" for line in tail)
     where = (
         " It was built from a copy of the files its fingerprint covers (setuptools reuses what earlier builds "
-        "left in build/): a file it needs may be one of those left out (build/, dist/, *.egg-info, caches)."
+        "left in build/): a file it needs may be one of those left out (build/, dist/, *.egg-info, caches, "
+        ".git), or outside the package's folder (package-dir = ../src, a ../README), which a copy cannot reach."
         if copied
         else ""
     )
@@ -178,6 +207,19 @@ def _without_traceback(output: list[str]) -> list[str]:
     return kept
 
 
+def _same_version(pin: LocalPin, built: str) -> None:
+    try:
+        differs = bool(pin.version) and Version(pin.version) != Version(built)
+    except InvalidVersion:
+        differs = pin.version != built
+    if differs:
+        raise ProjectError(
+            f"The local package {pin.name} at {pin.path} built as version {built}, but the lock expects {pin.version}: "
+            "its version is computed when it is built (setuptools-scm, hatch-vcs, a version file) and came out "
+            "otherwise here. Lock again, or fix what the version is read from (a git tag, a file)."
+        )
+
+
 def _wheel_fits(wheel: Path, target: LambdaTarget) -> bool:
     return bool(parse_wheel_filename(wheel.name)[3] & target.supported_tags)
 
@@ -194,9 +236,13 @@ def _described(path: Path, name: str) -> BuiltPackage:
 
 
 def build_local_packages(
-    local: tuple[LocalPin, ...], out: Path, target: LambdaTarget, *, in_image: bool
+    local: tuple[LocalPin, ...], out: Path, target: LambdaTarget, *, in_image: bool, where: Path | None = None
 ) -> tuple[BuiltPackage, ...]:
-    """A wheel (or, for native code in the build image, an sdist) for every local package."""
+    """A wheel (or, for native code in the build image, an sdist) for every local package.
+
+    ``where``: the folder the builds run in (the lock's). A package whose build gives another version
+    than the lock records for it (a version from git that the build could not see) is refused.
+    """
     built: list[BuiltPackage] = []
     native: list[Refusal] = []
     for pin in local:
@@ -206,11 +252,12 @@ def build_local_packages(
             folder.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(pin.path, wheel)
         else:
-            wheel = _run_build(pin, folder / "wheel", "wheel")
+            wheel = _run_build(pin, folder / "wheel", "wheel", where)
+        _same_version(pin, str(parse_wheel_filename(wheel.name)[1]))
         if _wheel_fits(wheel, target):
             package = _described(wheel, pin.name)
         elif in_image and not pin.path.name.endswith(".whl"):
-            sdist = pin.path if pin.path.is_file() else _run_build(pin, folder / "sdist", "sdist")
+            sdist = pin.path if pin.path.is_file() else _run_build(pin, folder / "sdist", "sdist", where)
             package = _described(sdist, pin.name)
         else:
             tags = ", ".join(sorted(str(t) for t in parse_wheel_filename(wheel.name)[3]))

@@ -69,6 +69,8 @@ class LocalPin:
 
     name: str
     path: Path
+    #: The version the lock (or the resolution) expects of it, where it records one.
+    version: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -118,7 +120,7 @@ def make_plan(
         if canonicalize_name(package.name) in options.left_out:
             continue
         if package.local is not None:
-            local.append(LocalPin(name=package.name, path=package.local))
+            local.append(LocalPin(name=package.name, path=package.local, version=package.version))
         elif package.remote_source is not None:
             refusals.append(_source_refusal(package))
         else:

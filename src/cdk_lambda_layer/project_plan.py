@@ -25,6 +25,7 @@ from .options import LayerOptions
 from .pinning import file_digest, pinned_file_hashes, pinned_hashes, unpinned, unpinned_warning
 from .plan import InstallPlan, LocalPin
 from .project import Project, Tool
+from .project.local import entries
 from .project.settings import poetry_source_only, requirements_source_only, uv_source_only
 
 
@@ -51,9 +52,25 @@ def source_only(project: Project) -> frozenset[str]:
 
 
 def shape(plan: InstallPlan, project: Project, options: LayerOptions) -> ShapedPlan:
-    """The plan with the project itself in or out, and held to the requirements' hashes."""
+    """The plan with the project itself in or out, held to the requirements' hashes, and each local
+    package with the version its lock records (which the built wheel must have)."""
     shaped = _the_project(plan, project, options)
-    return replace(shaped, plan=_held_to_hashes(shaped.plan, project))
+    return replace(shaped, plan=_with_locked_versions(_held_to_hashes(shaped.plan, project), project))
+
+
+def _with_locked_versions(plan: InstallPlan, project: Project) -> InstallPlan:
+    """uv's pylock export leaves out the version of a local folder; uv.lock itself records it."""
+    if project.tool is not Tool.UV:
+        return plan
+    versions = {
+        canonicalize_name(e["name"]): str(e["version"])
+        for e in entries(project.lock)
+        if isinstance(e, dict) and isinstance(e.get("name"), str) and isinstance(e.get("version"), str)
+    }
+    local = tuple(
+        replace(pin, version=pin.version or versions.get(canonicalize_name(pin.name), "")) for pin in plan.local
+    )
+    return replace(plan, local=local)
 
 
 def _lock_name(project: Project) -> str:
