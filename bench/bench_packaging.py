@@ -91,17 +91,42 @@ def verify_suite(runs: int) -> None:
         _cli(str(project), "--python", TARGET.python)  # fills the cache (tree and zip)
         (entry,) = [p for p in cache.iterdir() if len(p.name) == 64]
         hits, copies = [], []
-        for index in range(runs):
-            shutil.rmtree(project / "build", ignore_errors=True)
-            hits.append(_cli(str(project), "--python", TARGET.python))
+
+        def copy() -> float:
             started = time.perf_counter()
-            shutil.copytree(entry, root / f"copy{index}")
-            copies.append(time.perf_counter() - started)
+            shutil.copytree(entry, root / "copy")
+            return time.perf_counter() - started
+
+        for index in range(runs):  # both delete their previous output first; who goes first alternates
+            shutil.rmtree(project / "build", ignore_errors=True)
+            shutil.rmtree(root / "copy", ignore_errors=True)
+            if index % 2:
+                copies.append(copy())
+            hits.append(_cli(str(project), "--python", TARGET.python))
+            if not index % 2:
+                copies.append(copy())
         del os.environ["CDK_LAYER_CACHE_DIR"]
+    (Path(__file__).parent / "results-verify.json").write_text(
+        json.dumps({"machine": machine(), "steps": steps, "totals": totals, "hits": hits, "copies": copies}, indent=2)
+    )
+    write_verify_page(steps, totals, hits, copies, runs)
+
+
+def write_verify_page(
+    steps: dict[str, list[float]], totals: list[float], hits: list[float], copies: list[float], runs: int
+) -> None:
     total = statistics.median(totals)
     verify = statistics.median(steps["verify"])
     rows = "\n".join(f"| {name} | {statistics.median(times):.3f} |" for name, times in steps.items())
     hit, copy = statistics.median(hits), statistics.median(copies)
+    compiled = "bytecode" in steps
+    where = (
+        f"A CPython {TARGET.python} was found on this machine, so the build also compiled bytecode and ran the "
+        "import check (both outside the verification figure)."
+        if compiled
+        else f"No CPython {TARGET.python} was found on this machine, so the build ran without bytecode and "
+        "import check."
+    )
     body = f"""## Verification cost, and a cache hit (issues 10 and 12)
 
 A warm local build of the ~15-package project for {TARGET.runtime_name} (download caches warm, layer
@@ -114,17 +139,16 @@ cache off), step by step, median of {runs} builds. Machine: {machine()}.
 
 Goal: verification (links, wheel tags, the ELF audit of every shared library with pyelftools,
 Requires-Dist for the runtime, size) adds ≤ 10% to the build: **{verify / total * 100:.1f}%**
-({"met" if verify / total <= 0.10 else "missed"}). The import check and bytecode run only where a
-CPython {TARGET.python} is on the machine (none here for this target unless named: see the cold-start
-section, which uses the host's 3.11).
+({"met" if verify / total <= 0.10 else "missed"}). {where}
 
 A cache-hit CLI build (`cdk-lambda-layer build`, python start-up included, the finished tree and
 `layer.zip` copied out of the cache) takes **{hit:.2f} s**, against **{copy:.2f} s** to copy the cache
-entry with `shutil.copytree`: **{hit / copy:.2f}×** (goal ≤ 1.2×: {"met" if hit / copy <= 1.2 else "missed"};
-the difference is the interpreter and import start-up of the command line, ~0.3 s, which a copy does not
-pay).
+entry with `shutil.copytree`: **{hit / copy:.2f}×** (goal ≤ 1.2×: {"met" if hit / copy <= 1.2 else "missed"}).
+Fastest runs: {min(hits):.2f} s and {min(copies):.2f} s. Both create the same ~2500 files; the hit
+reads each cached file once, checking its sha256 as it copies (no separate check pass), and pays the
+command line's start-up (~0.3 s). On this VM, creating those files costs anywhere from 0.08 s to 2.1 s
+of kernel time (`openat`) between identical back-to-back runs (a separate test of four copy methods in
+rotating order, raw `os.open`/`os.write` included), so at this size the comparison measures the VM's
+disk more than either copy; when the disk is quick, the hit is about 0.4 s.
 """
     write_section("verify", body)
-    (Path(__file__).parent / "results-verify.json").write_text(
-        json.dumps({"machine": machine(), "steps": steps, "totals": totals, "hits": hits, "copies": copies}, indent=2)
-    )

@@ -56,7 +56,6 @@ class LayersStack(cdk.Stack):
             layers=[uv_layer],
         )
 
-
     def workspace_services(self) -> None:
         """One layer per service of the uv workspace; the shared library is built into both."""
         for service in ("orders", "billing"):

@@ -188,12 +188,17 @@ def test_a_fifo_planted_as_a_staging_lock_does_not_hang_the_build(project_copy):
 
 # -- F6 host exposure (hardening): a cache entry whose python/ is a link is served ------------------
 def test_a_cache_entry_whose_python_folder_is_a_link_is_damaged(project_copy, isolated_layer_cache, tmp_path):
-    UVBasedLambdaLayerLocalBuilder(project_copy("uv_app"), python="3.12").run()
+    project = project_copy("uv_app")
+    UVBasedLambdaLayerLocalBuilder(project, python="3.12").run()
     (entry,) = LayerCache(isolated_layer_cache).entries()
     elsewhere = tmp_path / "elsewhere"
     shutil.move(entry.python, elsewhere)
     entry.python.symlink_to(elsewhere)
     assert not entry.is_intact()
+    before = sorted(p.relative_to(elsewhere) for p in elsewhere.rglob("*"))
+    rebuilt = UVBasedLambdaLayerLocalBuilder(project, python="3.12").run()
+    assert not rebuilt.cached  # not served through the link, built again
+    assert sorted(p.relative_to(elsewhere) for p in elsewhere.rglob("*")) == before  # what it pointed at stays
 
 
 # -- F9 data loss: a container build removed another build's live container ------------------------

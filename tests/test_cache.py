@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -53,7 +54,7 @@ def test_fresh_cdk_out_takes_the_layer_from_the_cache(project_copy, tmp_path, in
     assert [e.fingerprint for e in LayerCache(isolated_layer_cache).entries()] != []
 
 
-@pytest.mark.parametrize("damage", ["truncate", "edit", "delete", "partial", "zip"])
+@pytest.mark.parametrize("damage", ["truncate", "edit", "delete", "extra", "partial", "zip"])
 def test_damaged_entry_is_detected_and_rebuilt(project_copy, installs, isolated_layer_cache, damage):
     project = project_copy("uv_app")
     built = UVBasedLambdaLayerLocalBuilder(project, python="3.12").run()
@@ -68,6 +69,8 @@ def test_damaged_entry_is_detected_and_rebuilt(project_copy, installs, isolated_
         victim.write_bytes(bytes(data))
     elif damage == "delete":
         victim.unlink()
+    elif damage == "extra":  # a file no build put there must not ride along
+        (victim.parent / "planted.py").write_text("import os\n")
     elif damage == "zip":  # the cached layer.zip is served as it is: it must be checked as well
         data = bytearray(entry.layer_zip.read_bytes())
         data[len(data) // 2] ^= 0xFF
@@ -76,6 +79,7 @@ def test_damaged_entry_is_detected_and_rebuilt(project_copy, installs, isolated_
         (entry.path / "entry.json").unlink()  # as if the writer died before finishing
     rebuilt = UVBasedLambdaLayerLocalBuilder(project, python="3.12").run()
     assert len(installs) == 2  # damage found: built again
+    assert not list(rebuilt.python_dir.rglob("planted.py"))
     assert rebuilt.layer_zip.read_bytes() == built.layer_zip.read_bytes()
     (entry,) = LayerCache(isolated_layer_cache).entries()
     assert entry.is_intact()
@@ -242,3 +246,172 @@ def test_a_container_layer_follows_its_image_when_a_tag_moves(project_copy, tmp_
         for name in (moving, newer.id):
             with contextlib.suppress(docker.errors.ImageNotFound):
                 client.images.remove(name, force=True)
+
+
+def test_a_hit_checks_each_file_as_it_copies_and_keeps_the_entry_on_a_disk_error(project_copy, tmp_path):
+    """A hit reads the entry once (hash while copying); the copy is exactly the entry, with modes.
+    A failure to write the destination is the disk's, not the entry's: the entry stays."""
+    from cdk_lambda_layer.cache import tree_listing
+    from cdk_lambda_layer.layout import copy_tree
+
+    cache_dir = tmp_path / "cache"
+    UVBasedLambdaLayerLocalBuilder(project_copy("uv_app"), python="3.12", cache_dir=cache_dir).run()
+    cache = LayerCache(cache_dir)
+    (entry,) = cache.entries()
+    some = next(entry.python.rglob("*.py"))
+    some.chmod(0o640)
+    document = json.loads((entry.path / "entry.json").read_text())
+
+    listing = copy_tree(entry.python, tmp_path / "copy")
+    assert listing == tree_listing(tmp_path / "copy") == document["files"]
+    assert (tmp_path / "copy" / some.relative_to(entry.python)).stat().st_mode & 0o777 == 0o640
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with cache.lock(entry.fingerprint), pytest.raises(OSError):
+        cache.restore(entry.fingerprint, blocker / "python")
+    assert entry.is_intact()
+
+
+def _plant_listed_file(entry):
+    """Add a file to the entry and to its listing, so only the zip tells the entry is not what was built."""
+    import hashlib
+
+    planted = entry.python / "planted.py"
+    planted.write_text("PLANTED = True\n")
+    document = json.loads((entry.path / "entry.json").read_text())
+    document["files"]["planted.py"] = [planted.stat().st_size, hashlib.sha256(planted.read_bytes()).hexdigest()]
+    (entry.path / "entry.json").write_text(json.dumps(document, sort_keys=True))
+
+
+@pytest.mark.parametrize("publish", [True, False])
+def test_a_damaged_zip_leaves_nothing_of_the_tree_behind(
+    project_copy, isolated_layer_cache, installs, tmp_path, publish
+):
+    """The tree is copied (and checked) before the zip; when the zip then fails its check, the tree
+    copied so far must go too, or the rebuild installs on top of it and ships the planted file."""
+    project = project_copy("uv_app")
+    UVBasedLambdaLayerLocalBuilder(project, python="3.12").run()
+    (entry,) = LayerCache(isolated_layer_cache).entries()
+    _plant_listed_file(entry)
+    data = bytearray(entry.layer_zip.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    entry.layer_zip.write_bytes(bytes(data))
+    output = tmp_path / "asset"
+    rebuilt = UVBasedLambdaLayerLocalBuilder(project, python="3.12").run(copy_python_to=output, publish=publish)
+    assert len(installs) == 2 and not rebuilt.cached
+    assert not (output / "planted.py").exists()
+    if publish:
+        assert not (rebuilt.python_dir / "planted.py").exists()
+        assert b"planted.py" not in rebuilt.layer_zip.read_bytes()
+    (entry,) = LayerCache(isolated_layer_cache).entries()
+    assert "planted.py" not in json.loads((entry.path / "entry.json").read_text())["files"]
+
+
+def test_an_entry_file_that_cannot_be_read_makes_the_entry_damaged(project_copy, isolated_layer_cache):
+    """An unreadable cached file is the entry's fault (rebuilt and replaced), not the disk's: a build
+    that merely turned the cache off would leave the entry broken for every later build."""
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        pytest.skip("needs root and setpriv to drop the capability that reads any file")
+    project = project_copy("uv_app")
+    UVBasedLambdaLayerLocalBuilder(project, python="3.12").run()
+    (entry,) = LayerCache(isolated_layer_cache).entries()
+    next(entry.python.rglob("*.py")).chmod(0)
+    caps = "-dac_override,-dac_read_search"
+    drop = ["setpriv", "--bounding-set", caps, "--inh-caps", caps]
+    shutil.rmtree(project / "build")
+    command = [*drop, sys.executable, "-m", "cdk_lambda_layer", "build", str(project), "--python", "3.12", "--json"]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "is damaged" in done.stderr and "cannot be used" not in done.stderr
+    assert json.loads(done.stdout)["cached"] is False
+    (entry,) = LayerCache(isolated_layer_cache).entries()
+    assert entry.is_intact()
+
+
+def test_a_folder_swapped_for_a_link_after_the_walk_is_not_read(project_copy, tmp_path):
+    """copy_file opens the file the walk saw, or nothing: a folder on its path replaced by a link to
+    a host folder (a race against the check) gives an error before a byte of the host file is read."""
+    from cdk_lambda_layer import VerificationError
+    from cdk_lambda_layer.inventory import walk_stats
+    from cdk_lambda_layer.layout import copy_file
+
+    tree = tmp_path / "tree"
+    (tree / "pkg").mkdir(parents=True)
+    (tree / "pkg" / "mod.py").write_text("x = 1\n")
+    host = tmp_path / "host"
+    host.mkdir()
+    (host / "mod.py").write_text("SECRET\n")
+    ((path, seen),) = walk_stats(tree)
+    shutil.rmtree(tree / "pkg")
+    (tree / "pkg").symlink_to(host)
+    with pytest.raises(VerificationError):
+        copy_file(path, tmp_path / "out.py", seen=seen)
+    assert not (tmp_path / "out.py").exists()
+
+
+def test_a_folder_swapped_for_a_link_during_a_tree_copy_is_never_read_through(tmp_path, monkeypatch):
+    """copy_tree opens files relative to descriptors of the folders it walks: a folder replaced by a
+    link to a host folder after the first walk is refused, and no byte of the host file is written."""
+    from cdk_lambda_layer import VerificationError, layout
+
+    tree = tmp_path / "tree"
+    (tree / "pkg").mkdir(parents=True)
+    (tree / "pkg" / "mod.py").write_text("x = 1\n")
+    (tree / "top.py").write_text("y = 2\n")
+    host = tmp_path / "host"
+    host.mkdir()
+    (host / "mod.py").write_text("SECRET\n")
+    first_walk = layout._first_walk
+
+    def walk_then_swap(source):
+        seen = first_walk(source)
+        shutil.rmtree(tree / "pkg")
+        (tree / "pkg").symlink_to(host)
+        return seen
+
+    monkeypatch.setattr(layout, "_first_walk", walk_then_swap)
+    with pytest.raises(VerificationError):
+        layout.copy_tree(tree, tmp_path / "copy")
+    assert all(b"SECRET" not in p.read_bytes() for p in (tmp_path / "copy").rglob("*") if p.is_file())
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda d: d["files"].update({next(iter(d["files"])): 5}),
+        lambda d: d["files"].update({next(iter(d["files"])): []}),
+        lambda d: d["files"].update({next(iter(d["files"])): None}),
+        lambda d: d.update(zip=["not", "a", "dict"]),
+        lambda d: d.update(zip="layer.zip"),
+        lambda d: d.update(manifest="x"),
+        lambda d: d.clear() or d.update(files=[]),
+    ],
+    ids=["size-int", "empty-list", "null", "zip-list", "zip-string", "manifest-string", "files-list"],
+)
+def test_a_malformed_entry_json_is_damage_not_a_crash(project_copy, isolated_layer_cache, installs, edit):
+    project = project_copy("uv_app")
+    built = UVBasedLambdaLayerLocalBuilder(project, python="3.12").run()
+    (entry,) = LayerCache(isolated_layer_cache).entries()
+    document = json.loads((entry.path / "entry.json").read_text())
+    edit(document)
+    (entry.path / "entry.json").write_text(json.dumps(document))
+    rebuilt = UVBasedLambdaLayerLocalBuilder(project, python="3.12").run()
+    assert len(installs) == 2 and not rebuilt.cached
+    assert rebuilt.layer_zip.read_bytes() == built.layer_zip.read_bytes()
+    (entry,) = LayerCache(isolated_layer_cache).entries()
+    assert entry.is_intact()
+
+
+def test_a_restore_never_deletes_a_file_it_did_not_write(project_copy, tmp_path):
+    cache_dir = tmp_path / "cache"
+    UVBasedLambdaLayerLocalBuilder(project_copy("uv_app"), python="3.12", cache_dir=cache_dir).run()
+    cache = LayerCache(cache_dir)
+    (entry,) = cache.entries()
+    mine = tmp_path / "layer.zip"
+    mine.write_text("the caller's file")
+    with cache.lock(entry.fingerprint), pytest.raises(ValueError):
+        cache.restore(entry.fingerprint, tmp_path / "python", zip_to=mine, zip_level=6)
+    assert mine.read_text() == "the caller's file"
+    assert not (tmp_path / "python").exists() or not any((tmp_path / "python").iterdir())
+    assert entry.is_intact()

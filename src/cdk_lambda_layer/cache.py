@@ -44,7 +44,7 @@ from typing import Any
 from .archive import read_regular
 from .errors import CacheFolderError, VerificationError
 from .inventory import walk_files
-from .layout import copy_tree
+from .layout import copy_file, copy_tree
 from .locking import held_folder, is_abandoned, open_lock_file, remove_held, sweep, try_lock
 
 logger = logging.getLogger(__name__)
@@ -160,22 +160,94 @@ class CacheEntry:
         """Every listed file is there with its size and content, nothing else, and no link anywhere
         (the entry's own folder included)."""
         try:
-            if not stat.S_ISDIR(os.lstat(self.path).st_mode):
-                return False
-            document = self.metadata()
-            if tree_listing(self.python) != document["files"]:
-                return False
-            extra = {p.name for p in self.path.iterdir()} - {"python", ENTRY_FILE, ZIP_FILE, ".lock"}
-            return not extra and self._zip_intact(document.get("zip"))
+            document = self.checked_metadata()
+            return document is not None and tree_listing(self.python) == document["files"]
         except (OSError, ValueError, KeyError, TypeError, VerificationError):
             return False
 
-    def _zip_intact(self, expected: dict[str, Any] | None) -> bool:
-        if expected is None:
-            return not os.path.lexists(self.layer_zip)
-        info = self.layer_zip.lstat()
-        regular = info.st_mode & 0o170000 == 0o100000
-        return regular and [info.st_size, _sha256(self.layer_zip)] == [expected["size"], expected["sha256"]]
+    def checked_metadata(self, *, zip_too: bool = True) -> dict[str, Any] | None:
+        """The metadata, if the entry is a real folder holding only its own files (and, with
+        ``zip_too``, an intact zip); None otherwise. The python/ tree is checked against ``files``
+        by whoever reads it."""
+        try:
+            if not stat.S_ISDIR(os.lstat(self.path).st_mode):
+                return None
+            document = self.metadata()
+            extra = {p.name for p in self.path.iterdir()} - {"python", ENTRY_FILE, ZIP_FILE, ".lock"}
+            if extra or not _well_formed(document) or (zip_too and not self.zip_intact(document)):
+                return None
+            return document
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, VerificationError):
+            return None
+
+    def zip_intact(self, document: dict[str, Any]) -> bool:
+        """The entry's layer.zip is the one its metadata describes (or absent, when it names none)."""
+        expected = document.get("zip")
+        try:
+            if expected is None:
+                return not os.path.lexists(self.layer_zip)
+            info = self.layer_zip.lstat()
+            regular = stat.S_ISREG(info.st_mode)
+            return regular and [info.st_size, _sha256(self.layer_zip)] == [expected["size"], expected["sha256"]]
+        except (OSError, KeyError, TypeError, VerificationError):
+            return False
+
+
+def _copy_checked(source: Path, destination: Path, expected: dict[str, Any]) -> bool:
+    """Copy a cached tree out, checking it on the way; False if it is not exactly ``expected``.
+
+    One read per file instead of a check pass and a copy pass. On False (a changed, extra, missing
+    or unreadable file, a link, a special file) the destination is emptied again.
+    """
+    try:
+        copy_tree(source, destination, expected)
+        return True
+    except VerificationError:  # damaged (errors writing the destination are the disk's: they propagate)
+        _empty(destination)
+        return False
+
+
+def _copy_zip_checked(source: Path, target: Path, expected: dict[str, Any]) -> bool:
+    """Copy the cached layer.zip out, hashing it on the way; False (nothing left behind) if it differs."""
+    done = False
+    try:
+        done = copy_file(source, target) == [expected["size"], expected["sha256"]]
+    except FileExistsError:
+        raise  # not ours to remove
+    except VerificationError:
+        pass
+    finally:
+        if not done:
+            target.unlink(missing_ok=True)
+    return done
+
+
+def _empty(folder: Path) -> None:
+    """Leave the restore's destination (a fresh folder of the build, never a link) empty."""
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True, exist_ok=True)
+
+
+def _check_destination(folder: Path, zip_to: Path | None) -> None:
+    if folder.is_symlink() or (folder.is_dir() and any(folder.iterdir())) or (folder.exists() and not folder.is_dir()):
+        raise ValueError(f"restore needs a new or empty folder, not {folder}")
+    if zip_to is not None and os.path.lexists(zip_to):
+        raise ValueError(f"restore writes a new layer.zip, and {zip_to} exists")
+
+
+def _well_formed(document: Any) -> bool:
+    """entry.json has the shape this library writes: a listing of [size, sha256] and a zip or none."""
+    if not isinstance(document, dict) or not isinstance(document.get("files"), dict):
+        return False
+    listed = all(
+        isinstance(v, list) and len(v) == 2 and isinstance(v[0], int) and isinstance(v[1], str)
+        for v in document["files"].values()
+    )
+    zip_info = document.get("zip")
+    zip_ok = zip_info is None or (
+        isinstance(zip_info, dict) and isinstance(zip_info.get("size"), int) and isinstance(zip_info.get("sha256"), str)
+    )
+    return listed and zip_ok and isinstance(document.get("manifest", {}), dict)
 
 
 @dataclass(frozen=True)
@@ -258,25 +330,31 @@ class LayerCache:
         entry = self._entry(fingerprint)
         if not entry.complete:
             return None
-        if not entry.is_intact():
+        _check_destination(destination, zip_to)
+        document = entry.checked_metadata(zip_too=False)
+        cached_zip = (document or {}).get("zip") or {}
+        zipped = zip_to is not None and cached_zip.get("level") == zip_level
+        # Checked while copied (one read per file); the zip only when it is used (is_intact checks all).
+        intact = document is not None and _copy_checked(entry.python, destination, document["files"])
+        if intact and zipped and not _copy_zip_checked(entry.layer_zip, zip_to, cached_zip):  # type: ignore[arg-type]
+            intact = False
+            _empty(destination)  # the tree alone must not stay: a rebuild would install on top of it
+        if not intact:
             logger.warning("layer cache entry %s is damaged; removing it and building again", fingerprint[:12])
             entry.remove()
             return None
-        copy_tree(entry.python, destination)
-        cached_zip = entry.metadata().get("zip") or {}
-        zipped = zip_to is not None and entry.layer_zip.is_file() and cached_zip.get("level") == zip_level
-        if zipped:
-            shutil.copyfile(entry.layer_zip, zip_to, follow_symlinks=False)  # type: ignore[arg-type]
-        os.utime(entry.path / ENTRY_FILE)  # last use, for prune
-        return Restored(metadata=entry.metadata(), zipped=zipped)
+        with contextlib.suppress(OSError):  # a read-only cache still serves hits
+            os.utime(entry.path / ENTRY_FILE)  # last use, for prune
+        return Restored(metadata=document, zipped=zipped)  # type: ignore[arg-type]
 
     def peek(self, fingerprint: str) -> dict[str, Any] | None:
         """The metadata of a complete entry (not checked against its files), or None."""
         entry = self._entry(fingerprint)
         try:
-            return entry.metadata() if entry.complete else None
+            document = entry.metadata() if entry.complete else None
         except (OSError, ValueError, VerificationError):
             return None
+        return document if _well_formed(document) else None
 
     def discard(self, fingerprint: str) -> None:
         """Remove an entry (to build it again, better). Call under ``lock(fingerprint)``."""
@@ -297,8 +375,8 @@ class LayerCache:
         sweep(self.root, (_TMP_PREFIX,))
         with held_folder(self.root, f"{_TMP_PREFIX}{fingerprint[:12]}-{uuid.uuid4().hex[:8]}") as temp:
             try:
-                copy_tree(python, temp / "python")
-                document = {**metadata, "fingerprint": fingerprint, "files": tree_listing(temp / "python")}
+                files = copy_tree(python, temp / "python")
+                document = {**metadata, "fingerprint": fingerprint, "files": files}
                 document["zip"] = self._copy_zip(layer_zip, temp, level=zip_level) if layer_zip else None
                 (temp / ENTRY_FILE).write_text(json.dumps(document, sort_keys=True))
                 if os.path.lexists(entry.path):  # a damaged leftover
@@ -469,9 +547,10 @@ class CacheSession:
         try:
             return self.cache.restore(self.fingerprint, destination, zip_to=zip_to, zip_level=zip_level)
         except OSError as exc:
-            self._unusable(exc, "reading")
-            shutil.rmtree(destination, ignore_errors=True)
-            destination.mkdir(parents=True, exist_ok=True)
+            self._unusable(exc, "copying a cached layer out")
+            _empty(destination)
+            if zip_to is not None:
+                zip_to.unlink(missing_ok=True)
             return None
 
     def peek(self) -> dict[str, Any] | None:

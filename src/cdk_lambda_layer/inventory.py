@@ -70,14 +70,19 @@ def _describe(path: Path, root: Path, mode: int) -> str:
 
 
 def walk_files(root: Path) -> list[tuple[Path, int]]:
-    """Every regular file under ``root`` with its size, in one pass; nothing else is accepted.
+    """Every regular file under ``root`` with its size, in one pass; nothing else is accepted (see walk_stats)."""
+    return [(path, info.st_size) for path, info in walk_stats(root)]
+
+
+def walk_stats(root: Path) -> list[tuple[Path, os.stat_result]]:
+    """Every regular file under ``root`` with its lstat, in one pass; nothing else is accepted.
 
     A layer holds only regular files and folders. A symlink would make the zip, the cache
     check or a copy read a file outside the layer (a host file, when code run in a build
     container planted the link), and a fifo would hang the reader; so links are never
     followed, and any such entry is an error naming it.
     """
-    found: list[tuple[Path, int]] = []
+    found: list[tuple[Path, os.stat_result]] = []
     odd: list[str] = []
     try:
         top = os.lstat(root)
@@ -90,7 +95,7 @@ def walk_files(root: Path) -> list[tuple[Path, int]]:
             path = Path(folder, name)
             info = os.lstat(path)
             if stat.S_ISREG(info.st_mode):
-                found.append((path, info.st_size))
+                found.append((path, info))
             elif not stat.S_ISDIR(info.st_mode):
                 odd.append(_describe(path, root, info.st_mode))
     if odd:
