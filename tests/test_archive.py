@@ -123,7 +123,7 @@ def test_a_link_or_special_file_is_refused_and_nothing_is_written(tmp_path, kind
 
 
 def test_a_file_swapped_for_a_link_after_the_walk_is_not_followed(tmp_path):
-    from cdk_lambda_layer.archive import read_regular
+    from cdk_lambda_layer.inventory import read_regular
 
     secret = tmp_path / "host-secret.txt"
     secret.write_text("host only")

@@ -188,12 +188,13 @@ def test_a_container_build_cannot_poison_the_layer_of_another_project(tmp_path, 
 
 
 # -- R6 host exposure: CDK's own Docker bundling, python/ swapped for a link after the step's checks --
-@pytest.mark.docker
-def test_cdk_docker_bundling_never_gives_cdk_a_python_link(tmp_path):
+def links_after_python_swap(tmp_path: Path, image: str) -> list[tuple[Path, str]]:
+    """Synthesize, through CDK's own Docker bundling in ``image``, a layer whose package leaves a
+    process that swaps python/ for a link to a host folder once the step's checks are done; return
+    the links CDK's asset then holds (there must be none)."""
     from aws_cdk import BundlingFileAccess
     from aws_cdk import aws_lambda as lambda_
     from cdk_helpers import synth_layer
-    from docker_helpers import standin_image
 
     secret = tmp_path / "dot-aws"
     secret.mkdir()
@@ -204,11 +205,18 @@ def test_cdk_docker_bundling_never_gives_cdk_a_python_link(tmp_path):
     project = local_package_project(tmp_path / "app", code, name="swapper")
     out = tmp_path / "cdk.out"
     synth_layer(
-        project, outdir=out, runtime=lambda_.Runtime.PYTHON_3_11, build="container", image=standin_image(),
+        project, outdir=out, runtime=lambda_.Runtime.PYTHON_3_11, build="container", image=image,
         cache_dir=False, bundling_file_access=BundlingFileAccess.BIND_MOUNT,
     )  # fmt: skip
-    links = [p for asset in out.glob("asset.*") for p in asset.rglob("*") if p.is_symlink()]
-    assert not links, [(p, os.readlink(p)) for p in links]
+    return [(p, os.readlink(p)) for asset in out.glob("asset.*") for p in asset.rglob("*") if p.is_symlink()]
+
+
+@pytest.mark.docker
+def test_cdk_docker_bundling_never_gives_cdk_a_python_link(tmp_path):
+    from docker_helpers import standin_image
+
+    links = links_after_python_swap(tmp_path, standin_image())
+    assert not links, links
 
 
 # -- R7 denial of service: a process left in the container swaps the report for a fifo / a folder ---
@@ -233,13 +241,19 @@ def test_a_process_left_in_the_container_cannot_hang_or_crash_the_host(tmp_path,
 
 
 # -- R8 denial of service: fifos at the cache's lock and entry paths -----------------------------------
-def test_fifos_in_the_layer_cache_hang_nothing(project_copy, tmp_path):
+def _cached_without_lock_file(project_copy, tmp_path: Path) -> tuple[Path, Path, Path]:
+    """(cache, project, lock path) after one CLI build filled the cache; the entry's lock file removed."""
     cache = tmp_path / "cache"
     project = project_copy("uv_app")
     assert cli("build", str(project), "--python", "3.12", "--cache-dir", str(cache)).returncode == 0
     (fingerprint,) = [p.name for p in cache.iterdir() if len(p.name) == 64]
     lock = cache / f".{fingerprint}.lock"
     lock.unlink()
+    return cache, project, lock
+
+
+def test_fifos_in_the_layer_cache_hang_nothing(project_copy, tmp_path):
+    cache, project, lock = _cached_without_lock_file(project_copy, tmp_path)
     os.mkfifo(lock)  # e.g. restored from a CI cache archive
     other = "c" * 64
     (cache / other).mkdir()
@@ -257,12 +271,7 @@ def test_fifos_in_the_layer_cache_hang_nothing(project_copy, tmp_path):
 
 
 def test_a_link_at_a_cache_lock_path_creates_nothing_through_it(project_copy, tmp_path):
-    cache = tmp_path / "cache"
-    project = project_copy("uv_app")
-    assert cli("build", str(project), "--python", "3.12", "--cache-dir", str(cache)).returncode == 0
-    (fingerprint,) = [p.name for p in cache.iterdir() if len(p.name) == 64]
-    lock = cache / f".{fingerprint}.lock"
-    lock.unlink()
+    cache, project, lock = _cached_without_lock_file(project_copy, tmp_path)
     lock.symlink_to(tmp_path / "created-through-the-link")
     shutil.rmtree(project / "build")
     cli("build", str(project), "--python", "3.12", "--cache-dir", str(cache))

@@ -16,7 +16,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from test_attacks2 import LEFTOVER, local_package_project
+from test_attacks2 import links_after_python_swap, local_package_project
 from test_private_index import private_index  # noqa: F401
 
 TINI_IMAGE = "cdk-lambda-layer-test/standin-tini:bookworm"
@@ -43,24 +43,8 @@ def _tini_image() -> str:
 # -- T1: stop_stragglers is skipped silently when the step is not PID 1 (an image with an init entrypoint) --
 @pytest.mark.docker
 def test_cdk_bundling_with_an_init_entrypoint_never_gives_cdk_a_python_link(tmp_path):
-    from aws_cdk import BundlingFileAccess
-    from aws_cdk import aws_lambda as lambda_
-    from cdk_helpers import synth_layer
-
-    secret = tmp_path / "dot-aws"
-    secret.mkdir()
-    (secret / "credentials").write_text("aws_secret_access_key = HOST-ONLY\n")
-    code = LEFTOVER.replace("WHEN()", "not os.path.exists(OUT + '/.cdk-lambda-layer')").replace(
-        "ACTION()", f"(shutil.rmtree(OUT + '/python'), os.symlink({str(secret)!r}, OUT + '/python'))"
-    )
-    project = local_package_project(tmp_path / "app", code, name="swapper")
-    out = tmp_path / "cdk.out"
-    synth_layer(
-        project, outdir=out, runtime=lambda_.Runtime.PYTHON_3_11, build="container", image=_tini_image(),
-        cache_dir=False, bundling_file_access=BundlingFileAccess.BIND_MOUNT,
-    )  # fmt: skip
-    links = [p for asset in out.glob("asset.*") for p in asset.rglob("*") if p.is_symlink()]
-    assert not links, [(p, os.readlink(p)) for p in links]
+    links = links_after_python_swap(tmp_path, _tini_image())
+    assert not links, links
 
 
 # -- probe: can import-time code in the container find the login on disk (installer caches, output)? --

@@ -49,6 +49,18 @@ def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
     )
 
 
+def locked_uv_project(tmp_path: Path, dependencies: str, uv: str = "package = false\n") -> Path:
+    """A uv project ``svc`` (``dependencies``: the TOML list's text; ``uv``: its [tool.uv] lines), locked."""
+    project = tmp_path / "svc"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(
+        '[project]\nname = "svc"\nversion = "0"\nrequires-python = ">=3.10"\n'
+        f"dependencies = {dependencies}\n[tool.uv]\n{uv}"
+    )
+    subprocess.run([find_uv(), "lock", "-q"], cwd=project, check=True)
+    return project
+
+
 def requirements_project(tmp_path: Path, *lines: str) -> Path:
     project = tmp_path / "project"
     project.mkdir(parents=True)
@@ -221,13 +233,7 @@ def test_packages_the_project_wants_from_source_are_never_taken_as_wheels(tmp_pa
     from cdk_lambda_layer.plan import make_plan
     from cdk_lambda_layer.project import load_project
 
-    project = tmp_path / "svc"
-    project.mkdir()
-    (project / "pyproject.toml").write_text(
-        '[project]\nname = "svc"\nversion = "0"\nrequires-python = ">=3.10"\ndependencies = ["six==1.17.0", "idna"]\n'
-        '[tool.uv]\npackage = false\nno-binary-package = ["six"]\n'
-    )
-    subprocess.run([find_uv(), "lock", "-q"], cwd=project, check=True)
+    project = locked_uv_project(tmp_path, '["six==1.17.0", "idna"]', 'package = false\nno-binary-package = ["six"]\n')
     with pytest.raises(NoWheelError) as info:
         BasedLambdaLayerLocalBuilder(project, python="3.11", cache_dir=False).run()
     assert "six 1.17.0: the project wants it built from source (no-binary)" in str(info.value)
@@ -480,13 +486,7 @@ def test_a_local_package_the_fingerprint_did_not_see_is_refused(tmp_path):
 def test_pip_installs_the_locked_version_not_the_newest(tmp_path):
     """The lock pins six 1.16.0 although 1.17.0 is on the index (and idna below its newest): with
     installer="pip" the layer still holds exactly those, since pip only ever gets exact pins."""
-    project = tmp_path / "svc"
-    project.mkdir()
-    (project / "pyproject.toml").write_text(
-        '[project]\nname = "svc"\nversion = "0"\nrequires-python = ">=3.10"\n'
-        'dependencies = ["six<1.17", "idna<3.10"]\n[tool.uv]\npackage = false\n'
-    )
-    subprocess.run([find_uv(), "lock", "-q"], cwd=project, check=True)
+    project = locked_uv_project(tmp_path, '["six<1.17", "idna<3.10"]')
     result = BasedLambdaLayerLocalBuilder(project, python="3.12", installer="pip", cache_dir=False).run()
     versions = {p.name: p.version for p in result.packages}
     assert versions["six"] == "1.16.0" and versions["idna"] == "3.9"
@@ -513,14 +513,8 @@ def test_auto_takes_a_forked_uv_lock_refusal_to_the_container(tmp_path):
     from the lock, and auto builds it from its sdist in the image, without a failed local install."""
     from docker_helpers import standin_image
 
-    project = tmp_path / "svc"
-    project.mkdir()
-    (project / "pyproject.toml").write_text(
-        '[project]\nname = "svc"\nversion = "0"\nrequires-python = ">=3.10"\n'
-        "dependencies = [\"docopt==0.6.2; python_version < '3.12'\", \"docopt==0.6.1; python_version >= '3.12'\"]\n"
-        "[tool.uv]\npackage = false\n"
-    )
-    subprocess.run([find_uv(), "lock", "-q"], cwd=project, check=True)
+    forked = "[\"docopt==0.6.2; python_version < '3.12'\", \"docopt==0.6.1; python_version >= '3.12'\"]"
+    project = locked_uv_project(tmp_path, forked)
     local = cli(str(project), "--python", "3.11", "--build", "local")
     assert local.returncode == 4 and "docopt 0.6.2: it publishes only a source distribution" in local.stderr
     done = cli(str(project), "--python", "3.11", "--build", "auto", "--image", standin_image(), "--json")

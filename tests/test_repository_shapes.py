@@ -358,6 +358,16 @@ def assert_change_reaches_the_layer(project: Path, cache: Path, change, read) ->
     assert read(second.python_dir) == "2"
 
 
+def assert_core_edit_reaches_the_layer(project: Path, cache: Path, core: Path) -> None:
+    """assert_change_reaches_the_layer for a library ``core`` made by write_library (``core`` is its module)."""
+    assert_change_reaches_the_layer(
+        project,
+        cache,
+        lambda: core.write_text("V = '2'\n"),
+        lambda site: (site / "core" / "__init__.py").read_text().split("'")[1],
+    )
+
+
 def test_content_behind_a_linked_folder_reaches_the_layer(repo, tmp_path):
     root = repo("uv_workspace")
     consts = root / "shared-code" / "consts.py"
@@ -471,12 +481,7 @@ def test_a_local_package_that_a_local_package_brings_in_reaches_the_layer(tmp_pa
     project.mkdir()
     (project / "pyproject.toml").write_text('[project]\nname = "svc"\nversion = "0.1.0"\nrequires-python = ">=3.10"\n')
     (project / "requirements.txt").write_text("../libs/acme\n")
-    assert_change_reaches_the_layer(
-        project,
-        tmp_path / "cache",
-        lambda: core.write_text("V = '2'\n"),
-        lambda site: (site / "core" / "__init__.py").read_text().split("'")[1],
-    )
+    assert_core_edit_reaches_the_layer(project, tmp_path / "cache", core)
     built = BasedLambdaLayerLocalBuilder(project, python="3.12", cache_dir=tmp_path / "cache").run()
     assert_covered(load_project(project), LayerOptions(), built.manifest["local_packages"])
 
@@ -494,12 +499,7 @@ def test_dash_e_dot_brings_in_the_projects_direct_reference(tmp_path):
         + "[tool.hatch.build.targets.wheel]\nbypass-selection = true\n"
     )
     (project / "requirements.txt").write_text("-e .\nsix==1.17.0\n")
-    assert_change_reaches_the_layer(
-        project,
-        tmp_path / "cache",
-        lambda: core.write_text("V = '2'\n"),
-        lambda site: (site / "core" / "__init__.py").read_text().split("'")[1],
-    )
+    assert_core_edit_reaches_the_layer(project, tmp_path / "cache", core)
 
 
 def test_a_local_package_left_out_still_brings_in_its_local_dependency(tmp_path):

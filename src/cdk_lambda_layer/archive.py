@@ -13,8 +13,8 @@ single-threaded output, which a test proves; a Python whose zipfile lacks that a
 gets the single-threaded path.
 
 Only regular files are archived: the tree walk refuses links and special files
-(inventory.walk_files), and each file is opened with O_NOFOLLOW, so a file swapped for a
-link between the walk and the read is refused too, never followed.
+(inventory.walk_files), and each file is opened with O_NOFOLLOW (inventory.read_regular), so a
+file swapped for a link between the walk and the read is refused too, never followed.
 """
 
 from __future__ import annotations
@@ -28,15 +28,12 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-from .errors import VerificationError
-from .inventory import walk_files
+from .inventory import read_regular, walk_files
 
 FIXED_DATE_TIME = (1980, 1, 1, 0, 0, 0)
 _UNIX = 3
 #: zlib level; 6 is what the zip tool uses. 1 zips ~2.5x faster for ~15% more bytes.
 DEFAULT_ZIP_LEVEL = 6
-_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
-_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 #: How far compression may run ahead of the writer: enough that one large library (numpy's
 #: 24 MB) compresses while the files after it do, while memory stays bounded.
 WINDOW_BYTES = 256 * 1024 * 1024
@@ -60,24 +57,6 @@ def _zip_info(name: str, mode: int, size: int) -> zipfile.ZipInfo:
     info.compress_type = zipfile.ZIP_DEFLATED
     info.file_size = size
     return info
-
-
-def read_regular(path: Path) -> bytes:
-    """A file's bytes, refusing anything that is not (or no longer) a regular file.
-
-    Opened without following a link and without blocking (a fifo planted there would hang the reader);
-    what was opened is then checked to be a regular file before a byte is read.
-    """
-    try:
-        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _NONBLOCK)
-    except OSError as exc:
-        raise VerificationError(
-            f"{path} changed while the layer was zipped ({exc.strerror}): it is not a regular file any more."
-        ) from exc
-    with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-            raise VerificationError(f"{path} is not a regular file: a layer holds only regular files.")
-        return handle.read()
 
 
 def deflate(data: bytes, level: int) -> bytes:

@@ -31,7 +31,7 @@ from .fingerprint import covered_local_paths, fingerprint
 from .install import InstallSettings
 from .interpreter import find_interpreter, how_to_get
 from .inventory import InstalledPackage, installed_packages, walk_files
-from .layout import LayerPathLayout, copy_tree, move_tree, staging
+from .layout import LayerPathLayout, copy_tree, is_fresh_folder, move_tree, staging
 from .local_build import BuiltPackage, build_local_packages
 from .manifest import ToolVersions, build_manifest, write_manifest
 from .options import LAMBDA_UNZIPPED_LIMIT, Bytecode, Installer, Invalidation, LayerOptions
@@ -247,8 +247,9 @@ class BasedLambdaLayerLocalBuilder:
                 else None
             )
             layer_dir = hit_dir if restored is not None else work.python
+            installed: list[InstalledPackage] | None = None  # a hit reads them once, for its size check
             if restored is not None:
-                manifest = self._restored(restored, work, layer_dir)
+                manifest, installed = self._restored(restored, work, layer_dir)
             else:
                 manifest = self._build(fingerprint, work)
             if self.make_zip and not (restored and restored.zipped):
@@ -267,7 +268,8 @@ class BasedLambdaLayerLocalBuilder:
             elif output is not None and layer_dir != output:
                 self._step("copy", lambda: copy_tree(work.python, output))
             shown = self.layout.python if publish else (output or layer_dir)
-            packages = tuple(_rebase(p, layer_dir, shown) for p in installed_packages(layer_dir))
+            installed = installed if installed is not None else installed_packages(layer_dir)
+            packages = tuple(_rebase(p, layer_dir, shown) for p in installed)
             cache_warnings = tuple(cache.warnings)
         return LayerBuildResult(
             fingerprint=fingerprint,
@@ -292,17 +294,21 @@ class BasedLambdaLayerLocalBuilder:
     def _rebuild_reason(self, manifest: dict[str, Any]) -> str | None:
         return rebuild_reason(manifest, self.target, self.options, local=self.build_mode == "local")
 
-    def _restored(self, restored: Restored, work: LayerPathLayout, tree: Path) -> dict[str, Any]:
-        """Finish the build folder around a cache hit: inputs and requirements as the build used them.
+    def _restored(
+        self, restored: Restored, work: LayerPathLayout, tree: Path
+    ) -> tuple[dict[str, Any], list[InstalledPackage]]:
+        """Finish the build folder around a cache hit: inputs and requirements as the build used them;
+        the manifest and the restored tree's packages.
 
         The size limit is this build's option, not part of the fingerprint: the restored tree is held to it.
         """
         logger.info("layer %s taken from the layer cache", self.fingerprint[:12])
         files = walk_files(tree)
-        check_size(tree, installed_packages(tree, files), self.options.max_unzipped_bytes, files=files)
+        installed = installed_packages(tree, files)
+        check_size(tree, installed, self.options.max_unzipped_bytes, files=files)
         self._copy_inputs(work)
         work.requirements.write_text(restored.metadata.get("requirements", ""))
-        return dict(restored.metadata["manifest"])
+        return dict(restored.metadata["manifest"]), installed
 
     def _build(self, fingerprint: str, work: LayerPathLayout) -> dict[str, Any]:
         """Every step from the lock to a verified layer, in the staging folder."""
@@ -510,9 +516,7 @@ class BasedLambdaLayerLocalBuilder:
 def _check_fresh(folder: Path) -> None:
     """copy_python_to gets the layer's python/ tree and nothing else: it must be new or an empty folder
     (never a link), so that nothing of the caller's is merged with the layer, or lost if a copy fails."""
-    if not os.path.lexists(folder):
-        return
-    if folder.is_symlink() or not folder.is_dir() or any(folder.iterdir()):
+    if not is_fresh_folder(folder):
         raise BuildFolderError(
             f"copy_python_to={folder} must be a new or empty folder (it is a link, a file or holds files): "
             "nothing was changed. Give a folder of its own."

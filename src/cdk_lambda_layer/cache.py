@@ -41,10 +41,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .archive import read_regular
 from .errors import CacheFolderError, VerificationError
-from .inventory import walk_files
-from .layout import copy_file, copy_tree
+from .inventory import open_regular, read_regular, walk_files
+from .layout import copy_file, copy_tree, is_fresh_folder
 from .locking import held_folder, is_abandoned, open_lock_file, remove_held, sweep, try_lock
 
 logger = logging.getLogger(__name__)
@@ -97,10 +96,7 @@ def resolve_cache_dir(option: str | os.PathLike[str] | bool | None = None, conte
 
 def _sha256(path: Path) -> str:
     """sha256 of a regular file; a link or fifo swapped in meanwhile is refused, never followed or waited on."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
-    with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise VerificationError(f"{path} is not a regular file")
+    with os.fdopen(open_regular(path), "rb") as handle:
         digest = hashlib.sha256()
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
@@ -229,7 +225,7 @@ def _empty(folder: Path) -> None:
 
 
 def _check_destination(folder: Path, zip_to: Path | None) -> None:
-    if folder.is_symlink() or (folder.is_dir() and any(folder.iterdir())) or (folder.exists() and not folder.is_dir()):
+    if not is_fresh_folder(folder):
         raise ValueError(f"restore needs a new or empty folder, not {folder}")
     if zip_to is not None and os.path.lexists(zip_to):
         raise ValueError(f"restore writes a new layer.zip, and {zip_to} exists")

@@ -17,7 +17,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-from .archive import read_regular
 from .builder import BasedLambdaLayerLocalBuilder, LayerBuildResult, Prepared
 from .container import (
     CONTAINER_OUTPUT,
@@ -32,7 +31,7 @@ from .container import (
 )
 from .errors import CommandError, LayerBuildError, ProjectError, VerificationError
 from .export import ExportedLock
-from .inventory import installed_packages, walk_files
+from .inventory import installed_packages, read_regular, walk_files
 from .layout import LayerPathLayout
 from .local_build import BuiltPackage, build_local_packages
 from .manifest import ToolVersions

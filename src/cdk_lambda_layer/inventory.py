@@ -69,6 +69,32 @@ def _describe(path: Path, root: Path, mode: int) -> str:
     return f"{shown} ({_kind(mode)})"
 
 
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+
+
+def open_regular(path: Path | str, *, dir_fd: int | None = None) -> int:
+    """A read descriptor of ``path``, refusing anything that is not (or no longer) a regular file.
+
+    Opened without following a link and without blocking (a fifo planted there would hang the
+    reader); what was opened is checked to be a regular file before a byte is read. A file that
+    cannot be opened at all is refused the same way: the fault is the file's.
+    """
+    try:
+        fd = os.open(path, _READ_FLAGS, dir_fd=dir_fd)
+    except OSError as exc:
+        raise VerificationError(f"{path} cannot be read as a regular file ({exc.strerror})") from exc
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise VerificationError(f"{path} is not a regular file: a layer holds only regular files and folders")
+    return fd
+
+
+def read_regular(path: Path) -> bytes:
+    """A regular file's bytes (see open_regular)."""
+    with os.fdopen(open_regular(path), "rb") as handle:
+        return handle.read()
+
+
 def walk_files(root: Path) -> list[tuple[Path, int]]:
     """Every regular file under ``root`` with its size, in one pass; nothing else is accepted (see walk_stats)."""
     return [(path, info.st_size) for path, info in walk_stats(root)]
@@ -109,11 +135,12 @@ def walk_stats(root: Path) -> list[tuple[Path, os.stat_result]]:
     return found
 
 
-def _record_entries(dist_info: Path) -> list[str]:
-    """The paths a distribution's RECORD lists (csv, first column)."""
+def record_rows(dist_info: Path) -> list[tuple[str, str]]:
+    """(path, hash as written, e.g. ``sha256=…`` or "") of each row of a distribution's RECORD
+    (PEP 376 csv); [] when it has none."""
     try:
         with (dist_info / "RECORD").open(newline="", encoding="utf-8", errors="replace") as handle:
-            return [row[0] for row in csv.reader(handle) if row]
+            return [(row[0], row[1] if len(row) > 1 else "") for row in csv.reader(handle) if row]
     except OSError:
         return []
 
@@ -139,7 +166,7 @@ def installed_packages(site: Path, files: list[tuple[Path, int]] | None = None) 
         dist = PathDistribution(dist_info)
         name = dist.metadata["Name"] or dist_info.name.split("-")[0]
         kept: dict[str, int] = {}
-        for entry in _record_entries(dist_info):
+        for entry, _hash in record_rows(dist_info):
             # strings, not Paths: a layer's RECORD files list thousands of entries
             full = os.path.normpath(os.path.join(root, entry))  # noqa: PTH118
             if _climbs_out(os.path.relpath(full, root)):

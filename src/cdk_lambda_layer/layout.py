@@ -20,9 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .archive import read_regular
 from .errors import BuildFolderError, VerificationError
-from .inventory import walk_stats
+from .inventory import open_regular, read_regular, walk_stats
 from .locking import LOCK_NAME, held_folder, remove_held, sweep
 
 _TMP_PREFIX = ".tmp-layer-"
@@ -188,6 +187,14 @@ def publish_folder(built: Path, final: Path, attempts: int = 5) -> None:
     built.rename(final)
 
 
+def is_fresh_folder(folder: Path) -> bool:
+    """Absent, or an empty real folder (not a link, not a file): somewhere a tree can be put that
+    merges with nothing of anybody's, and may be emptied again if the copy fails."""
+    if not os.path.lexists(folder):
+        return True
+    return not folder.is_symlink() and folder.is_dir() and not any(folder.iterdir())
+
+
 def copy_tree(source: Path, destination: Path, expected: dict[str, list[Any]] | None = None) -> dict[str, list[Any]]:
     """Copy the layer tree ``source`` into ``destination`` (regular files only, links refused) and
     return what was written: relative path -> [size, sha256].
@@ -238,11 +245,11 @@ def copy_file(
     """Copy one regular file with its permission bits (setuid/setgid/sticky dropped: a layer needs
     none); [size, sha256] of the bytes copied. ``seen``: the lstat the caller's walk made; the file
     opened must be that one. ``dir_fd``: open ``source``'s name relative to that folder descriptor."""
-    fd = _open_source(source, dir_fd)
+    fd = open_regular(source.name if dir_fd is not None else source, dir_fd=dir_fd)
     try:
         info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) or (seen is not None and _identity(info) != _identity(seen)):
-            raise VerificationError(f"{source} is not the regular file it was a moment ago")
+        if seen is not None and _identity(info) != _identity(seen):
+            raise VerificationError(f"{source} is not the file it was a moment ago")
         out = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
         try:
             digest, size = hashlib.sha256(), 0
@@ -262,14 +269,6 @@ def copy_file(
 
 def _identity(info: os.stat_result) -> tuple[int, int]:
     return info.st_dev, info.st_ino
-
-
-def _open_source(source: Path, dir_fd: int | None) -> int:
-    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
-    try:
-        return os.open(source.name if dir_fd is not None else source, flags, dir_fd=dir_fd)
-    except OSError as exc:  # a link, gone, unreadable: the source's fault, whatever the errno
-        raise VerificationError(f"{source} cannot be read as a regular file ({exc.strerror})") from exc
 
 
 def _read_source(fd: int, source: Path) -> bytes:

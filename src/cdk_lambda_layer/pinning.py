@@ -20,6 +20,13 @@ from packaging.utils import canonicalize_name
 from .project.requirements import logical_lines, requirement_path
 
 _HASH = re.compile(r"--hash[=\s]+(\S+)")
+#: Where a requirement line's per-requirement options (``--hash``, ``--config-settings``) begin.
+_OPTIONS = re.compile(r"\s+--?[a-z]")
+
+
+def _requirement_part(line: str) -> str:
+    """The requirement itself, without the options written after it."""
+    return _OPTIONS.split(line, maxsplit=1)[0]
 
 
 def _requirements(texts: Iterable[str]) -> Iterator[tuple[Requirement, frozenset[str]]]:
@@ -29,7 +36,7 @@ def _requirements(texts: Iterable[str]) -> Iterator[tuple[Requirement, frozenset
             if not line or line.startswith("-"):
                 continue
             try:
-                requirement = Requirement(re.split(r"\s+--?[a-z]", line, maxsplit=1)[0])
+                requirement = Requirement(_requirement_part(line))
             except InvalidRequirement:
                 continue
             yield requirement, frozenset(_HASH.findall(line))
@@ -54,7 +61,7 @@ def pinned_file_hashes(texts: Iterable[str], base: Path) -> dict[Path, frozenset
             hashes = frozenset(_HASH.findall(line))
             if not hashes or line.startswith("-"):
                 continue
-            path = requirement_path(re.split(r"\s+--?[a-z]", line, maxsplit=1)[0], base)
+            path = requirement_path(_requirement_part(line), base)
             if path is not None:
                 found[path.resolve()] = found.get(path.resolve(), frozenset()) | hashes
     return found

@@ -9,19 +9,10 @@ Identical files (a shared ``__init__.py`` of an old-style namespace package) are
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 from ..errors import VerificationError
-from ..inventory import InstalledPackage
-
-
-def _record(package: InstalledPackage) -> list[tuple[str, str]]:
-    try:
-        with (package.dist_info / "RECORD").open(newline="", encoding="utf-8", errors="replace") as handle:
-            return [(row[0], row[1] if len(row) > 1 else "") for row in csv.reader(handle) if row]
-    except OSError:
-        return []
+from ..inventory import InstalledPackage, record_rows
 
 
 def _owned(path: str) -> bool:
@@ -33,7 +24,7 @@ def _owned(path: str) -> bool:
 def check_overlaps(packages: list[InstalledPackage]) -> None:
     claims: dict[str, dict[str, str]] = {}
     for package in packages:
-        for path, digest in _record(package):
+        for path, digest in record_rows(package.dist_info):
             if _owned(path) and digest:
                 claims.setdefault(path, {})[package.name] = digest
     clashes = {path: owners for path, owners in claims.items() if len(set(owners.values())) > 1}

@@ -11,29 +11,25 @@ in no RECORD.
 from __future__ import annotations
 
 import base64
-import csv
 import hashlib
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ..errors import VerificationError
-from ..inventory import InstalledPackage
+from ..inventory import InstalledPackage, record_rows
 
 
 def _listed(package: InstalledPackage, site: Path) -> list[tuple[Path, str]]:
     """(file, expected urlsafe-base64 sha256) for RECORD rows with a sha256 hash, inside the layer."""
     found = []
-    try:
-        with (package.dist_info / "RECORD").open(newline="", encoding="utf-8", errors="replace") as handle:
-            rows = [row for row in csv.reader(handle) if len(row) > 1 and row[1].startswith("sha256=")]
-    except OSError:
-        return found
-    for row in rows:
-        path = Path(os.path.normpath(site / row[0]))
+    for name, digest in record_rows(package.dist_info):
+        if not digest.startswith("sha256="):
+            continue
+        path = Path(os.path.normpath(site / name))
         # __pycache__: a wheel's own bytecode was removed, and the bytecode step may have put ours there
         if path.is_relative_to(site) and "__pycache__" not in path.parts:
-            found.append((path, row[1].removeprefix("sha256=")))
+            found.append((path, digest.removeprefix("sha256=")))
     return found
 
 
