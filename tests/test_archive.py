@@ -130,5 +130,5 @@ def test_a_file_swapped_for_a_link_after_the_walk_is_not_followed(tmp_path):
     swapped = tmp_path / "python" / "swapped.py"
     swapped.parent.mkdir()
     swapped.symlink_to(secret)
-    with pytest.raises(VerificationError):
+    with pytest.raises(VerificationError, match="cannot be read as a regular file"):
         read_regular(swapped)

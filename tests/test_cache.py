@@ -345,7 +345,7 @@ def test_a_folder_swapped_for_a_link_after_the_walk_is_not_read(project_copy, tm
     ((path, seen),) = walk_stats(tree)
     shutil.rmtree(tree / "pkg")
     (tree / "pkg").symlink_to(host)
-    with pytest.raises(VerificationError):
+    with pytest.raises(VerificationError, match="is not the file it was a moment ago"):
         copy_file(path, tmp_path / "out.py", seen=seen)
     assert not (tmp_path / "out.py").exists()
 
@@ -371,7 +371,7 @@ def test_a_folder_swapped_for_a_link_during_a_tree_copy_is_never_read_through(tm
         return seen
 
     monkeypatch.setattr(layout, "_first_walk", walk_then_swap)
-    with pytest.raises(VerificationError):
+    with pytest.raises(VerificationError, match="changed while it was copied"):
         layout.copy_tree(tree, tmp_path / "copy")
     assert all(b"SECRET" not in p.read_bytes() for p in (tmp_path / "copy").rglob("*") if p.is_file())
 
@@ -410,7 +410,7 @@ def test_a_restore_never_deletes_a_file_it_did_not_write(project_copy, tmp_path)
     (entry,) = cache.entries()
     mine = tmp_path / "layer.zip"
     mine.write_text("the caller's file")
-    with cache.lock(entry.fingerprint), pytest.raises(ValueError):
+    with cache.lock(entry.fingerprint), pytest.raises(ValueError, match=r"writes a new layer\.zip, and .* exists"):
         cache.restore(entry.fingerprint, tmp_path / "python", zip_to=mine, zip_level=6)
     assert mine.read_text() == "the caller's file"
     assert not (tmp_path / "python").exists() or not any((tmp_path / "python").iterdir())
