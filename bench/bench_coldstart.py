@@ -23,8 +23,8 @@ from pathlib import Path
 from run import FIFTEEN, ROOT, STANDIN, cdk_app, machine, write_section
 
 from cdk_lambda_layer import PipBasedLambdaLayerLocalBuilder
-from cdk_lambda_layer.inventory import tree_size
-from cdk_lambda_layer.tools import find_uv
+from cdk_lambda_layer.core.files import tree_size
+from cdk_lambda_layer.core.tools import find_uv
 
 PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 PROJECTS = {

@@ -14,8 +14,8 @@ from pathlib import Path
 from run import FIFTEEN, TARGET, Scenario, machine, table, write_section
 
 from cdk_lambda_layer import UVBasedLambdaLayerLocalBuilder
-from cdk_lambda_layer.archive import write_layer_zip
-from cdk_lambda_layer.inventory import tree_size
+from cdk_lambda_layer.core.files import tree_size
+from cdk_lambda_layer.package.archive import write_layer_zip
 
 
 def fifteen_layer(keep: Path) -> Path:

@@ -35,9 +35,9 @@ from run import (
 )
 
 from cdk_lambda_layer import BasedLambdaLayerLocalBuilder, ContainerOptions
-from cdk_lambda_layer.archive import write_layer_zip
-from cdk_lambda_layer.container_builder import BasedLambdaLayerContainerBuilder
-from cdk_lambda_layer.tools import find_uv
+from cdk_lambda_layer.builders.container import BasedLambdaLayerContainerBuilder
+from cdk_lambda_layer.core.tools import find_uv
+from cdk_lambda_layer.package.archive import write_layer_zip
 
 PY = "3.11"
 

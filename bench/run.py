@@ -29,9 +29,9 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from cdk_lambda_layer import UVBasedLambdaLayerLocalBuilder  # noqa: E402
-from cdk_lambda_layer.inventory import tree_size  # noqa: E402
+from cdk_lambda_layer.core.files import tree_size  # noqa: E402
+from cdk_lambda_layer.core.tools import find_uv  # noqa: E402
 from cdk_lambda_layer.target import LambdaTarget  # noqa: E402
-from cdk_lambda_layer.tools import find_uv  # noqa: E402
 
 FIFTEEN = ROOT / "bench" / "projects" / "fifteen"
 TARGET = LambdaTarget(python="3.12", architecture="x86_64")
@@ -153,7 +153,7 @@ def ours(installer: str, *, interpreter: str | None = None, **options: object) -
 
 def target_interpreter() -> str | None:
     """A CPython of the benchmark's target version on this machine, found the way the builders find one."""
-    from cdk_lambda_layer.interpreter import find_interpreter
+    from cdk_lambda_layer.plan.interpreter import find_interpreter
 
     found = find_interpreter(TARGET.python)
     return found.path if found else None

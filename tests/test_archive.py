@@ -9,7 +9,7 @@ import zipfile
 import pytest
 
 from cdk_lambda_layer import VerificationError
-from cdk_lambda_layer.archive import FIXED_DATE_TIME, write_layer_zip
+from cdk_lambda_layer.package.archive import FIXED_DATE_TIME, write_layer_zip
 
 
 def tree(root, mtime):
@@ -87,7 +87,7 @@ def test_compression_runs_on_several_threads(tmp_path, monkeypatch):
     (zlib releases the GIL), and the bytes are still zipfile's own."""
     import threading
 
-    import cdk_lambda_layer.archive as archive
+    import cdk_lambda_layer.package.archive as archive
 
     site = big_tree(tmp_path / "python")
     threads: set[int] = set()
@@ -123,7 +123,7 @@ def test_a_link_or_special_file_is_refused_and_nothing_is_written(tmp_path, kind
 
 
 def test_a_file_swapped_for_a_link_after_the_walk_is_not_followed(tmp_path):
-    from cdk_lambda_layer.inventory import read_regular
+    from cdk_lambda_layer.core.files import read_regular
 
     secret = tmp_path / "host-secret.txt"
     secret.write_text("host only")

@@ -27,8 +27,8 @@ from cdk_lambda_layer import (
     UVBasedLambdaLayerLocalBuilder,
     VerificationError,
 )
-from cdk_lambda_layer.cache import LayerCache
-from cdk_lambda_layer.redact import redact_urls
+from cdk_lambda_layer.cache.store import LayerCache
+from cdk_lambda_layer.core.redact import redact_urls
 
 HOST = f"{sys.version_info.major}.{sys.version_info.minor}"
 
@@ -210,8 +210,8 @@ def test_a_live_build_container_of_another_build_is_never_removed(tmp_path):
     import docker
     from docker_helpers import standin_image
 
-    from cdk_lambda_layer.container import OWNER_LABEL, sweep_containers
-    from cdk_lambda_layer.locking import LOCK_NAME
+    from cdk_lambda_layer.core.locking import LOCK_NAME
+    from cdk_lambda_layer.install.container.docker import OWNER_LABEL, sweep_containers
 
     client = docker.from_env()
     dead_owner = tmp_path / ".tmp-layer-dead"

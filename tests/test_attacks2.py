@@ -28,8 +28,8 @@ from cdk_lambda_layer import (
     UVBasedLambdaLayerLocalBuilder,
     VerificationError,
 )
-from cdk_lambda_layer.redact import redact_urls
-from cdk_lambda_layer.tool_errors import without_userinfo
+from cdk_lambda_layer.core.redact import redact_urls
+from cdk_lambda_layer.core.tool_errors import without_userinfo
 
 HOST = f"{sys.version_info.major}.{sys.version_info.minor}"
 

@@ -363,6 +363,6 @@ def test_a_moved_tag_between_images_of_one_creation_time_builds_again(tmp_path):
 
 
 def test_docker_times_with_an_offset_are_read():
-    from cdk_lambda_layer.container import docker_time
+    from cdk_lambda_layer.install.container.docker import docker_time
 
     assert docker_time("2026-12-01T08:35:09.183189132+01:00") == docker_time("2026-12-01T07:35:09.183189132Z")

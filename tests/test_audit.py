@@ -11,9 +11,9 @@ import pytest
 from package_helpers import hatch_package
 
 from cdk_lambda_layer import BasedLambdaLayerLocalBuilder, VerificationError
-from cdk_lambda_layer.audit import audit_layer
+from cdk_lambda_layer.core.tools import find_uv
 from cdk_lambda_layer.target import LambdaTarget
-from cdk_lambda_layer.tools import find_uv
+from cdk_lambda_layer.verify.native.audit import audit_layer
 
 AL2 = LambdaTarget(python="3.11")
 AL2023 = LambdaTarget(python="3.12")

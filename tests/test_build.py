@@ -20,7 +20,7 @@ from cdk_lambda_layer import (
     ToolNotFoundError,
     UVBasedLambdaLayerLocalBuilder,
 )
-from cdk_lambda_layer.native import elf_machine, native_files
+from cdk_lambda_layer.core.elf import elf_machine, native_files
 
 pytestmark = pytest.mark.network
 
@@ -201,7 +201,7 @@ def test_stale_lock_is_an_error(project_copy, fixture, builder, lock, advice, ca
 
 def test_missing_poetry_says_how_to_install_it(project_copy, monkeypatch):
     monkeypatch.setenv("PATH", "/nonexistent")
-    monkeypatch.setattr("cdk_lambda_layer.tools._beside_interpreter", lambda name: None)
+    monkeypatch.setattr("cdk_lambda_layer.core.tools._beside_interpreter", lambda name: None)
     with pytest.raises(ToolNotFoundError) as info:
         BasedLambdaLayerLocalBuilder(project_copy("poetry_app"), python="3.12").run()
     assert "Poetry is not installed" in str(info.value)

@@ -106,7 +106,7 @@ def test_bytecode_false_ships_none_and_is_another_layer(project_copy):
 
 def test_a_host_interpreter_of_the_target_version_is_used_when_named(project_copy, tmp_path, monkeypatch):
     """CDK_LAYER_PYTHON_X_Y names an interpreter (here: this one, as if installed elsewhere)."""
-    from cdk_lambda_layer.interpreter import find_interpreter
+    from cdk_lambda_layer.plan.interpreter import find_interpreter
 
     other = "3.12" if PY != "3.12" else "3.13"
     found = find_interpreter(other)

@@ -16,7 +16,7 @@ from aws_cdk import aws_lambda as lambda_
 from cdk_helpers import layer_s3_key, synth_layer
 
 from cdk_lambda_layer import UVBasedLambdaLayerLocalBuilder
-from cdk_lambda_layer.cache import LayerCache
+from cdk_lambda_layer.cache.store import LayerCache
 
 pytestmark = pytest.mark.network
 
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.network
 @pytest.fixture
 def installs(monkeypatch):
     """Spy on the installer (real installs still run) to tell a build from a cache hit."""
-    import cdk_lambda_layer.install as install
+    import cdk_lambda_layer.install.host as install
 
     calls = []
     original = install.install
@@ -251,8 +251,8 @@ def test_a_container_layer_follows_its_image_when_a_tag_moves(project_copy, tmp_
 def test_a_hit_checks_each_file_as_it_copies_and_keeps_the_entry_on_a_disk_error(project_copy, tmp_path):
     """A hit reads the entry once (hash while copying); the copy is exactly the entry, with modes.
     A failure to write the destination is the disk's, not the entry's: the entry stays."""
-    from cdk_lambda_layer.cache import tree_listing
-    from cdk_lambda_layer.layout import copy_tree
+    from cdk_lambda_layer.cache.entry import tree_listing
+    from cdk_lambda_layer.core.copy import copy_tree
 
     cache_dir = tmp_path / "cache"
     UVBasedLambdaLayerLocalBuilder(project_copy("uv_app"), python="3.12", cache_dir=cache_dir).run()
@@ -333,8 +333,8 @@ def test_a_folder_swapped_for_a_link_after_the_walk_is_not_read(project_copy, tm
     """copy_file opens the file the walk saw, or nothing: a folder on its path replaced by a link to
     a host folder (a race against the check) gives an error before a byte of the host file is read."""
     from cdk_lambda_layer import VerificationError
-    from cdk_lambda_layer.inventory import walk_stats
-    from cdk_lambda_layer.layout import copy_file
+    from cdk_lambda_layer.core.copy import copy_file
+    from cdk_lambda_layer.core.files import walk_stats
 
     tree = tmp_path / "tree"
     (tree / "pkg").mkdir(parents=True)

@@ -28,8 +28,8 @@ from cdk_lambda_layer import (
     UVBasedLambdaLayerLocalBuilder,
     VerificationError,
 )
-from cdk_lambda_layer.modes import build_layer
-from cdk_lambda_layer.tools import find_uv
+from cdk_lambda_layer.builders.modes import build_layer
+from cdk_lambda_layer.core.tools import find_uv
 
 # The stand-in image runs Debian's Python 3.11, so its layers target python3.11.
 PY = "3.11"
@@ -156,7 +156,7 @@ def test_output_belongs_to_the_calling_user(image, other_user_dir, tmp_path):
     build container is running meanwhile, its staging folder unreadable to this one: left alone."""
     import docker
 
-    from cdk_lambda_layer.container import OWNER_LABEL
+    from cdk_lambda_layer.install.container.docker import OWNER_LABEL
 
     uid = 4321
     private = tmp_path / "root-only"
@@ -284,7 +284,7 @@ def test_image_pip_when_the_host_uv_is_not_lent(project_copy, image):
 def test_arm64_container_build_holds_aarch64_code_and_imports_under_qemu(project_copy):
     from docker_helpers import standin_image_for
 
-    from cdk_lambda_layer.native import elf_machine, native_files
+    from cdk_lambda_layer.core.elf import elf_machine, native_files
 
     image = standin_image_for("3.11", "arm64")
     result = UVBasedLambdaLayerContainerBuilder(

@@ -20,8 +20,9 @@ from aws_cdk import aws_lambda as lambda_
 from cdk_helpers import synth_layer
 
 from cdk_lambda_layer import UVBasedLambdaLayerLocalBuilder, VerificationError
-from cdk_lambda_layer.cache import MARKER, LayerCache
-from cdk_lambda_layer.layout import copy_tree
+from cdk_lambda_layer.cache.ownership import MARKER
+from cdk_lambda_layer.cache.store import LayerCache
+from cdk_lambda_layer.core.copy import copy_tree
 
 
 def cli(*args, env=None, **kwargs):
@@ -267,7 +268,7 @@ def test_prune_skips_an_entry_a_build_holds(project_copy, isolated_layer_cache):
         [
             sys.executable,
             "-c",
-            "import sys, time; from pathlib import Path; from cdk_lambda_layer.cache import LayerCache\n"
+            "import sys, time; from pathlib import Path; from cdk_lambda_layer.cache.store import LayerCache\n"
             f"with LayerCache(Path({str(isolated_layer_cache)!r})).lock({result.fingerprint!r}):\n"
             "    print('held', flush=True); time.sleep(30)",
         ],
@@ -338,7 +339,7 @@ def test_leftovers_of_a_killed_publish_are_swept_and_only_those(project_copy):
     """A build killed while it deleted the layer it replaced leaves `.old-layer-*` (its lock file inside,
     free once the process is gone): the next build removes it. A folder of that name without the lock
     file is not provably ours and stays."""
-    from cdk_lambda_layer.locking import LOCK_NAME
+    from cdk_lambda_layer.core.locking import LOCK_NAME
 
     project = project_copy("uv_app")
     lambda_dir = project / "build" / "lambda"
@@ -352,12 +353,13 @@ def test_leftovers_of_a_killed_publish_are_swept_and_only_those(project_copy):
 
 
 def test_the_cache_api_refuses_to_prune_a_folder_that_is_not_its_own(tmp_path):
-    """Not only the command line: LayerCache.prune itself deletes nothing in a folder without its marker."""
+    """Not only the command line: the cache's prune itself deletes nothing in a folder without its marker."""
     from cdk_lambda_layer import CacheFolderError
+    from cdk_lambda_layer.cache.prune import prune
 
     folder = tmp_path / "not-a-cache"
     (folder / ("b" * 64)).mkdir(parents=True)
     (folder / ("b" * 64) / "data").write_text("someone's")
     with pytest.raises(CacheFolderError):
-        LayerCache(folder).prune(older_than_days=0)
+        prune(LayerCache(folder), older_than_days=0)
     assert (folder / ("b" * 64) / "data").read_text() == "someone's"

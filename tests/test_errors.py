@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cdk_lambda_layer import LayerBuildError, UVBasedLambdaLayerLocalBuilder
-from cdk_lambda_layer.tools import find_uv
+from cdk_lambda_layer.core.tools import find_uv
 
 PROJECTS = Path(__file__).parent / "projects"
 REPOS = Path(__file__).parent / "repos"
@@ -249,9 +249,9 @@ def test_bad_input_gets_one_clear_message(tmp_path, case, code, words):
     runner = [sys.executable, "-m", "cdk_lambda_layer", "build", str(project), "--python", "3.12", *args]
     prelude = env.pop(PRELUDE, "")
     if env.pop("CDK_LAYER_TEST_HIDE_POETRY", None):  # poetry sits next to this interpreter: hide it
-        prelude = "import cdk_lambda_layer.tools as t; t._beside_interpreter = lambda name: None"
+        prelude = "import cdk_lambda_layer.core.tools as t; t._beside_interpreter = lambda name: None"
     if prelude:
-        main = "import sys; from cdk_lambda_layer.cli import main; sys.exit(main(sys.argv[1:]))"
+        main = "import sys; from cdk_lambda_layer.cli.main import main; sys.exit(main(sys.argv[1:]))"
         runner = [sys.executable, "-c", f"{prelude}\n{main}", *runner[3:]]
     done = subprocess.run(runner, capture_output=True, text=True, check=False, env={**os.environ, **env})
     assert done.returncode == code, done.stderr

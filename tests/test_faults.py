@@ -140,8 +140,8 @@ def test_two_builds_of_one_project_at_once_both_succeed_and_agree(project_copy):
 
 
 def test_logged_commands_redact_secrets(caplog):
+    from cdk_lambda_layer.core.runner import Command, run
     from cdk_lambda_layer.errors import CommandError
-    from cdk_lambda_layer.runner import Command, run
 
     secret = "hunter2-token"
     with caplog.at_level(logging.INFO, logger="cdk_lambda_layer"), pytest.raises(CommandError) as info:

@@ -24,8 +24,8 @@ import pytest
 from package_helpers import hatch_package
 
 from cdk_lambda_layer import BasedLambdaLayerLocalBuilder, NoWheelError, VerificationError
+from cdk_lambda_layer.core.tools import find_uv
 from cdk_lambda_layer.project.pyproject import tomllib
-from cdk_lambda_layer.tools import find_uv
 
 pytestmark = pytest.mark.network
 PY = f"{sys.version_info.major}.{sys.version_info.minor}"
@@ -33,7 +33,7 @@ PY = f"{sys.version_info.major}.{sys.version_info.minor}"
 
 def interpreter(version: str) -> str | None:
     """A CPython ``version`` on this machine, found the way the builders find one, to run the import check."""
-    from cdk_lambda_layer.interpreter import find_interpreter
+    from cdk_lambda_layer.plan.interpreter import find_interpreter
 
     found = find_interpreter(version)
     return found.path if found else None
@@ -188,7 +188,7 @@ def test_a_layer_that_is_not_exactly_the_plan_is_refused(project_copy):
     """Whatever steers an installer (its own config files included), the layer must hold the pins: the
     check compares what is installed with what was planned."""
     from cdk_lambda_layer import LambdaTarget, LayerOptions
-    from cdk_lambda_layer.verify import verify
+    from cdk_lambda_layer.verify.layer import verify
 
     result = BasedLambdaLayerLocalBuilder(project_copy("uv_app"), python="3.11", cache_dir=False).run()
     planned = {p.name: p.version for p in result.packages}
@@ -229,9 +229,9 @@ def test_packages_the_project_wants_from_source_are_never_taken_as_wheels(tmp_pa
     """[tool.uv] no-binary-package: uv.lock still lists the wheels; the plan must not take them. Locally
     that is a refusal that says why (and auto's way to the image); in the image, the sdist alone is allowed."""
     from cdk_lambda_layer import LambdaTarget, LayerOptions
-    from cdk_lambda_layer.export import export_lock
-    from cdk_lambda_layer.plan import make_plan
-    from cdk_lambda_layer.project import load_project
+    from cdk_lambda_layer.plan.export import export_lock
+    from cdk_lambda_layer.plan.wheels import make_plan
+    from cdk_lambda_layer.project.load import load_project
 
     project = locked_uv_project(tmp_path, '["six==1.17.0", "idna"]', 'package = false\nno-binary-package = ["six"]\n')
     with pytest.raises(NoWheelError) as info:
@@ -495,7 +495,7 @@ def test_pip_installs_the_locked_version_not_the_newest(tmp_path):
 def test_each_refusal_reason_names_what_is_missing():
     """The reasons a version's wheels do not fit, from the wheel file names alone, most specific first."""
     from cdk_lambda_layer import LambdaTarget
-    from cdk_lambda_layer.plan import wheel_mismatch
+    from cdk_lambda_layer.plan.wheels import wheel_mismatch
 
     py314, arm = LambdaTarget(python="3.14"), LambdaTarget(python="3.12", architecture="arm64")
     cp313_only = ["orjson-3.10.0-cp313-cp313-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"]
@@ -585,7 +585,7 @@ def test_local_packages_build_with_the_projects_uv_settings_not_the_callers_fold
 def test_the_machines_index_settings_still_reach_a_pip_projects_resolution(tmp_path, monkeypatch):
     """A pip project is resolved without the user's uv.toml, except where packages come from (a mirror):
     that is handed to uv as its variables."""
-    from cdk_lambda_layer.machine_config import index_environment
+    from cdk_lambda_layer.plan.machine_config import index_environment
 
     config = tmp_path / "config"
     (config / "uv").mkdir(parents=True)

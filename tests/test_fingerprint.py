@@ -451,7 +451,7 @@ def test_a_left_out_requirements_path_is_named_by_its_pyproject(tmp_path):
 
 
 def test_covered_local_paths_are_what_the_fingerprint_hashes(tmp_path):
-    from cdk_lambda_layer.fingerprint import covered_local_paths
+    from cdk_lambda_layer.identity.fingerprint import covered_local_paths
 
     project = acme_and_core(tmp_path, "uv-source-path")
     loaded = load_project(project)

@@ -10,9 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cdk_lambda_layer import LayerOptions, ProjectError, TargetError, Tool, load_project
-from cdk_lambda_layer.export import pyproject_requirements
-from cdk_lambda_layer.locked import read_poetry, read_pylock
-from cdk_lambda_layer.project import Project
+from cdk_lambda_layer.plan.export import pyproject_requirements
+from cdk_lambda_layer.plan.locked import read_poetry, read_pylock
+from cdk_lambda_layer.project.load import Project
 from cdk_lambda_layer.project.local import uv_local_sources
 from cdk_lambda_layer.project.requirements import requirement_files
 from cdk_lambda_layer.target import LambdaTarget

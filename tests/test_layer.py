@@ -13,7 +13,7 @@ from cdk_helpers import SKIP_BUNDLING, layer_s3_key, synth_layer
 from syrupy.extensions.json import JSONSnapshotExtension
 
 from cdk_lambda_layer import LayerBuildError, ProjectError, PythonDependencyLayer, TargetError
-from cdk_lambda_layer.builder import BasedLambdaLayerLocalBuilder
+from cdk_lambda_layer.builders.local import BasedLambdaLayerLocalBuilder
 
 
 @pytest.fixture
@@ -137,7 +137,7 @@ def test_context_sets_app_defaults_and_props_win(uv_app):
 
 
 def test_construct_time_starts_no_process(uv_app, monkeypatch):
-    import cdk_lambda_layer.layer  # noqa: F401 - aws_cdk (and its node process) loaded before watching
+    import cdk_lambda_layer.cdk.layer  # noqa: F401 - aws_cdk (and its node process) loaded before watching
 
     started = []
     original = subprocess.Popen.__init__
@@ -357,10 +357,10 @@ def test_a_bad_quiet_variable_is_refused(project_copy, monkeypatch):
 def test_errors_during_bundling_name_the_construct(uv_app, tmp_path):
     """A bundling-time error (here an exclude name found only once the lock is exported) carries the
     construct path like a construct-time one, and keeps its type for callers of the bundling hook."""
-    from cdk_lambda_layer.bundling import LayerBuildSpec, LocalLayerBundling
-    from cdk_lambda_layer.container import ContainerOptions
+    from cdk_lambda_layer.cdk.bundling import LayerBuildSpec, LocalLayerBundling
+    from cdk_lambda_layer.install.container.options import ContainerOptions
     from cdk_lambda_layer.options import LayerOptions
-    from cdk_lambda_layer.project import load_project
+    from cdk_lambda_layer.project.load import load_project
     from cdk_lambda_layer.target import LambdaTarget
 
     with pytest.raises(Exception) as info:

@@ -132,7 +132,7 @@ class _Client:
 
 
 def test_a_build_image_on_the_machine_is_used_as_it_is():
-    from cdk_lambda_layer.images import ensure_image
+    from cdk_lambda_layer.install.container.images import ensure_image
 
     client = _Client(present={"corp/build:3.12"})
     ensure_image(client, "corp/build:3.12")
@@ -146,7 +146,7 @@ def test_a_build_image_that_cannot_be_pulled_says_why_and_the_ways_out():
     from docker.errors import APIError
 
     from cdk_lambda_layer import BuildImageError, DockerUnavailableError
-    from cdk_lambda_layer.images import ensure_image
+    from cdk_lambda_layer.install.container.images import ensure_image
 
     reason = 'Get "https://public.ecr.aws/v2/": dial tcp: lookup public.ecr.aws: no such host'
     client = _Client(refusal=APIError("500 Server Error", explanation=reason))
@@ -165,8 +165,8 @@ def test_a_misspelt_build_image_on_a_real_engine():
     from docker_helpers import standin_image
 
     from cdk_lambda_layer import BuildImageError
-    from cdk_lambda_layer.container import docker_client
-    from cdk_lambda_layer.images import ensure_image
+    from cdk_lambda_layer.install.container.docker import docker_client
+    from cdk_lambda_layer.install.container.images import ensure_image
 
     present = standin_image()  # an engine answers and has this image
     client = docker_client()

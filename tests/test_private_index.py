@@ -22,7 +22,7 @@ from cdk_lambda_layer import (
     ProjectError,
     codeartifact_credentials,
 )
-from cdk_lambda_layer.tools import find_poetry, find_uv
+from cdk_lambda_layer.core.tools import find_poetry, find_uv
 
 pytestmark = pytest.mark.network
 TOKEN = "corp-T0ken-8c1f2e"  # the password; must never appear in output or files
@@ -207,7 +207,7 @@ def test_a_container_build_keeps_the_login_from_docker_and_from_package_code(tmp
     from docker_helpers import standin_image
 
     from cdk_lambda_layer import BasedLambdaLayerContainerBuilder
-    from cdk_lambda_layer.container import OWNER_LABEL
+    from cdk_lambda_layer.install.container.docker import OWNER_LABEL
 
     project = make_project(tmp_path, "pip", private_index)
     hatch_package(project / "snoop", "snoop", f"TOKEN = {TOKEN!r}\n" + SNOOP)

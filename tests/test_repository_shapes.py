@@ -21,16 +21,11 @@ import pytest
 from aws_cdk import aws_lambda as lambda_
 from cdk_helpers import SKIP_BUNDLING, layer_s3_key, synth_layer
 
-from cdk_lambda_layer import (
-    BasedLambdaLayerLocalBuilder,
-    NoWheelError,
-    ProjectError,
-    load_project,
-)
-from cdk_lambda_layer.fingerprint import covered_local_paths, fingerprint
+from cdk_lambda_layer import BasedLambdaLayerLocalBuilder, NoWheelError, ProjectError, load_project
+from cdk_lambda_layer.core.tools import find_uv
+from cdk_lambda_layer.identity.fingerprint import covered_local_paths, fingerprint
 from cdk_lambda_layer.options import LayerOptions
 from cdk_lambda_layer.target import LambdaTarget
-from cdk_lambda_layer.tools import find_uv
 
 pytestmark = pytest.mark.network
 
@@ -161,7 +156,7 @@ def test_package_names_a_member_of_the_workspace(repo, tmp_path):
 def test_arm64_layer_of_each_shape_holds_aarch64_code(repo, shape):
     """Every repository shape builds for arm64 on this x86_64 machine: its local packages are there, and
     all native code is AArch64 (the workspace's orjson; the other shapes' dependencies are pure Python)."""
-    from cdk_lambda_layer.native import elf_machine, native_files
+    from cdk_lambda_layer.core.elf import elf_machine, native_files
 
     root = repo(shape)
     result = BasedLambdaLayerLocalBuilder(root / SHAPES[shape], python="3.12", architecture="arm64").run()

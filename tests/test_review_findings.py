@@ -22,7 +22,7 @@ from cdk_helpers import synth_layer
 from package_helpers import hatch_package
 
 from cdk_lambda_layer import CommandError, StaleLockError
-from cdk_lambda_layer.runner import Command, run
+from cdk_lambda_layer.core.runner import Command, run
 
 PROJECTS = Path(__file__).parent / "projects"
 
@@ -242,9 +242,9 @@ def test_a_requirements_include_outside_the_project_is_not_copied(tmp_path):
 
 
 def test_a_local_path_that_is_a_whole_tree_is_refused(tmp_path, monkeypatch):
-    import cdk_lambda_layer.sources as sources
+    import cdk_lambda_layer.identity.sources as sources
     from cdk_lambda_layer import LambdaTarget, LayerOptions, ProjectError, load_project
-    from cdk_lambda_layer.fingerprint import fingerprint
+    from cdk_lambda_layer.identity.fingerprint import fingerprint
 
     monkeypatch.setattr(sources, "MAX_SOURCE_FILES", 50)
     wide = tmp_path / "home"

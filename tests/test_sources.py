@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-import cdk_lambda_layer.sources as sources
+import cdk_lambda_layer.identity.sources as sources
 from cdk_lambda_layer import ProjectError
-from cdk_lambda_layer.sources import source_files, tree_digest
+from cdk_lambda_layer.identity.sources import source_files, tree_digest
 
 HATCH = '[build-system]\nrequires = ["hatchling"]\nbuild-backend = "hatchling.build"\n'
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from cdk_lambda_layer import LambdaTarget, LayerOptions, LayerTooLargeError, VerificationError
-from cdk_lambda_layer.trim import trim
-from cdk_lambda_layer.verify import verify
+from cdk_lambda_layer.install.trim import trim
+from cdk_lambda_layer.verify.layer import verify
 
 X86 = LambdaTarget(python="3.12", architecture="x86_64")
 

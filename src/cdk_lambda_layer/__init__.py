@@ -1,6 +1,6 @@
 """cdk-lambda-layer: AWS Lambda layers from a Python project's lock, locally or in a container.
 
-The builders run without CDK; ``PythonDependencyLayer`` (in ``cdk_lambda_layer.layer``)
+The builders run without CDK; ``PythonDependencyLayer`` (in ``cdk_lambda_layer.cdk.layer``)
 is the CDK construct and is imported lazily so that scripts using only the builders do
 not pay for loading aws-cdk-lib.
 """
@@ -9,21 +9,21 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .builder import (
-    BasedLambdaLayerLocalBuilder,
-    LayerBuildResult,
-    PipBasedLambdaLayerLocalBuilder,
-    PoetryBasedLambdaLayerLocalBuilder,
-    UVBasedLambdaLayerLocalBuilder,
-)
-from .container import ContainerOptions
-from .container_builder import (
+from .builders.container import (
     BasedLambdaLayerContainerBuilder,
     PipBasedLambdaLayerContainerBuilder,
     PoetryBasedLambdaLayerContainerBuilder,
     UVBasedLambdaLayerContainerBuilder,
 )
-from .credentials import IndexCredentials, codeartifact_credentials
+from .builders.local import (
+    BasedLambdaLayerLocalBuilder,
+    PipBasedLambdaLayerLocalBuilder,
+    PoetryBasedLambdaLayerLocalBuilder,
+    UVBasedLambdaLayerLocalBuilder,
+)
+from .builders.result import LayerBuildResult
+from .core.credentials import IndexCredentials, codeartifact_credentials
+from .core.version import __version__ as __version__
 from .errors import (
     BuildFolderError,
     BuildImageError,
@@ -42,16 +42,17 @@ from .errors import (
     ToolNotFoundError,
     VerificationError,
 )
-from .fingerprint import LAYER_FORMAT_VERSION, fingerprint
-from .layout import LayerPathLayout
+from .identity.fingerprint import LAYER_FORMAT_VERSION, fingerprint
+from .install.container.options import ContainerOptions
 from .options import AWS_RUNTIME_PACKAGES, LAMBDA_UNZIPPED_LIMIT, LayerOptions
-from .project import Project, Tool, load_project
+from .package.layout import LayerPathLayout
+from .project.discover import Tool
+from .project.load import Project, load_project
 from .target import Architecture, LambdaTarget
 
 if TYPE_CHECKING:
-    from .layer import PythonDependencyLayer
+    from .cdk.layer import PythonDependencyLayer
 
-__version__ = "0.1.0"
 
 __all__ = [
     "AWS_RUNTIME_PACKAGES",
@@ -99,7 +100,7 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     if name == "PythonDependencyLayer":
-        from .layer import PythonDependencyLayer
+        from .cdk.layer import PythonDependencyLayer
 
         return PythonDependencyLayer
     raise AttributeError(f"module 'cdk_lambda_layer' has no attribute {name!r}")

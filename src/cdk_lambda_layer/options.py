@@ -8,6 +8,8 @@ from typing import Literal
 
 from packaging.utils import canonicalize_name
 
+from .errors import ProjectError
+
 Installer = Literal["uv", "pip"]
 #: Whether the layer carries compiled bytecode: "auto" where an interpreter of the target's
 #: version is at hand, True (fail without one), False (none).
@@ -23,6 +25,14 @@ LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024
 #: Packages every Python runtime already ships. Not excluded by default (the runtime's
 #: copies lag PyPI); pass ``exclude=AWS_RUNTIME_PACKAGES`` to save ~25 MB.
 AWS_RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer")
+
+
+def name_list(values: Iterable[str] | str, what: str) -> tuple[str, ...]:
+    """The names given for ``what`` (groups, extras, exclude, provided): a list, never a bare string,
+    which would be read letter by letter (``groups="dev"`` as d, e, v)."""
+    if isinstance(values, str):
+        raise ProjectError(f"{what} takes a list of names, got the string {values!r}: write {what}=[{values!r}].")
+    return tuple(values)
 
 
 def _names(values: Iterable[str]) -> tuple[str, ...]:
@@ -64,8 +74,6 @@ class LayerOptions:
         object.__setattr__(self, "extras", _names(self.extras))
         for name in ("exclude", "provided"):
             object.__setattr__(self, name, tuple(sorted({canonicalize_name(n) for n in _names(getattr(self, name))})))
-        from .errors import ProjectError
-
         if self.installer not in ("uv", "pip"):
             raise ProjectError(f"Unknown installer {self.installer!r}: use 'uv' or 'pip'.")
         if self.bytecode not in ("auto", True, False):

@@ -15,7 +15,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from ..errors import VerificationError
-from ..inventory import InstalledPackage
+from ..install.inventory import InstalledPackage
 
 
 def _same(one: str, other: str) -> bool:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import VerificationError
-from ..inventory import InstalledPackage, record_rows
+from ..install.inventory import InstalledPackage, record_rows
 
 
 def _owned(path: str) -> bool:

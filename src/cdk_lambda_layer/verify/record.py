@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ..errors import VerificationError
-from ..inventory import InstalledPackage, record_rows
+from ..install.inventory import InstalledPackage, record_rows
 
 
 def _listed(package: InstalledPackage, site: Path) -> list[tuple[Path, str]]:

@@ -21,7 +21,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from ..errors import VerificationError
-from ..inventory import InstalledPackage
+from ..install.inventory import InstalledPackage
 from ..options import AWS_RUNTIME_PACKAGES, LayerOptions
 from ..target import LambdaTarget
 

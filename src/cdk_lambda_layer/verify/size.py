@@ -7,8 +7,9 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
+from ..core.files import tree_size
 from ..errors import LayerTooLargeError
-from ..inventory import InstalledPackage, tree_size
+from ..install.inventory import InstalledPackage
 from ..options import AWS_RUNTIME_PACKAGES, LAMBDA_UNZIPPED_LIMIT
 
 

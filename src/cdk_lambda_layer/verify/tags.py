@@ -5,7 +5,7 @@ from __future__ import annotations
 from packaging.tags import Tag, parse_tag
 
 from ..errors import VerificationError
-from ..inventory import InstalledPackage
+from ..install.inventory import InstalledPackage
 from ..target import LambdaTarget
 
 

@@ -1,0 +1,133 @@
+"""One cache entry: ``<root>/<fingerprint>/{python/, layer.zip, entry.json}``, where entry.json lists
+every file with its size and sha256, so an entry that does not match it (a partial copy, an edited
+or truncated file, an added link) is detected and never served.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..core.files import open_regular, read_regular, walk_files
+from ..errors import VerificationError
+
+ENTRY_FILE = "entry.json"
+
+
+ZIP_FILE = "layer.zip"
+
+
+def _sha256(path: Path) -> str:
+    """sha256 of a regular file; a link or fifo swapped in meanwhile is refused, never followed or waited on."""
+    with os.fdopen(open_regular(path), "rb") as handle:
+        digest = hashlib.sha256()
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def tree_listing(root: Path) -> dict[str, list[Any]]:
+    """relative path -> [size, sha256] for every file under ``root`` (a link or special file raises)."""
+    return {p.relative_to(root).as_posix(): [size, _sha256(p)] for p, size in sorted(walk_files(root))}
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    path: Path
+
+    @property
+    def fingerprint(self) -> str:
+        return self.path.name
+
+    @property
+    def python(self) -> Path:
+        return self.path / "python"
+
+    @property
+    def layer_zip(self) -> Path:
+        return self.path / ZIP_FILE
+
+    @property
+    def complete(self) -> bool:
+        return (self.path / ENTRY_FILE).is_file()
+
+    def metadata(self) -> dict[str, Any]:
+        return json.loads(read_regular(self.path / ENTRY_FILE))
+
+    def remove(self) -> None:
+        """Delete the entry; one that is a link loses the link only, never what it points at."""
+        if self.path.is_symlink():
+            self.path.unlink()
+        else:
+            shutil.rmtree(self.path, ignore_errors=True)
+
+    @property
+    def size(self) -> int:
+        try:
+            return sum(size for _p, size in walk_files(self.path))
+        except (OSError, VerificationError):
+            return 0
+
+    @property
+    def last_used(self) -> float:
+        try:
+            return (self.path / ENTRY_FILE).stat().st_mtime
+        except OSError:
+            return 0.0
+
+    def is_intact(self) -> bool:
+        """Every listed file is there with its size and content, nothing else, and no link anywhere
+        (the entry's own folder included)."""
+        try:
+            document = self.checked_metadata()
+            return document is not None and tree_listing(self.python) == document["files"]
+        except (OSError, ValueError, KeyError, TypeError, VerificationError):
+            return False
+
+    def checked_metadata(self, *, zip_too: bool = True) -> dict[str, Any] | None:
+        """The metadata, if the entry is a real folder holding only its own files (and, with
+        ``zip_too``, an intact zip); None otherwise. The python/ tree is checked against ``files``
+        by whoever reads it."""
+        try:
+            if not stat.S_ISDIR(os.lstat(self.path).st_mode):
+                return None
+            document = self.metadata()
+            extra = {p.name for p in self.path.iterdir()} - {"python", ENTRY_FILE, ZIP_FILE, ".lock"}
+            if extra or not _well_formed(document) or (zip_too and not self.zip_intact(document)):
+                return None
+            return document
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, VerificationError):
+            return None
+
+    def zip_intact(self, document: dict[str, Any]) -> bool:
+        """The entry's layer.zip is the one its metadata describes (or absent, when it names none)."""
+        expected = document.get("zip")
+        try:
+            if expected is None:
+                return not os.path.lexists(self.layer_zip)
+            info = self.layer_zip.lstat()
+            regular = stat.S_ISREG(info.st_mode)
+            return regular and [info.st_size, _sha256(self.layer_zip)] == [expected["size"], expected["sha256"]]
+        except (OSError, KeyError, TypeError, VerificationError):
+            return False
+
+
+def _well_formed(document: Any) -> bool:
+    """entry.json has the shape this library writes: a listing of [size, sha256] and a zip or none."""
+    if not isinstance(document, dict) or not isinstance(document.get("files"), dict):
+        return False
+    listed = all(
+        isinstance(v, list) and len(v) == 2 and isinstance(v[0], int) and isinstance(v[1], str)
+        for v in document["files"].values()
+    )
+    zip_info = document.get("zip")
+    zip_ok = zip_info is None or (
+        isinstance(zip_info, dict) and isinstance(zip_info.get("size"), int) and isinstance(zip_info.get("sha256"), str)
+    )
+    return listed and zip_ok and isinstance(document.get("manifest", {}), dict)

@@ -1,0 +1,240 @@
+"""A content-addressed cache of finished layers, keyed by the fingerprint, outside cdk.out.
+
+CI jobs start with an empty cdk.out and CDK's own skip works only inside one cdk.out;
+with this cache a layer whose fingerprint was built once on the machine (or restored by
+a CI cache step) costs a copy, not a build, and a cached ``layer.zip`` is not zipped again.
+
+Layout: ``<root>/CACHEDIR.TAG`` (ownership.py), ``<root>/<fingerprint>/{python/, layer.zip,
+entry.json}`` (entry.py) and ``<root>/.<fingerprint>.lock``. An entry is written in a private,
+locked folder (``.tmp-…``) and renamed into place only when complete, under the fingerprint's lock.
+``entry.json`` lists every file with its size and sha256; an entry that does not match it
+(partial copy, edited or truncated file, an added link) is detected on use, removed and
+rebuilt. Files are copied in and out, so no cache file ever shares an inode with a build
+folder or an asset folder. Where the cache lives: location.py; pruning: prune.py.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..core.copy import copy_file, copy_tree, is_fresh_folder
+from ..core.locking import held_folder, is_abandoned, open_lock_file, remove_held, sweep, try_lock
+from ..errors import VerificationError
+from . import ownership
+from .entry import ENTRY_FILE, ZIP_FILE, CacheEntry, _sha256, _well_formed
+from .ownership import (
+    _FINGERPRINT,
+    _TMP_PREFIX,
+    _still_at,
+    _write_atomically,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def _copy_checked(source: Path, destination: Path, expected: dict[str, Any]) -> bool:
+    """Copy a cached tree out, checking it on the way; False if it is not exactly ``expected``.
+
+    One read per file instead of a check pass and a copy pass. On False (a changed, extra, missing
+    or unreadable file, a link, a special file) the destination is emptied again.
+    """
+    try:
+        copy_tree(source, destination, expected)
+        return True
+    except VerificationError:  # damaged (errors writing the destination are the disk's: they propagate)
+        _empty(destination)
+        return False
+
+
+def _copy_zip_checked(source: Path, target: Path, expected: dict[str, Any]) -> bool:
+    """Copy the cached layer.zip out, hashing it on the way; False (nothing left behind) if it differs."""
+    done = False
+    try:
+        done = copy_file(source, target) == [expected["size"], expected["sha256"]]
+    except FileExistsError:
+        raise  # not ours to remove
+    except VerificationError:
+        pass
+    finally:
+        if not done:
+            target.unlink(missing_ok=True)
+    return done
+
+
+def _empty(folder: Path) -> None:
+    """Leave the restore's destination (a fresh folder of the build, never a link) empty."""
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True, exist_ok=True)
+
+
+def _check_destination(folder: Path, zip_to: Path | None) -> None:
+    if not is_fresh_folder(folder):
+        raise ValueError(f"restore needs a new or empty folder, not {folder}")
+    if zip_to is not None and os.path.lexists(zip_to):
+        raise ValueError(f"restore writes a new layer.zip, and {zip_to} exists")
+
+
+@dataclass(frozen=True)
+class Restored:
+    """What a cache hit gives back: the entry's metadata, and whether layer.zip was copied too."""
+
+    metadata: dict[str, Any]
+    zipped: bool
+
+
+class LayerCache:
+    """Finished layers by fingerprint. Safe for parallel processes on one machine."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    # -- ownership ---------------------------------------------------------------------------
+    def claim(self) -> None:
+        """Make sure the root is this library's cache (create it with its marker), or raise (ownership.py)."""
+        ownership.claim(self.root)
+
+    def is_ours(self) -> bool:
+        """The root holds this library's marker (a regular file saying so; another tool's tag is not it)."""
+        return ownership.is_ours(self.root)
+
+    def _entry(self, fingerprint: str) -> CacheEntry:
+        if not _FINGERPRINT.fullmatch(fingerprint):
+            raise ValueError(f"not a fingerprint: {fingerprint!r}")
+        return CacheEntry(self.root / fingerprint)
+
+    # -- locking -----------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def lock(self, fingerprint: str, *, blocking: bool = True) -> Iterator[bool]:
+        """An exclusive lock per fingerprint (POSIX flock); yields False if not blocking and taken.
+
+        ``prune`` deletes the lock files of the entries it removes, while holding them; a process that
+        was waiting on such a file then holds a lock nobody else can see, so after taking a lock it
+        checks that the file is still the one at the path, and starts again if not.
+        """
+        self.claim()
+        path = self.lock_path(fingerprint)
+        while True:
+            with open_lock_file(path) as handle:
+                if not try_lock(handle, blocking=blocking):
+                    yield False
+                    return
+                if _still_at(handle, path):
+                    yield True
+                    return
+
+    def lock_path(self, fingerprint: str) -> Path:
+        return self.root / f".{self._entry(fingerprint).fingerprint}.lock"
+
+    # -- use ---------------------------------------------------------------------------------
+    def restore(
+        self, fingerprint: str, destination: Path, *, zip_to: Path | None = None, zip_level: int | None = None
+    ) -> Restored | None:
+        """Copy the cached python/ tree (and layer.zip, when asked and cached at that level) out; None on a miss.
+
+        Call under ``lock(fingerprint)``. A damaged entry is removed and reported as a miss.
+        """
+        entry = self._entry(fingerprint)
+        if not entry.complete:
+            return None
+        _check_destination(destination, zip_to)
+        document = entry.checked_metadata(zip_too=False)
+        cached_zip = (document or {}).get("zip") or {}
+        zipped = zip_to is not None and cached_zip.get("level") == zip_level
+        # Checked while copied (one read per file); the zip only when it is used (is_intact checks all).
+        intact = document is not None and _copy_checked(entry.python, destination, document["files"])
+        if intact and zipped and not _copy_zip_checked(entry.layer_zip, zip_to, cached_zip):  # type: ignore[arg-type]
+            intact = False
+            _empty(destination)  # the tree alone must not stay: a rebuild would install on top of it
+        if not intact:
+            logger.warning("layer cache entry %s is damaged; removing it and building again", fingerprint[:12])
+            entry.remove()
+            return None
+        with contextlib.suppress(OSError):  # a read-only cache still serves hits
+            os.utime(entry.path / ENTRY_FILE)  # last use, for prune
+        return Restored(metadata=document, zipped=zipped)  # type: ignore[arg-type]
+
+    def peek(self, fingerprint: str) -> dict[str, Any] | None:
+        """The metadata of a complete entry (not checked against its files), or None."""
+        entry = self._entry(fingerprint)
+        try:
+            document = entry.metadata() if entry.complete else None
+        except (OSError, ValueError, VerificationError):
+            return None
+        return document if _well_formed(document) else None
+
+    def discard(self, fingerprint: str) -> None:
+        """Remove an entry (to build it again, better). Call under ``lock(fingerprint)``."""
+        self._entry(fingerprint).remove()
+
+    def store(
+        self,
+        fingerprint: str,
+        python: Path,
+        metadata: dict[str, Any],
+        layer_zip: Path | None = None,
+        zip_level: int | None = None,
+    ) -> None:
+        """Add a finished layer (and its zip). Call under ``lock(fingerprint)``."""
+        entry = self._entry(fingerprint)
+        if entry.complete:
+            return
+        sweep(self.root, (_TMP_PREFIX,))
+        with held_folder(self.root, f"{_TMP_PREFIX}{fingerprint[:12]}-{uuid.uuid4().hex[:8]}") as temp:
+            try:
+                files = copy_tree(python, temp / "python")
+                document = {**metadata, "fingerprint": fingerprint, "files": files}
+                document["zip"] = self._copy_zip(layer_zip, temp, level=zip_level) if layer_zip else None
+                (temp / ENTRY_FILE).write_text(json.dumps(document, sort_keys=True))
+                if os.path.lexists(entry.path):  # a damaged leftover
+                    entry.remove()
+                temp.rename(entry.path)
+                (entry.path / ".lock").unlink(missing_ok=True)
+            finally:
+                remove_held(temp)
+
+    def add_zip(self, fingerprint: str, layer_zip: Path, zip_level: int | None = None) -> None:
+        """Keep a layer.zip made from a cached entry that had none. Call under ``lock(fingerprint)``."""
+        entry = self._entry(fingerprint)
+        if not entry.complete or entry.layer_zip.exists():
+            return
+        document = entry.metadata()
+        partial = entry.path / f".{ZIP_FILE}.{uuid.uuid4().hex[:8]}"
+        try:
+            document["zip"] = self._copy_zip(layer_zip, entry.path, name=partial.name, level=zip_level)
+            partial.replace(entry.layer_zip)
+            _write_atomically(entry.path / ENTRY_FILE, json.dumps(document, sort_keys=True))
+        finally:
+            partial.unlink(missing_ok=True)
+
+    @staticmethod
+    def _copy_zip(source: Path, folder: Path, name: str = ZIP_FILE, level: int | None = None) -> dict[str, Any]:
+        target = folder / name
+        shutil.copyfile(source, target, follow_symlinks=False)
+        return {"size": target.stat().st_size, "sha256": _sha256(target), "level": level}
+
+    # -- listing and pruning -----------------------------------------------------------------
+    def entries(self) -> list[CacheEntry]:
+        """Entries (folders named by a fingerprint), most recently used first."""
+        if not self.root.is_dir():
+            return []
+        found = [CacheEntry(p) for p in self.root.iterdir() if _FINGERPRINT.fullmatch(p.name) and not p.is_symlink()]
+        return sorted(found, key=lambda e: e.last_used, reverse=True)
+
+    def leftovers(self) -> list[Path]:
+        """Temporary folders of stores whose process died (their lock is free)."""
+        if not self.root.is_dir():
+            return []
+        return [
+            p
+            for p in sorted(self.root.iterdir())
+            if p.name.startswith(_TMP_PREFIX) and p.is_dir() and not p.is_symlink() and is_abandoned(p)
+        ]

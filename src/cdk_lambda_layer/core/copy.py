@@ -1,0 +1,120 @@
+"""Copies of a layer's tree that are checked as they are made: regular files only, each read once and
+hashed on the way, never through a link, never sharing an inode with the source (an edit in one
+asset folder, build folder or cache entry must never show up in another).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+from ..errors import VerificationError
+from .files import open_regular, walk_stats
+
+_BLOCK = 1 << 20
+
+
+def is_fresh_folder(folder: Path) -> bool:
+    """Absent, or an empty real folder (not a link, not a file): somewhere a tree can be put that
+    merges with nothing of anybody's, and may be emptied again if the copy fails."""
+    if not os.path.lexists(folder):
+        return True
+    return not folder.is_symlink() and folder.is_dir() and not any(folder.iterdir())
+
+
+def copy_tree(source: Path, destination: Path, expected: dict[str, list[Any]] | None = None) -> dict[str, list[Any]]:
+    """Copy the layer tree ``source`` into ``destination`` (regular files only, links refused) and
+    return what was written: relative path -> [size, sha256].
+
+    Copies, not hard links: an edit in one asset folder, build folder or cache entry must
+    never show up in another. Each file is read once, hashed as its bytes pass and created
+    exclusively, so the listing describes the copy itself and file creation (the dominant cost on
+    most disks) happens once. Files are opened relative to descriptors of their folders
+    (``os.fwalk``, no link followed) and must be the files the first walk saw, so a folder swapped
+    for a link mid-copy is never read through. With ``expected`` (a cache entry's listing) the tree
+    is checked as it is copied: a missing, extra or resized file is refused before anything is
+    written, other content right after that file's copy. Anything wrong with or unreadable in
+    ``source`` is a VerificationError; errors writing the destination stay OSErrors (the disk's).
+    """
+    seen = _first_walk(source)
+    if expected is not None and {name: info.st_size for name, info in seen.items()} != {
+        name: entry[0] for name, entry in expected.items()
+    }:
+        raise VerificationError(f"{source} does not hold the files its listing names")
+    destination.mkdir(parents=True, exist_ok=True)
+    listing: dict[str, list[Any]] = {}
+    for folder, _dirs, names, dir_fd in os.fwalk(source, follow_symlinks=False):
+        relative = Path(folder).relative_to(source)
+        if names:
+            (destination / relative).mkdir(parents=True, exist_ok=True)
+        for name in names:
+            key = (relative / name).as_posix()
+            if key not in seen:
+                raise VerificationError(f"{source} changed while it was copied ({key} appeared)")
+            listing[key] = copy_file(Path(folder, name), destination / key, seen=seen[key], dir_fd=dir_fd)
+            if expected is not None and listing[key] != expected[key]:
+                raise VerificationError(f"{folder}/{name} is not the file its listing names")
+    if listing.keys() != seen.keys():  # a folder swapped or gone mid-copy: fwalk did not enter it
+        raise VerificationError(f"{source} changed while it was copied")
+    return dict(sorted(listing.items()))
+
+
+def _first_walk(source: Path) -> dict[str, os.stat_result]:
+    try:
+        return {path.relative_to(source).as_posix(): info for path, info in walk_stats(source)}
+    except OSError as exc:  # changed under the walk
+        raise VerificationError(f"{source} changed while it was read ({exc.strerror})") from exc
+
+
+def copy_file(
+    source: Path, target: Path, seen: os.stat_result | None = None, *, dir_fd: int | None = None
+) -> list[Any]:
+    """Copy one regular file with its permission bits (setuid/setgid/sticky dropped: a layer needs
+    none); [size, sha256] of the bytes copied. ``seen``: the lstat the caller's walk made; the file
+    opened must be that one. ``dir_fd``: open ``source``'s name relative to that folder descriptor."""
+    fd = open_regular(source.name if dir_fd is not None else source, dir_fd=dir_fd)
+    try:
+        info = os.fstat(fd)
+        if seen is not None and _identity(info) != _identity(seen):
+            raise VerificationError(f"{source} is not the file it was a moment ago")
+        out = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        try:
+            digest, size = hashlib.sha256(), 0
+            while block := _read_source(fd, source):
+                digest.update(block)
+                size += len(block)
+                view = memoryview(block)
+                while view:
+                    view = view[os.write(out, view) :]
+            os.fchmod(out, stat.S_IMODE(info.st_mode) & 0o777)
+        finally:
+            os.close(out)
+    finally:
+        os.close(fd)
+    return [size, digest.hexdigest()]
+
+
+def _identity(info: os.stat_result) -> tuple[int, int]:
+    return info.st_dev, info.st_ino
+
+
+def _read_source(fd: int, source: Path) -> bytes:
+    try:
+        return os.read(fd, _BLOCK)
+    except OSError as exc:
+        raise VerificationError(f"{source} cannot be read ({exc.strerror})") from exc
+
+
+def move_tree(source: Path, destination: Path) -> None:
+    """Move the layer tree ``source`` to ``destination`` (absent or an empty folder) by a rename, or
+    copy it (copy_tree's rules) where a rename cannot (another file system, a folder in the way)."""
+    try:
+        if destination.is_dir() and not destination.is_symlink():
+            destination.rmdir()  # only an empty folder: anything in it stays, and the copy below merges
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        source.rename(destination)
+    except OSError:
+        copy_tree(source, destination)

@@ -1,0 +1,77 @@
+"""Verification: the layer would run on the target, checked before anything is published.
+
+Each check is a known way layers break in production: a link or special file that could
+bring a host file along (inventory.walk_files), packages other than the plan's (installed),
+two packages writing the same files (overlap), files changed since they were installed
+(record), a wheel tagged for another platform or a newer glibc (tags), native code for another
+CPU or needing newer symbol versions than the runtime's glibc and libstdc++ (audit), a
+requirement missing for the runtime's Python (requires), and an unzipped size over Lambda's
+250 MB (size).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..core.files import walk_files
+from ..errors import VerificationError
+from ..install.inventory import InstalledPackage, installed_packages
+from ..options import LayerOptions
+from ..target import LambdaTarget
+from .installed import check_installed
+from .native.audit import audit_layer
+from .overlap import check_overlaps
+from .record import check_records
+from .requires import check_requirements
+from .size import check_size, largest
+from .tags import check_wheel_tags, wheel_tags
+
+__all__ = ["VerifyReport", "largest", "verify", "wheel_tags"]
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    packages: tuple[InstalledPackage, ...]
+    unzipped_bytes: int
+    native_files: int
+    warnings: tuple[str, ...] = field(default=())
+
+
+def verify(
+    site: Path,
+    target: LambdaTarget,
+    options: LayerOptions,
+    *,
+    built_in_image: bool = False,
+    expected: Mapping[str, str] | None = None,
+) -> VerifyReport:
+    """Run every check on the finished layer folder; raise on the first that fails.
+
+    ``built_in_image``: the install ran in the build image, which tags wheels it built from
+    sdists ``linux_<cpu>``; those were compiled against the image's glibc, which the native
+    code audit checks. ``expected``: the plan (canonical name -> version) the layer must hold.
+    """
+    files = walk_files(site)
+    packages = installed_packages(site, files)
+    if expected is not None:
+        check_installed(packages, expected)
+    check_overlaps(packages)
+    check_records(site, packages, {path for path, _size in files})
+    check_wheel_tags(packages, target, built_in_image=built_in_image)
+    audit = audit_layer(site, target, files=files, packages=packages)
+    if audit.errors:
+        shown = "\n".join(f"  - {finding.describe()}" for finding in audit.errors[:20])
+        more = f"\n  (and {len(audit.errors) - 20} more)" if len(audit.errors) > 20 else ""
+        raise VerificationError(
+            f"Native code in the layer would not load on {target.describe()}:\n{shown}{more}\nWays out: pin "
+            "versions whose wheels are built for this runtime (manylinux for its glibc), or build in the "
+            f"runtime's own build image ({target.sam_image})."
+        )
+    check_requirements(packages, target, options)
+    total = check_size(site, packages, options.max_unzipped_bytes, files=files)
+    warnings = tuple(f"{finding.describe()}" for finding in audit.warnings)
+    return VerifyReport(
+        packages=tuple(packages), unzipped_bytes=total, native_files=audit.files_checked, warnings=warnings
+    )
