@@ -37,6 +37,7 @@ PUBLIC = {
     "Project",
     "ProjectError",
     "PythonDependencyLayer",
+    "RemoteCacheError",
     "StaleLockError",
     "TargetError",
     "Tool",

@@ -114,3 +114,12 @@ class PackageIndexError(LayerBuildError):
     """A package index could not be reached, or refused the request."""
 
     exit_code = 8
+
+
+class RemoteCacheError(LayerBuildError):
+    """The remote cache setting cannot be used as given (not an ``s3://bucket/prefix`` URL).
+
+    A remote cache that is set right but cannot be reached is never an error: the build goes on
+    locally and says why in one warning."""
+
+    exit_code = 2

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ..cache.location import resolve_cache_dir
+from ..cache.remote.location import resolve_remote
 from ..cache.reuse import rebuild_reason
 from ..cache.store import LayerCache
 from ..core.credentials import IndexCredentials
@@ -68,6 +69,11 @@ class BasedLambdaLayerLocalBuilder:
     :param credentials: IndexCredentials for private indexes (never written anywhere, not hashed).
     :param cache_dir: layer cache folder, or False to turn it off. Default: $CDK_LAYER_CACHE_DIR,
         else ~/.cache/cdk-lambda-layer/layers (see cache.py).
+    :param remote_cache: ``s3://bucket/prefix`` of a layer cache shared by machines (CI runners, laptops):
+        looked up after the local cache, filled by every build (see cache/remote/). False turns it off.
+        Default: $CDK_LAYER_REMOTE_CACHE, else none.
+    :param remote_cache_read_only: read hits, never write (untrusted branches, forks). Default:
+        $CDK_LAYER_REMOTE_CACHE_READ_ONLY, else False.
     :param max_unzipped_bytes: size limit checked after trimming. Default: Lambda's 250 MB.
     :param bytecode: "auto" (hash-based .pyc when a CPython of the target's version is at hand),
         True (required) or False. Default: "auto".
@@ -103,6 +109,8 @@ class BasedLambdaLayerLocalBuilder:
         make_zip: bool = True,
         zip_level: int = DEFAULT_ZIP_LEVEL,
         cache_dir: str | os.PathLike[str] | bool | None = None,
+        remote_cache: str | bool | None = None,
+        remote_cache_read_only: bool | None = None,
         credentials: Iterable[IndexCredentials] = (),
         max_unzipped_bytes: int = LAMBDA_UNZIPPED_LIMIT,
         bytecode: Bytecode = "auto",
@@ -133,6 +141,7 @@ class BasedLambdaLayerLocalBuilder:
         self.credentials = tuple(credentials)
         cache_root = resolve_cache_dir(cache_dir)
         self.cache = LayerCache(cache_root) if cache_root else None
+        self.remote_cache = resolve_remote(remote_cache, remote_cache_read_only)
         self.on_step = on_step
         self.log = StepLog(on_step)
         #: What the plan installs (name -> version), which verify holds the layer to.

@@ -9,11 +9,15 @@ the python/ tree delivered where the caller wants it. Builders differ only in th
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
 
+from ..cache.remote.location import RemoteLocation
+from ..cache.remote.session import RemoteSession, scratch_cache
 from ..cache.session import CacheSession, open_session
 from ..cache.store import LayerCache, Restored
 from ..core.copy import copy_tree, is_fresh_folder, move_tree
@@ -22,7 +26,7 @@ from ..errors import BuildFolderError, LayerBuildError, ToolNotFoundError
 from ..install.inventory import InstalledPackage, installed_packages
 from ..install.target_python import BytecodeOutcome, ImportOutcome
 from ..options import LayerOptions
-from ..package.archive import write_layer_zip
+from ..package.archive import DEFAULT_ZIP_LEVEL, write_layer_zip
 from ..package.layout import LayerPathLayout, staging
 from ..package.manifest import ToolVersions, build_manifest, write_manifest
 from ..plan.shape import empty_note
@@ -48,6 +52,7 @@ class Builder(Protocol):
     make_zip: bool
     zip_level: int
     cache: LayerCache | None
+    remote_cache: RemoteLocation | None
     build_mode: str
     log: StepLog
 
@@ -79,8 +84,8 @@ class LayerRun:
         if copy_python_to is not None:
             _check_fresh(copy_python_to)
         direct = copy_python_to if not publish else None  # a hit goes straight there
-        with staging(b.layout, publish=publish) as work, open_session(b.cache, self.fingerprint) as cache:
-            restored = self._from_cache(cache, direct or work.python, work)
+        with staging(b.layout, publish=publish) as work, self._caches() as (cache, remote):
+            restored, source = self._from_caches(cache, remote, direct or work.python, work)
             layer_dir = (direct or work.python) if restored is not None else work.python
             if restored is not None:
                 manifest, installed = self._restored(restored, work, layer_dir)
@@ -88,15 +93,14 @@ class LayerRun:
                 manifest, installed = self._build(work), None
             self._zip(cache, restored, layer_dir, work, manifest)
             if restored is None:
-                metadata = {"manifest": manifest, "requirements": _read(work.requirements)}
-                zip_to = work.layer_zip if b.make_zip else None
-                self.log.run("cache store", lambda: cache.store(work.python, metadata, zip_to, b.zip_level))
+                self._keep(cache, remote, work, manifest)
             write_manifest(work.manifest, manifest)
             layer_dir = self._deliver(work, layer_dir, copy_python_to, moved=direct is not None)
             shown = b.layout.python if publish else (copy_python_to or layer_dir)
             installed = installed if installed is not None else installed_packages(layer_dir)
             packages = tuple(rebase(p, layer_dir, shown) for p in installed)
-            warnings = (*(self.log.warnings if restored is None else manifest.get("warnings", ())), *cache.warnings)
+            built = self.log.warnings if restored is None else manifest.get("warnings", ())
+            warnings = (*built, *cache.warnings, *remote.warnings)
         return LayerBuildResult(
             fingerprint=self.fingerprint,
             layout=b.layout,
@@ -107,8 +111,58 @@ class LayerRun:
             manifest=manifest,
             steps=tuple(self.log.steps),
             cached=restored is not None,
+            source=source,
+            remote=remote.outcome,
             warnings=warnings,
         )
+
+    @contextlib.contextmanager
+    def _caches(self) -> Iterator[tuple[CacheSession, RemoteSession]]:
+        """The local cache under the fingerprint's lock, and the remote one. A remote hit needs a local
+        cache to land in: a throwaway one when the local cache is off or unusable."""
+        b = self.builder
+        remote = RemoteSession(b.remote_cache, self.fingerprint, b.target)
+        with contextlib.ExitStack() as stack:
+            stack.callback(remote.close)
+            cache = stack.enter_context(open_session(b.cache, self.fingerprint))
+            if not cache.active and remote.active:
+                scratch, cleanup = scratch_cache()
+                stack.callback(cleanup)
+                unusable = cache.warnings
+                cache = stack.enter_context(open_session(scratch, self.fingerprint, ephemeral=True))
+                cache.warnings[:0] = unusable
+            yield cache, remote
+
+    def _from_caches(
+        self, cache: CacheSession, remote: RemoteSession, destination: Path, work: LayerPathLayout
+    ) -> tuple[Restored | None, str]:
+        """The layer from the local cache, else from the remote one (through the local cache, held to the
+        same rules); with where it came from: "local", "remote" or "built"."""
+        restored = self._from_cache(cache, destination, work)
+        if restored is not None:
+            return restored, "local"
+        if not (remote.active and cache.active and cache.cache is not None):
+            return None, "built"
+        local, b = cache.cache, self.builder
+        if not self.log.run("remote", lambda: remote.fetch(local, b.rebuild_reason, b.options.max_unzipped_bytes)):
+            return None, "built"
+        restored = self._from_cache(cache, destination, work)
+        return restored, "remote" if restored is not None else "built"
+
+    def _keep(
+        self, cache: CacheSession, remote: RemoteSession, work: LayerPathLayout, manifest: dict[str, Any]
+    ) -> None:
+        """A built layer goes into the local cache, and up to the remote one (read-write mode): the zip made
+        for the upload, when the build made none, is kept in the local cache too."""
+        b = self.builder
+        metadata = {"manifest": manifest, "requirements": _read(work.requirements)}
+        zip_to = work.layer_zip if b.make_zip else None
+        level = b.zip_level
+        if remote.wants_upload():
+            uploaded = self.log.run("upload", lambda: remote.upload(work.python, zip_to, b.zip_level, metadata))
+            if zip_to is None and uploaded is not None:
+                zip_to, level = uploaded, DEFAULT_ZIP_LEVEL
+        self.log.run("cache store", lambda: cache.store(work.python, metadata, zip_to, level))
 
     # -- the layer cache -------------------------------------------------------------------
     def _from_cache(self, cache: CacheSession, destination: Path, work: LayerPathLayout) -> Restored | None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..cache.remote.session import RemoteOutcome
 from ..install.inventory import InstalledPackage
 from ..install.local_packages import BuiltPackage
 from ..package.layout import LayerPathLayout
@@ -26,8 +27,12 @@ class LayerBuildResult:
     zipped_bytes: int | None
     manifest: dict[str, Any]
     steps: tuple[tuple[str, float], ...] = field(default=())
-    #: True when the layer came from the layer cache (no build ran).
+    #: True when the layer came from a cache, local or remote (no build ran).
     cached: bool = False
+    #: Where the layer came from: "built", "local" (the layer cache) or "remote" (the remote cache).
+    source: str = "built"
+    #: What the remote cache did (a hit, an upload, seconds, bytes); None without a remote cache.
+    remote: RemoteOutcome | None = None
     #: What the user should know: no bytecode, import check skipped, a pip or container fallback.
     warnings: tuple[str, ...] = field(default=())
 

@@ -32,11 +32,16 @@ def largest_packages(result: LayerBuildResult, count: int = 3) -> str:
 
 
 def timing(result: LayerBuildResult) -> str:
+    """How the layer came to be: "cache hit", "remote hit (…)", or "built in N s (steps)[, uploaded …]"."""
+    remote = result.remote
+    if result.source == "remote" and remote is not None:
+        return f"remote hit ({_megabytes(remote.bytes)} in {remote.seconds:.1f} s)"
     if result.cached:
         return "cache hit"
     total = sum(seconds for _name, seconds in result.steps)
     steps = ", ".join(f"{name} {seconds:.1f}" for name, seconds in result.steps if seconds >= 0.05)
-    return f"built in {total:.1f} s ({steps})"
+    uploaded = f", uploaded ({_megabytes(remote.bytes)})" if remote is not None and remote.uploaded else ""
+    return f"built in {total:.1f} s ({steps}){uploaded}"
 
 
 def source(result: LayerBuildResult) -> str:
@@ -66,8 +71,17 @@ def closing_lines(result: LayerBuildResult) -> str:
     lines = [
         f"layer: {result.layer_zip}",
         f"size: {_megabytes(result.zipped_bytes)} zipped, {_megabytes(result.unzipped_bytes)} unzipped, "
-        f"{package_count(len(result.packages))} ({'from the layer cache' if result.cached else 'built'})",
+        f"{package_count(len(result.packages))} ({_origin(result)})",
         f"largest: {largest_packages(result, 5)}",
     ]
     lines += [f"WARNING: {w}" for w in result.warnings]
     return "\n".join(lines)
+
+
+def _origin(result: LayerBuildResult) -> str:
+    remote = result.remote
+    if result.source == "remote":
+        return "remote hit: from the remote cache"
+    if result.cached:
+        return "from the layer cache"
+    return "built, uploaded to the remote cache" if remote is not None and remote.uploaded else "built"

@@ -23,7 +23,7 @@ ENTRY_FILE = "entry.json"
 ZIP_FILE = "layer.zip"
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     """sha256 of a regular file; a link or fifo swapped in meanwhile is refused, never followed or waited on."""
     with os.fdopen(open_regular(path), "rb") as handle:
         digest = hashlib.sha256()
@@ -34,7 +34,7 @@ def _sha256(path: Path) -> str:
 
 def tree_listing(root: Path) -> dict[str, list[Any]]:
     """relative path -> [size, sha256] for every file under ``root`` (a link or special file raises)."""
-    return {p.relative_to(root).as_posix(): [size, _sha256(p)] for p, size in sorted(walk_files(root))}
+    return {p.relative_to(root).as_posix(): [size, file_sha256(p)] for p, size in sorted(walk_files(root))}
 
 
 @dataclass(frozen=True)
@@ -113,7 +113,7 @@ class CacheEntry:
                 return not os.path.lexists(self.layer_zip)
             info = self.layer_zip.lstat()
             regular = stat.S_ISREG(info.st_mode)
-            return regular and [info.st_size, _sha256(self.layer_zip)] == [expected["size"], expected["sha256"]]
+            return regular and [info.st_size, file_sha256(self.layer_zip)] == [expected["size"], expected["sha256"]]
         except (OSError, KeyError, TypeError, VerificationError):
             return False
 

@@ -23,9 +23,11 @@ class CacheSession:
     succeed without it: every failure here is a warning and the build goes on uncached.
     """
 
-    def __init__(self, cache: LayerCache | None, fingerprint: str) -> None:
+    def __init__(self, cache: LayerCache | None, fingerprint: str, *, ephemeral: bool = False) -> None:
         self.cache = cache
         self.fingerprint = fingerprint
+        #: A throwaway cache (for a remote hit while the local cache is off): builds are not stored in it.
+        self.ephemeral = ephemeral
         #: Why the cache could not be used, for the build's warnings (CLI, synth line, result).
         self.warnings: list[str] = []
 
@@ -66,7 +68,7 @@ class CacheSession:
             self.cache.discard(self.fingerprint)
 
     def store(self, python: Path, metadata: dict[str, Any], layer_zip: Path | None, zip_level: int | None) -> None:
-        if self.cache is not None:
+        if self.cache is not None and not self.ephemeral:
             try:
                 self.cache.store(self.fingerprint, python, metadata, layer_zip, zip_level)
             except (OSError, CacheFolderError) as exc:
@@ -81,14 +83,14 @@ class CacheSession:
 
 
 @contextlib.contextmanager
-def open_session(cache: LayerCache | None, fingerprint: str) -> Iterator[CacheSession]:
+def open_session(cache: LayerCache | None, fingerprint: str, *, ephemeral: bool = False) -> Iterator[CacheSession]:
     """A CacheSession holding the fingerprint's lock; without a usable cache, an inactive one."""
     with contextlib.ExitStack() as stack:
         session = CacheSession(None, fingerprint)
         if cache is not None:
             try:
                 stack.enter_context(cache.lock(fingerprint))
-                session = CacheSession(cache, fingerprint)
+                session = CacheSession(cache, fingerprint, ephemeral=ephemeral)
             except (OSError, CacheFolderError) as exc:
                 session._unusable(exc, "locking", cache.root)
         yield session

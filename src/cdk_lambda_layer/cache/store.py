@@ -21,7 +21,7 @@ import logging
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,8 +29,9 @@ from typing import Any
 from ..core.copy import copy_file, copy_tree, is_fresh_folder
 from ..core.locking import held_folder, is_abandoned, open_lock_file, remove_held, sweep, try_lock
 from ..errors import VerificationError
+from ..package.unpack import unpack_layer_zip
 from . import ownership
-from .entry import ENTRY_FILE, ZIP_FILE, CacheEntry, _sha256, _well_formed
+from .entry import ENTRY_FILE, ZIP_FILE, CacheEntry, _well_formed, file_sha256
 from .ownership import (
     _FINGERPRINT,
     _TMP_PREFIX,
@@ -184,15 +185,46 @@ class LayerCache:
         zip_level: int | None = None,
     ) -> None:
         """Add a finished layer (and its zip). Call under ``lock(fingerprint)``."""
+
+        def fill(temp: Path) -> dict[str, Any]:
+            files = copy_tree(python, temp / "python")
+            return {"files": files, "zip": self._copy_zip(layer_zip, temp, level=zip_level) if layer_zip else None}
+
+        self._add(fingerprint, metadata, fill)
+
+    def store_zip(
+        self,
+        fingerprint: str,
+        fetch: Callable[[Path], None],
+        metadata: dict[str, Any],
+        *,
+        zip_level: int,
+        max_bytes: int,
+    ) -> None:
+        """Add a layer from its zip (a remote hit): ``fetch`` writes the zip into the entry's private folder
+        (and checks it), which is then unpacked there, listed as it is written, and kept at its level.
+        Anything wrong with the zip is a VerificationError, and nothing is added. Call under ``lock``."""
+
+        def fill(temp: Path) -> dict[str, Any]:
+            fetch(temp / ZIP_FILE)
+            files = unpack_layer_zip(temp / ZIP_FILE, temp / "python", max_bytes=max_bytes)
+            info = (temp / ZIP_FILE).stat()
+            return {
+                "files": files,
+                "zip": {"size": info.st_size, "sha256": file_sha256(temp / ZIP_FILE), "level": zip_level},
+            }
+
+        self._add(fingerprint, metadata, fill)
+
+    def _add(self, fingerprint: str, metadata: dict[str, Any], fill: Callable[[Path], dict[str, Any]]) -> None:
+        """Write an entry in a private, locked folder (``fill`` puts its files there) and rename it into place."""
         entry = self._entry(fingerprint)
         if entry.complete:
             return
         sweep(self.root, (_TMP_PREFIX,))
         with held_folder(self.root, f"{_TMP_PREFIX}{fingerprint[:12]}-{uuid.uuid4().hex[:8]}") as temp:
             try:
-                files = copy_tree(python, temp / "python")
-                document = {**metadata, "fingerprint": fingerprint, "files": files}
-                document["zip"] = self._copy_zip(layer_zip, temp, level=zip_level) if layer_zip else None
+                document = {**metadata, "fingerprint": fingerprint, **fill(temp)}
                 (temp / ENTRY_FILE).write_text(json.dumps(document, sort_keys=True))
                 if os.path.lexists(entry.path):  # a damaged leftover
                     entry.remove()
@@ -219,7 +251,7 @@ class LayerCache:
     def _copy_zip(source: Path, folder: Path, name: str = ZIP_FILE, level: int | None = None) -> dict[str, Any]:
         target = folder / name
         shutil.copyfile(source, target, follow_symlinks=False)
-        return {"size": target.stat().st_size, "sha256": _sha256(target), "level": level}
+        return {"size": target.stat().st_size, "sha256": file_sha256(target), "level": level}
 
     # -- listing and pruning -----------------------------------------------------------------
     def entries(self) -> list[CacheEntry]:

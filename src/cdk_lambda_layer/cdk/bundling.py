@@ -30,6 +30,7 @@ from ..builders.local import BasedLambdaLayerLocalBuilder
 from ..builders.modes import BuildMode, fallback_note
 from ..builders.result import LayerBuildResult
 from ..builders.summary import synth_line
+from ..cache.remote.location import RemoteLocation
 from ..core.credentials import IndexCredentials
 from ..errors import LayerBuildError, NoWheelError
 from ..install.container.handoff import stage_handoff, step_command
@@ -66,6 +67,8 @@ class LayerBuildSpec:
     cdk_docker: bool = False
     #: Layer cache folder (False: off).
     cache_dir: str | bool | None = None
+    #: The remote cache (None: none), decided at construct time.
+    remote_cache: RemoteLocation | None = None
     #: Private index logins: handed to the tools at bundling time, never hashed or written.
     credentials: tuple[IndexCredentials, ...] = ()
     #: Print the one summary line per layer (off under --quiet, see layer.py).
@@ -91,6 +94,8 @@ class LayerBuildSpec:
             "invalidation": options.invalidation,
             "import_check": options.import_check,
             "cache_dir": self.cache_dir,
+            "remote_cache": self.remote_cache.url if self.remote_cache else False,
+            "remote_cache_read_only": bool(self.remote_cache and self.remote_cache.read_only),
             "credentials": self.credentials,
             "build_dir": work,
         }

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..cache.location import resolve_cache_dir
+from ..cache.remote.location import RemoteLocation, resolve_remote
 from ..errors import ProjectError
 from ..options import Bytecode
 
@@ -22,6 +23,8 @@ CONTEXT_INSTALLER = "cdk-lambda-layer:installer"
 CONTEXT_CACHE_DIR = "cdk-lambda-layer:cacheDir"
 CONTEXT_BYTECODE = "cdk-lambda-layer:bytecode"
 CONTEXT_QUIET = "cdk-lambda-layer:quiet"
+CONTEXT_REMOTE_CACHE = "cdk-lambda-layer:remoteCache"
+CONTEXT_REMOTE_CACHE_READ_ONLY = "cdk-lambda-layer:remoteCacheReadOnly"
 #: The environment's way to silence the per-layer synth lines (CDK does not pass --quiet to apps).
 QUIET_ENV = "CDK_LAYER_QUIET"
 
@@ -89,3 +92,14 @@ def cache_dir_choice(option: str | os.PathLike[str] | bool | None, context: Any)
         raise refused(context_key(CONTEXT_CACHE_DIR), context, "a folder, or false to turn the cache off")
     resolved = resolve_cache_dir(option, context)
     return False if resolved is None else str(resolved)
+
+
+def remote_choice(
+    option: str | bool | None, read_only: bool | None, context: Callable[[str], Any]
+) -> RemoteLocation | None:
+    """The remote cache, decided at construct time: prop, else $CDK_LAYER_REMOTE_CACHE, else context (a bad
+    URL is refused here, naming where it came from); not part of the asset hash."""
+    value = context(CONTEXT_REMOTE_CACHE)
+    if value is not None and not isinstance(value, (str, bool)):
+        raise refused(context_key(CONTEXT_REMOTE_CACHE), value, "an s3://bucket/prefix URL, or false")
+    return resolve_remote(option, read_only, context=value, context_read_only=context(CONTEXT_REMOTE_CACHE_READ_ONLY))

@@ -39,6 +39,7 @@ from .context import (
     choice,
     context_image,
     quiet,
+    remote_choice,
 )
 
 
@@ -93,6 +94,13 @@ class PythonDependencyLayer(lambda_.LayerVersion):
         build), or False. Default: $CDK_LAYER_CACHE_DIR, else context ``cdk-lambda-layer:cacheDir``,
         else ~/.cache/cdk-lambda-layer/layers (the environment wins over cdk.json so that CI can
         point it at a cached folder). Not part of the hash.
+    :param remote_cache: ``s3://bucket/prefix`` of a layer cache shared by CI runners and laptops: looked up
+        after ``cache_dir``, filled by every build (boto3's credential chain; ``AWS_ENDPOINT_URL_S3`` for
+        S3-compatible stores), or False. A remote that cannot be reached costs one warning, never the synth.
+        Default: $CDK_LAYER_REMOTE_CACHE, else context ``cdk-lambda-layer:remoteCache``, else none. Not part
+        of the hash.
+    :param remote_cache_read_only: take hits, never write (pull requests, untrusted branches). Default:
+        $CDK_LAYER_REMOTE_CACHE_READ_ONLY, else context ``cdk-lambda-layer:remoteCacheReadOnly``, else False.
     :param credentials: ``IndexCredentials`` for private indexes (e.g. from
         ``codeartifact_credentials``). Used at bundling time only: not in the asset hash, the
         template or cdk.out, so a fresh token neither rebuilds nor redeploys the layer.
@@ -124,6 +132,8 @@ class PythonDependencyLayer(lambda_.LayerVersion):
         locked: bool = True,
         installer: str | None = None,
         cache_dir: str | os.PathLike[str] | bool | None = None,
+        remote_cache: str | bool | None = None,
+        remote_cache_read_only: bool | None = None,
         credentials: Sequence[IndexCredentials] = (),
         environment: Mapping[str, str] | None = None,
         volumes: Sequence[DockerVolume] | None = None,
@@ -158,6 +168,7 @@ class PythonDependencyLayer(lambda_.LayerVersion):
             loaded = load_project(project, tool, package=package)
             check_project(loaded, target, options)
             cache_folder = cache_dir_choice(cache_dir, context(CONTEXT_CACHE_DIR))
+            remote = remote_choice(remote_cache, remote_cache_read_only, context)
             image = image or context_image(context(CONTEXT_IMAGE))
             announce = not quiet(context(CONTEXT_QUIET))
             if credentials and bundling_file_access is not None:
@@ -186,6 +197,7 @@ class PythonDependencyLayer(lambda_.LayerVersion):
             container=container,
             cdk_docker=bundling_file_access is not None,
             cache_dir=cache_folder,
+            remote_cache=remote,
             credentials=tuple(credentials),
             announce=announce,
         )

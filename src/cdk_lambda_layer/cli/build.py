@@ -25,6 +25,8 @@ def result_json(result: LayerBuildResult) -> dict[str, Any]:
         "manifest": str(result.layout.manifest),
         "packages": [{"name": p.name, "version": p.version, "bytes": p.size} for p in result.packages],
         "cached": result.cached,
+        "cache": result.source,
+        "remote": result.remote.as_json() if result.remote is not None else None,
         "warnings": list(result.warnings),
         "bytecode": result.manifest.get("bytecode"),
         "import_check": result.manifest.get("import_check"),
@@ -72,6 +74,8 @@ def build_command(args: argparse.Namespace) -> int:
         "max_unzipped_bytes": LAMBDA_UNZIPPED_LIMIT if args.max_size is None else int(args.max_size * 1e6),
         "zip_level": args.zip_level,
         "cache_dir": args.cache_dir,
+        "remote_cache": args.remote_cache,
+        "remote_cache_read_only": args.remote_cache_read_only,
         "credentials": [IndexCredentials.from_environment(name) for name in args.index],
         "on_step": show,
     }

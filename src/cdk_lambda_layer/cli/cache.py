@@ -14,11 +14,16 @@ from ..cache.entry import CacheEntry
 from ..cache.location import resolve_cache_dir
 from ..cache.ownership import MARKER
 from ..cache.prune import prune
+from ..cache.remote.client import RemoteFailure
+from ..cache.remote.location import parse_remote
+from ..cache.remote.store import RemoteCache
 from ..cache.store import LayerCache
-from ..errors import CacheFolderError, VerificationError
+from ..errors import CacheFolderError, RemoteCacheError, VerificationError
 
 
 def cache_command(args: argparse.Namespace) -> int:
+    if args.action == "list" and args.remote:
+        return remote_list(args.remote, json_out=args.json)
     root = resolve_cache_dir(args.cache_dir)
     if root is None:
         print("the layer cache is turned off (CDK_LAYER_CACHE_DIR)", file=sys.stderr)
@@ -107,4 +112,41 @@ def _entry_row(entry: CacheEntry) -> dict[str, Any]:
         "last_used": last,
         "project": project,
         "target": target,
+    }
+
+
+def remote_list(url: str, *, json_out: bool) -> int:
+    """The remote cache's records: fingerprint, project, target, zipped size, upload date."""
+    remote = RemoteCache(parse_remote(url, read_only=True))
+    try:
+        records = remote.records()
+    except RemoteFailure as exc:
+        raise RemoteCacheError(f"The remote cache at {url} cannot be listed: {exc.reason}.") from exc
+    rows = [_record_row(r) for r in sorted(records, key=lambda r: r.get("modified", ""), reverse=True)]
+    if json_out:
+        print(json.dumps({"remote_cache": remote.location.url, "records": rows}, indent=2))
+    if rows:
+        print(f"{'FINGERPRINT':<16}  {'ZIPPED':>11}  {'UPLOADED':<20}  PROJECT TARGET", file=sys.stderr)
+    for row in rows:
+        print(
+            f"{row['fingerprint'][:16]}  {row['bytes'] / 1e6:8.1f} MB  {row['uploaded']:<20}  "
+            f"{row['project']} {row['target']}",
+            file=sys.stderr,
+        )
+    total = sum(r["bytes"] for r in rows)
+    print(f"{len(rows)} layers, {total / 1e6:.1f} MB zipped in {remote.location.url}", file=sys.stderr)
+    return 0
+
+
+def _record_row(record: dict[str, Any]) -> dict[str, Any]:
+    manifest = record.get("manifest") if isinstance(record.get("manifest"), dict) else {}
+    target = manifest.get("target") if isinstance(manifest.get("target"), dict) else {}
+    blob = record.get("blob") if isinstance(record.get("blob"), dict) else {}
+    return {
+        "fingerprint": record["fingerprint"],
+        "project": manifest.get("project", "?"),
+        "target": f"{target.get('runtime', '?')} {target.get('architecture', '?')}",
+        "bytes": blob.get("size") if isinstance(blob.get("size"), int) else 0,
+        "uploaded": str(record.get("uploaded") or record.get("modified", "?"))[:20],
+        "problem": record.get("problem"),
     }

@@ -159,6 +159,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="layer cache folder (default: $CDK_LAYER_CACHE_DIR or ~/.cache/cdk-lambda-layer/layers)",
     )
     build.add_argument("--no-cache", dest="cache_dir", action="store_false", help="neither read nor fill the cache")
+    build.add_argument(
+        "--remote-cache",
+        default=None,
+        metavar="URL",
+        help="s3://bucket/prefix of a layer cache shared by machines: looked up after the local cache, filled by "
+        "builds (default: $CDK_LAYER_REMOTE_CACHE, else none)",
+    )
+    build.add_argument(
+        "--remote-cache-read-only",
+        action="store_true",
+        default=None,
+        help="take hits from the remote cache, never write to it (pull requests, untrusted branches; default: "
+        "$CDK_LAYER_REMOTE_CACHE_READ_ONLY)",
+    )
+    build.add_argument("--no-remote-cache", dest="remote_cache", action="store_false", help="do not use a remote cache")
     build.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     build.add_argument("-v", "--verbose", action="store_true", help="log every command run")
     cache_parser(commands)
@@ -175,6 +190,12 @@ def cache_parser(commands: Any) -> None:
     actions = cache.add_subparsers(dest="action", required=True)
     listing = actions.add_parser("list", help="entries, newest use first, with sizes")
     listing.add_argument("--json", action="store_true", help="print the entries as JSON on stdout")
+    listing.add_argument(
+        "--remote",
+        default=None,
+        metavar="URL",
+        help="list the records of the remote cache at s3://bucket/prefix instead of the local cache",
+    )
     prune = actions.add_parser("prune", help="remove entries; says what it removed")
     for action in (listing, prune):  # before or after the action: `cache list --cache-dir X` works too
         action.add_argument("--cache-dir", default=argparse.SUPPRESS, help="cache folder (default: as for build)")

@@ -1,0 +1,98 @@
+"""A layer.zip read back into a python/ tree, refusing anything a layer.zip of this library never holds.
+
+A zip from elsewhere (the remote cache) decides what lands on disk, so every member is checked before
+a byte is written: under ``python/``, no absolute path, no ``..``, no backslash, no link or special
+file (the mode in its external attributes), no name twice, a size within the caller's limit in all;
+each file is created exclusively (never through a link) with 0644 or 0755, as the zip writer
+(archive.py) sets them, and hashed as it is written, so the caller gets the tree's listing for free.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+import zipfile
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from ..errors import VerificationError
+
+#: At most this many members: a layer of 250 MB holds tens of thousands of files, not millions.
+MAX_MEMBERS = 500_000
+_BLOCK = 1 << 20
+
+
+def _member_problem(info: zipfile.ZipInfo, seen: set[str]) -> str | None:
+    name = info.filename
+    path = PurePosixPath(name)
+    kind = stat.S_IFMT(info.external_attr >> 16)
+    if not name.startswith("python/") or path.is_absolute() or "\\" in name or ".." in path.parts:
+        return f"{name!r} is outside python/"
+    if name in seen:
+        return f"{name!r} is in it twice"
+    if info.is_dir():
+        return None
+    if kind not in (0, stat.S_IFREG):
+        return f"{name!r} is not a regular file (mode {oct(info.external_attr >> 16)})"
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        return f"{name!r} uses a compression a layer.zip never uses"
+    return None
+
+
+def check_members(archive: zipfile.ZipFile, max_bytes: int) -> list[zipfile.ZipInfo]:
+    """The members to extract (files only), or a VerificationError naming the first one that is wrong."""
+    infos = archive.infolist()
+    if len(infos) > MAX_MEMBERS:
+        raise VerificationError(f"the layer.zip has {len(infos)} members, more than a layer holds")
+    seen: set[str] = set()
+    for info in infos:
+        problem = _member_problem(info, seen)
+        if problem:
+            raise VerificationError(f"the layer.zip is not one this library writes: {problem}")
+        seen.add(info.filename)
+    files = [i for i in infos if not i.is_dir()]
+    total = sum(i.file_size for i in files)
+    if total > max_bytes:
+        raise VerificationError(
+            f"the layer.zip unpacks to {total / 1e6:.1f} MB, above the {max_bytes / 1e6:.1f} MB allowed"
+        )
+    return files
+
+
+def unpack_layer_zip(zip_path: Path, destination: Path, *, max_bytes: int) -> dict[str, list[Any]]:
+    """Extract the layer.zip's python/ tree into ``destination`` (new or empty); its listing: relative
+    path -> [size, sha256], as the layer cache keeps it. Anything wrong is a VerificationError."""
+    destination.mkdir(parents=True, exist_ok=True)
+    listing: dict[str, list[Any]] = {}
+    try:
+        with zipfile.ZipFile(zip_path) as archive:
+            for info in check_members(archive, max_bytes):
+                relative = info.filename.removeprefix("python/")
+                target = destination / relative
+                target.parent.mkdir(parents=True, exist_ok=True)
+                listing[relative] = _extract(archive, info, target)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError) as exc:
+        raise VerificationError(f"the layer.zip cannot be read ({exc})") from exc
+    return dict(sorted(listing.items()))
+
+
+def _extract(archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path) -> list[Any]:
+    executable = bool((info.external_attr >> 16) & stat.S_IXUSR)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    out = os.open(target, flags, 0o600)
+    digest, size = hashlib.sha256(), 0
+    try:
+        with archive.open(info) as member:  # checks the CRC and the size at the end
+            while block := member.read(_BLOCK):
+                digest.update(block)
+                size += len(block)
+                view = memoryview(block)
+                while view:
+                    view = view[os.write(out, view) :]
+        os.fchmod(out, 0o755 if executable else 0o644)
+    finally:
+        os.close(out)
+    if size != info.file_size:
+        raise VerificationError(f"{info.filename!r} in the layer.zip is not the size its entry names")
+    return [size, digest.hexdigest()]
