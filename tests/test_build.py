@@ -9,6 +9,9 @@ import sys
 import zipfile
 
 import pytest
+from aws_cdk import aws_lambda as lambda_
+from cdk_helpers import synth_layer
+from cli_helpers import cli
 
 from cdk_lambda_layer import (
     BasedLambdaLayerLocalBuilder,
@@ -176,6 +179,25 @@ def test_only_the_build_folder_is_written(project_copy):
     assert sorted(p.name for p in (project / "build/lambda").iterdir()) == ["layer"]
 
 
+@pytest.mark.network
+def test_a_requirements_include_outside_the_project_is_not_copied(tmp_path):
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "base.txt").write_text("six==1.17.0\n")
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "pyproject.toml").write_text('[project]\nname = "p"\nversion = "0"\n')
+    (project / "requirements.txt").write_text("-r ../elsewhere/base.txt\n")
+    done = cli(str(project), "--python", "3.12", "--no-cache")
+    assert done.returncode == 0, done.stderr
+    copied = sorted(
+        p.relative_to(project / "build/lambda/layer/repo/project").as_posix()
+        for p in (project / "build/lambda/layer/repo/project").rglob("*")
+        if p.is_file()
+    )
+    assert copied == ["pyproject.toml", "requirements.txt"]
+
+
 @pytest.mark.parametrize(
     ("fixture", "builder", "lock", "advice", "can_override"),
     [
@@ -197,6 +219,21 @@ def test_stale_lock_is_an_error(project_copy, fixture, builder, lock, advice, ca
     else:
         with pytest.raises(StaleLockError):
             builder(project, python="3.12", locked=False).run()
+
+
+@pytest.mark.network
+def test_a_stale_lock_is_refused_even_after_a_no_locked_build_was_cached(project_copy, tmp_path):
+    project = project_copy("uv_app")
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('"orjson>=3.10"', '"orjson>=3.10", "six"'))
+    assert cli(str(project), "--python", "3.12", "--no-locked").returncode == 0  # cached, as asked
+    locked = cli(str(project), "--python", "3.12")
+    assert locked.returncode == 2, locked.stderr
+    assert "uv.lock is out of date" in locked.stderr and "taken from the layer cache" not in locked.stderr
+    with pytest.raises(Exception) as info:  # and through the construct, which always wants a fresh lock
+        synth_layer(project, outdir=tmp_path / "out", runtime=lambda_.Runtime.PYTHON_3_12, build="local")
+    assert "out of date" in str(info.value)
+    assert StaleLockError.exit_code == 2
 
 
 def test_missing_poetry_says_how_to_install_it(project_copy, monkeypatch):

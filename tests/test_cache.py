@@ -10,10 +10,12 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import pytest
 from aws_cdk import aws_lambda as lambda_
 from cdk_helpers import layer_s3_key, synth_layer
+from cli_helpers import cli
 
 from cdk_lambda_layer import UVBasedLambdaLayerLocalBuilder
 from cdk_lambda_layer.cache.store import LayerCache
@@ -52,6 +54,18 @@ def test_fresh_cdk_out_takes_the_layer_from_the_cache(project_copy, tmp_path, in
     asset = f"asset.{key[:-4]}"
     assert files(tmp_path / "out1" / asset) == files(tmp_path / "out2" / asset)
     assert [e.fingerprint for e in LayerCache(isolated_layer_cache).entries()] != []
+
+
+@pytest.mark.network
+def test_a_cache_hit_takes_the_zip_from_the_cache(project_copy, tmp_path):
+    project = project_copy("uv_app")
+    first = json.loads(cli(str(project), "--python", "3.12", "--json").stdout)
+    shutil.rmtree(project / "build")
+    second = json.loads(cli(str(project), "--python", "3.12", "--json").stdout)
+    assert "zip" in first["steps"] and "zip" not in second["steps"] and second["cached"]
+    assert Path(second["layer_zip"]).read_bytes() == Path(first["layer_zip"]).read_bytes()
+    third = json.loads(cli(str(project), "--python", "3.12", "--json", "--zip-level", "1").stdout)
+    assert "zip" in third["steps"]  # another level: zipped again from the cached tree
 
 
 @pytest.mark.parametrize("damage", ["truncate", "edit", "delete", "extra", "partial", "zip"])
@@ -118,12 +132,6 @@ def test_two_concurrent_synths_share_one_cache(project_copy, tmp_path, isolated_
     assert entry.is_intact()
     assets = [next(p for p in (tmp_path / f"out{i}").iterdir() if p.name.startswith("asset.")) for i in range(2)]
     assert files(assets[0]) == files(assets[1])
-
-
-def cli(*args):
-    return subprocess.run(
-        [sys.executable, "-m", "cdk_lambda_layer", *args], capture_output=True, text=True, check=False
-    )
 
 
 def test_prune_removes_what_it_says(project_copy, isolated_layer_cache):

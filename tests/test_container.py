@@ -13,8 +13,9 @@ import threading
 from pathlib import Path
 
 import pytest
+from cli_helpers import cli
 from docker_helpers import import_in_image, standin_image
-from package_helpers import hatch_package
+from package_helpers import SVC, hatch_package
 
 import cdk_lambda_layer
 from cdk_lambda_layer import (
@@ -428,3 +429,73 @@ def test_volumes_you_give_reach_the_import_check_too(tmp_path, image):
     container = ContainerOptions(image=image, volumes={str(extra): "/opt/extra"})
     result = BasedLambdaLayerContainerBuilder(service, python=PY, container=container, cache_dir=False).run()
     assert result.manifest["import_check"]["ran"] and result.manifest["import_check"]["imported"] == 1
+
+
+def _epoch_images() -> tuple[str, str]:
+    """Two images of different IDs (one more variable in b) with the same creation time, from the stand-in."""
+    import hashlib
+    import json
+
+    from docker_helpers import IMAGES, standin_image
+
+    standin_image()
+    base = IMAGES[("3.13", "x86_64")][1]
+    tags = ("cdk-lambda-layer-test/epoch:a", "cdk-lambda-layer-test/epoch:b")
+    if all(subprocess.run(["docker", "image", "inspect", t], capture_output=True).returncode == 0 for t in tags):
+        return tags
+    work = Path(tempfile.mkdtemp(prefix="epoch-images-"))
+    src = work / "x"
+    shutil.rmtree(src, ignore_errors=True)
+    src.mkdir(parents=True)
+    subprocess.run(f"docker save {base} | tar -x -C {src}", shell=True, check=True)
+    manifest = json.loads((src / "manifest.json").read_text())[0]
+    config = json.loads((src / manifest["Config"]).read_text())
+    for variant, tag in zip("ab", tags, strict=True):
+        c = json.loads(json.dumps(config))
+        c["created"] = "1970-01-01T00:00:00Z"
+        c["config"]["Labels"] = {"variant": variant}
+        if variant == "b":
+            c["config"]["Env"] = [*(c["config"].get("Env") or []), "PIP_ONLY_BINARY=:all:"]
+        raw = json.dumps(c).encode()
+        out = work / f"out-{variant}"
+        shutil.rmtree(out, ignore_errors=True)
+        out.mkdir()
+        (out / f"{hashlib.sha256(raw).hexdigest()}.json").write_bytes(raw)
+        for layer in manifest["Layers"]:
+            (out / layer).parent.mkdir(parents=True, exist_ok=True)
+            os.link(src / layer, out / layer)
+        (out / "manifest.json").write_text(
+            json.dumps(
+                [{"Config": f"{hashlib.sha256(raw).hexdigest()}.json", "RepoTags": [tag], "Layers": manifest["Layers"]}]
+            )
+        )
+        subprocess.run(f"tar -C {out} -cf - . | docker load", shell=True, check=True, capture_output=True)
+    shutil.rmtree(work, ignore_errors=True)
+    return tags
+
+
+@pytest.mark.docker
+def test_a_moved_tag_between_images_of_one_creation_time_builds_again(tmp_path):
+    a, b = _epoch_images()
+    project = tmp_path / "app"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(SVC)
+    (project / "requirements.txt").write_text("six==1.17.0\n")
+    env = {"CDK_LAYER_CACHE_DIR": str(tmp_path / "cache")}
+    moving = "cdk-lambda-layer-test/epoch:latest"
+    args = ("build", str(project), "--python", "3.13", "--build", "container", "--image", moving, "--json")
+    for image in (a, b):
+        subprocess.run(["docker", "tag", image, moving], check=True)
+        done = cli(*args, env=env)
+        assert done.returncode == 0, done.stderr[-400:]
+    import json
+
+    built_in = json.loads((project / "build/lambda/layer/manifest.json").read_text())["image"]["id"]
+    now = subprocess.check_output(["docker", "image", "inspect", "-f", "{{.Id}}", moving], text=True)
+    assert built_in == now.strip(), "the layer of the image the tag named before was served"
+
+
+def test_docker_times_with_an_offset_are_read():
+    from cdk_lambda_layer.install.container.docker import docker_time
+
+    assert docker_time("2026-12-01T08:35:09.183189132+01:00") == docker_time("2026-12-01T07:35:09.183189132Z")

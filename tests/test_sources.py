@@ -76,6 +76,25 @@ def test_a_link_to_a_large_folder_is_refused(package, monkeypatch):
     assert "more than 20" in str(info.value) and "link" in str(info.value)
 
 
+def test_a_local_path_that_is_a_whole_tree_is_refused(tmp_path, monkeypatch):
+    import cdk_lambda_layer.identity.sources as sources
+    from cdk_lambda_layer import LambdaTarget, LayerOptions, ProjectError, load_project
+    from cdk_lambda_layer.identity.fingerprint import fingerprint
+
+    monkeypatch.setattr(sources, "MAX_SOURCE_FILES", 50)
+    wide = tmp_path / "home"
+    for index in range(60):
+        (wide / f"d{index}").mkdir(parents=True)
+        (wide / f"d{index}" / "f.txt").write_text("x")
+    project = tmp_path / "service"
+    project.mkdir()
+    (project / "pyproject.toml").write_text('[project]\nname = "p"\nversion = "0"\n')
+    (project / "requirements.txt").write_text("../home\n")
+    with pytest.raises(ProjectError) as info:
+        fingerprint(load_project(project), LambdaTarget(python="3.12"), LayerOptions())
+    assert "has 60 source files (more than 50)" in str(info.value) and "is the path" in str(info.value)
+
+
 def test_a_dangling_link_is_hashed_by_its_text(package):
     link = package / "src" / "lib" / "gone.txt"
     link.symlink_to("nowhere.txt")

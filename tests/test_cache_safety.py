@@ -1,8 +1,12 @@
-"""The outside review's data-loss and host-exposure findings, reproduced from the outside.
+"""The layer cache deletes only what it made and never serves an entry it cannot trust.
 
-Each test failed before its fix: a prune that deleted a project, a layer that carried a
-host file through a link, a live build's folder swept from another PID namespace, a
-synth that wrote into the project, a read-only cache that failed every build.
+Prune and adoption go by the cache's own marker and entry names: a project, another tool's tagged
+cache, a foreign folder inside the cache, a folder named like a leftover or an empty path are never
+adopted or deleted. An entry holding a link or a special file is damaged and built again (never served
+through the link), copies refuse links, and build folders share no inodes with the cache. Fifos and
+links at lock and entry paths hang and create nothing; a read-only cache is a warning, not a failure;
+prune keeps an entry a build holds and races cache hits without a crash; stores of killed builds are
+listed and pruned; a layer with no packages is an entry like any other.
 """
 
 from __future__ import annotations
@@ -12,12 +16,10 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-from aws_cdk import aws_lambda as lambda_
-from cdk_helpers import synth_layer
+from cli_helpers import cli, snapshot
 
 from cdk_lambda_layer import UVBasedLambdaLayerLocalBuilder, VerificationError
 from cdk_lambda_layer.cache.ownership import MARKER
@@ -25,22 +27,7 @@ from cdk_lambda_layer.cache.store import LayerCache
 from cdk_lambda_layer.core.copy import copy_tree
 
 
-def cli(*args, env=None, **kwargs):
-    return subprocess.run(
-        [sys.executable, "-m", "cdk_lambda_layer", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, **(env or {})},
-        **kwargs,
-    )
-
-
-def snapshot(folder: Path) -> dict[str, bytes]:
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
-# -- 1. cache prune deletes only what the cache made --------------------------------------------
+# -- prune and adoption: only what the cache made ------------------------------------------------------------
 @pytest.mark.parametrize("flags", [["--all"], ["--older-than", "0"], ["--max-size", "0"]])
 def test_prune_pointed_at_a_project_deletes_nothing(project_copy, flags):
     project = project_copy("uv_app")
@@ -53,29 +40,27 @@ def test_prune_pointed_at_a_project_deletes_nothing(project_copy, flags):
     assert snapshot(project) == before
 
 
-@pytest.mark.network
-def test_a_build_folder_of_the_users_is_never_replaced(project_copy, tmp_path):
-    """--build-dir DIR replaces DIR/lambda/layer: only when a build made it (it has manifest.json)."""
-    project = project_copy("uv_app")
-    mine = tmp_path / "out" / "lambda" / "layer"
-    (mine / "notes").mkdir(parents=True)
-    (mine / "notes" / "todo.md").write_text("keep me")
-    before = snapshot(tmp_path / "out")
-    done = cli("build", str(project), "--python", "3.12", "--build-dir", str(tmp_path / "out"))
-    assert done.returncode == 7, done.stderr
-    assert "holds files that no build put there" in done.stderr and "nothing was changed" in done.stderr
-    assert snapshot(tmp_path / "out") == before and "Traceback" not in done.stderr
-    (tmp_path / "elsewhere").mkdir()
-    shutil.rmtree(mine)
-    mine.parent.mkdir(parents=True, exist_ok=True)
-    mine.symlink_to(tmp_path / "elsewhere")
-    done = cli("build", str(project), "--python", "3.12", "--build-dir", str(tmp_path / "out"))
-    assert done.returncode == 7 and "is a link" in done.stderr, done.stderr
-    mine.unlink()
-    for _ in range(2):  # a folder a build published is replaced by the next build
-        done = cli("build", str(project), "--python", "3.12", "--build-dir", str(tmp_path / "out"))
-        assert done.returncode == 0, done.stderr
-    assert (mine / "manifest.json").is_file() and not list((tmp_path / "out" / "lambda").glob(".*layer-*"))
+def test_the_cache_api_refuses_to_prune_a_folder_that_is_not_its_own(tmp_path):
+    """Not only the command line: the cache's prune itself deletes nothing in a folder without its marker."""
+    from cdk_lambda_layer import CacheFolderError
+    from cdk_lambda_layer.cache.prune import prune
+
+    folder = tmp_path / "not-a-cache"
+    (folder / ("b" * 64)).mkdir(parents=True)
+    (folder / ("b" * 64) / "data").write_text("someone's")
+    with pytest.raises(CacheFolderError):
+        prune(LayerCache(folder), older_than_days=0)
+    assert (folder / ("b" * 64) / "data").read_text() == "someone's"
+
+
+def test_prune_in_another_tools_tagged_cache_deletes_nothing(tmp_path):
+    other = tmp_path / "other-tool-cache"
+    blob = other / ("a" * 64)
+    blob.mkdir(parents=True)
+    (blob / "data").write_text("content-addressed blob of another tool")
+    (other / "CACHEDIR.TAG").write_text("Signature: 8a477f597d28d172789f06886806bc55\n# created by some-other-tool\n")
+    done = cli("cache", "--cache-dir", str(other), "prune", "--older-than", "3650")
+    assert (blob / "data").is_file(), done.stderr
 
 
 def test_an_empty_cache_path_is_an_error_not_the_current_folder(tmp_path):
@@ -110,7 +95,15 @@ def test_a_build_never_adopts_a_foreign_folder_as_its_cache(project_copy, tmp_pa
     assert sorted(p.name for p in home_cache.iterdir()) == ["pip"]  # no marker, no entry added
 
 
-# -- 2. no links in a layer: not in verify, the cache check, or a copy --------------------------
+def test_a_foreign_tmp_folder_is_not_adopted_and_deleted_as_a_cache_leftover(project_copy, tmp_path):
+    folder = tmp_path / "ci-cache"
+    (folder / ".tmp-upload").mkdir(parents=True)
+    (folder / ".tmp-upload" / "part").write_text("someone else's")
+    UVBasedLambdaLayerLocalBuilder(project_copy("uv_app"), python="3.12", cache_dir=folder).run()
+    assert (folder / ".tmp-upload" / "part").is_file()
+
+
+# -- no links in a layer: not in the cache check, nor in a copy ----------------------------------------------
 def _layer_with(tmp_path: Path, kind: str) -> Path:
     site = tmp_path / "python"
     (site / "pkg").mkdir(parents=True)
@@ -156,65 +149,71 @@ def test_a_link_added_to_a_cache_entry_makes_it_damaged(project_copy, isolated_l
     assert b"host only" not in result.layer_zip.read_bytes()
 
 
-# -- 3. a live build's staging folder survives a build in another PID namespace -------------------
-def _unshare_available() -> bool:
-    if os.geteuid() != 0 or not shutil.which("unshare"):
-        return False
-    probe = subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", "true"], capture_output=True, check=False)
-    return probe.returncode == 0
-
-
-@pytest.mark.network
-@pytest.mark.skipif(not _unshare_available(), reason="needs root and unshare --pid (CI runs as root)")
-def test_builds_in_two_pid_namespaces_both_complete(project_copy, tmp_path):
-    project = project_copy("uv_numpy")
-    command = [
-        sys.executable,
-        "-m",
-        "cdk_lambda_layer",
-        "build",
-        str(project),
-        "--python",
-        "3.12",
-        "--no-cache",
-        "--json",
-    ]
-    env = {**os.environ, "UV_CACHE_DIR": str(tmp_path / "cold-uv-cache")}  # a slow, downloading first build
-    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    staging = project / "build" / "lambda"
-    deadline = time.time() + 60
-    while time.time() < deadline and not list(staging.glob(".tmp-layer-*/repo")):
-        time.sleep(0.02)
-    assert list(staging.glob(".tmp-layer-*")), "the first build should be under way"
-    # The second build sweeps at its start; in its own PID namespace the first build's pid means nothing.
-    second = subprocess.run(
-        ["unshare", "--pid", "--fork", "--mount-proc", *command], capture_output=True, text=True, check=False
-    )
-    out, err = first.communicate(timeout=600)
-    assert second.returncode == 0, second.stderr
-    assert first.returncode == 0, err
-    reference = json.loads(cli("build", str(project), "--python", "3.12", "--no-cache", "--json").stdout)
-    # Each of the two concurrent builds made the whole layer (its own inventory, taken before it published).
-    for result in (json.loads(out), json.loads(second.stdout)):
-        assert result["packages"] == reference["packages"] and result["unzipped_bytes"] == reference["unzipped_bytes"]
-    assert [p["name"] for p in reference["packages"]] == ["numpy"]
-    with __import__("zipfile").ZipFile(project / "build/lambda/layer/layer.zip") as archive:
-        assert any(n.startswith("python/numpy/") for n in archive.namelist())
-
-
-# -- 7. a synth leaves the project untouched ---------------------------------------------------
-def test_synth_writes_nothing_into_the_project(project_copy, tmp_path):
+def test_a_cache_entry_whose_python_folder_is_a_link_is_damaged(project_copy, isolated_layer_cache, tmp_path):
     project = project_copy("uv_app")
-    before = snapshot(project)
-    synth_layer(project, outdir=tmp_path / "out", runtime=lambda_.Runtime.PYTHON_3_12, build="local")
-    assert snapshot(project) == before
-    assert not (project / "build").exists()
-    assert not list((tmp_path / "out").glob(".cdk-lambda-layer-*"))  # its staging is gone too
-    (asset,) = (tmp_path / "out").glob("asset.*")
-    assert (asset / "python" / "pydantic").is_dir()
+    UVBasedLambdaLayerLocalBuilder(project, python="3.12").run()
+    (entry,) = LayerCache(isolated_layer_cache).entries()
+    elsewhere = tmp_path / "elsewhere"
+    shutil.move(entry.python, elsewhere)
+    entry.python.symlink_to(elsewhere)
+    assert not entry.is_intact()
+    before = sorted(p.relative_to(elsewhere) for p in elsewhere.rglob("*"))
+    rebuilt = UVBasedLambdaLayerLocalBuilder(project, python="3.12").run()
+    assert not rebuilt.cached  # not served through the link, built again
+    assert sorted(p.relative_to(elsewhere) for p in elsewhere.rglob("*")) == before  # what it pointed at stays
 
 
-# -- 10. an unusable cache is a warning, the build goes on ------------------------------------------
+def test_build_folders_and_cache_share_no_inodes(project_copy, isolated_layer_cache, tmp_path):
+    project = project_copy("uv_app")
+    one = UVBasedLambdaLayerLocalBuilder(project, python="3.12", build_dir=tmp_path / "one").run()
+    two = UVBasedLambdaLayerLocalBuilder(project, python="3.12", build_dir=tmp_path / "two").run()
+    (entry,) = LayerCache(isolated_layer_cache).entries()
+    inodes = [
+        {(p.stat().st_dev, p.stat().st_ino) for p in root.rglob("*") if p.is_file()}
+        for root in (one.python_dir, two.python_dir, entry.python)
+    ]
+    assert not (inodes[0] & inodes[1]) and not (inodes[0] & inodes[2]) and not (inodes[1] & inodes[2])
+
+
+# -- fifos and links at the cache's lock and entry paths -----------------------------------------------------
+def _cached_without_lock_file(project_copy, tmp_path: Path) -> tuple[Path, Path, Path]:
+    """(cache, project, lock path) after one CLI build filled the cache; the entry's lock file removed."""
+    cache = tmp_path / "cache"
+    project = project_copy("uv_app")
+    assert cli("build", str(project), "--python", "3.12", "--cache-dir", str(cache)).returncode == 0
+    (fingerprint,) = [p.name for p in cache.iterdir() if len(p.name) == 64]
+    lock = cache / f".{fingerprint}.lock"
+    lock.unlink()
+    return cache, project, lock
+
+
+def test_fifos_in_the_layer_cache_hang_nothing(project_copy, tmp_path):
+    cache, project, lock = _cached_without_lock_file(project_copy, tmp_path)
+    os.mkfifo(lock)  # e.g. restored from a CI cache archive
+    other = "c" * 64
+    (cache / other).mkdir()
+    os.mkfifo(cache / other / "entry.json")
+    shutil.rmtree(project / "build")
+    for args in (
+        ["build", str(project), "--python", "3.12", "--cache-dir", str(cache)],
+        ["cache", "--cache-dir", str(cache), "list"],
+        ["cache", "--cache-dir", str(cache), "prune", "--older-than", "3650"],
+    ):
+        try:
+            cli(*args, timeout=60)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"`cdk-lambda-layer {' '.join(args[:2])}` hung on a fifo in the cache")
+
+
+def test_a_link_at_a_cache_lock_path_creates_nothing_through_it(project_copy, tmp_path):
+    cache, project, lock = _cached_without_lock_file(project_copy, tmp_path)
+    lock.symlink_to(tmp_path / "created-through-the-link")
+    shutil.rmtree(project / "build")
+    cli("build", str(project), "--python", "3.12", "--cache-dir", str(cache))
+    assert not (tmp_path / "created-through-the-link").exists()
+
+
+# -- an unusable cache is a warning, the build goes on -------------------------------------------------------
 def _read_only_mount_available() -> bool:
     return os.geteuid() == 0 and shutil.which("unshare") is not None and shutil.which("mount") is not None
 
@@ -239,7 +238,7 @@ def test_a_read_only_cache_does_not_fail_builds(project_copy, tmp_path):
     assert (project / "build/lambda/layer/layer.zip").is_file()
 
 
-# -- 11. prune racing builds that restore the same entry -------------------------------------------
+# -- prune racing builds that restore the same entry ---------------------------------------------------------
 @pytest.mark.network
 def test_prune_racing_cache_hits_never_crashes(project_copy, isolated_layer_cache):
     project = project_copy("uv_app")
@@ -288,7 +287,7 @@ def test_prune_skips_an_entry_a_build_holds(project_copy, isolated_layer_cache):
     assert cache.entries() == []
 
 
-# -- smaller ones ---------------------------------------------------------------------------------
+# -- stores of killed builds, empty layers -------------------------------------------------------------------
 def test_killed_stores_are_listed_and_pruned(project_copy, isolated_layer_cache):
     project = project_copy("uv_app")
     assert cli("build", str(project), "--python", "3.12").returncode == 0
@@ -320,46 +319,3 @@ def test_a_layer_with_no_packages_is_cached(tmp_path, isolated_layer_cache):
     shadowed = cli("build", str(project), "--python", "3.12")
     assert shadowed.returncode == 0, shadowed.stderr
     assert "not read when there is a requirements.txt" in shadowed.stderr
-
-
-def test_build_folders_and_cache_share_no_inodes(project_copy, isolated_layer_cache, tmp_path):
-    project = project_copy("uv_app")
-    one = UVBasedLambdaLayerLocalBuilder(project, python="3.12", build_dir=tmp_path / "one").run()
-    two = UVBasedLambdaLayerLocalBuilder(project, python="3.12", build_dir=tmp_path / "two").run()
-    (entry,) = LayerCache(isolated_layer_cache).entries()
-    inodes = [
-        {(p.stat().st_dev, p.stat().st_ino) for p in root.rglob("*") if p.is_file()}
-        for root in (one.python_dir, two.python_dir, entry.python)
-    ]
-    assert not (inodes[0] & inodes[1]) and not (inodes[0] & inodes[2]) and not (inodes[1] & inodes[2])
-
-
-@pytest.mark.network
-def test_leftovers_of_a_killed_publish_are_swept_and_only_those(project_copy):
-    """A build killed while it deleted the layer it replaced leaves `.old-layer-*` (its lock file inside,
-    free once the process is gone): the next build removes it. A folder of that name without the lock
-    file is not provably ours and stays."""
-    from cdk_lambda_layer.core.locking import LOCK_NAME
-
-    project = project_copy("uv_app")
-    lambda_dir = project / "build" / "lambda"
-    (lambda_dir / ".old-layer-0badf00d" / "layer" / "artifacts").mkdir(parents=True)
-    (lambda_dir / ".old-layer-0badf00d" / LOCK_NAME).write_text("")
-    (lambda_dir / ".old-layer-mine").mkdir()
-    (lambda_dir / ".old-layer-mine" / "notes.txt").write_text("keep")
-    done = cli("build", str(project), "--python", "3.12", "--no-cache")
-    assert done.returncode == 0, done.stderr
-    assert sorted(p.name for p in lambda_dir.iterdir()) == [".old-layer-mine", "layer"]
-
-
-def test_the_cache_api_refuses_to_prune_a_folder_that_is_not_its_own(tmp_path):
-    """Not only the command line: the cache's prune itself deletes nothing in a folder without its marker."""
-    from cdk_lambda_layer import CacheFolderError
-    from cdk_lambda_layer.cache.prune import prune
-
-    folder = tmp_path / "not-a-cache"
-    (folder / ("b" * 64)).mkdir(parents=True)
-    (folder / ("b" * 64) / "data").write_text("someone's")
-    with pytest.raises(CacheFolderError):
-        prune(LayerCache(folder), older_than_days=0)
-    assert (folder / ("b" * 64) / "data").read_text() == "someone's"

@@ -1,4 +1,5 @@
-"""The remaining error paths, each with the message a user sees."""
+"""Error messages: bad options, projects and index credentials, a missing Poetry plugin, logins refused for CDK's
+Docker bundling, build images missing or misspelt; each with the message a user sees."""
 
 from __future__ import annotations
 
