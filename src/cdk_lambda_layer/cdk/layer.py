@@ -104,9 +104,16 @@ class PythonDependencyLayer(lambda_.LayerVersion):
     :param credentials: ``IndexCredentials`` for private indexes (e.g. from
         ``codeartifact_credentials``). Used at bundling time only: not in the asset hash, the
         template or cdk.out, so a fresh token neither rebuilds nor redeploys the layer.
-    :param environment, volumes, network, user, security_opt, bundling_file_access: passed
-        to CDK's Docker bundling as they are. Default: CDK's (the calling user, bind mounts).
-    :param layer_version_name, description, removal_policy, license: as on ``LayerVersion``.
+    :param environment: passed to CDK's Docker bundling as it is. Default: CDK's.
+    :param volumes: passed to CDK's Docker bundling as they are. Default: CDK's.
+    :param network: passed to CDK's Docker bundling as it is. Default: CDK's.
+    :param user: passed to CDK's Docker bundling as it is. Default: CDK's (the calling user).
+    :param security_opt: passed to CDK's Docker bundling as it is. Default: CDK's.
+    :param bundling_file_access: passed to CDK's Docker bundling as it is. Default: CDK's (bind mounts).
+    :param layer_version_name: as on ``LayerVersion``.
+    :param description: as on ``LayerVersion``.
+    :param removal_policy: as on ``LayerVersion``.
+    :param license: as on ``LayerVersion``.
     """
 
     def __init__(
