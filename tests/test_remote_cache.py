@@ -330,3 +330,103 @@ def test_the_fetched_tree_is_checked_before_the_local_cache_keeps_it(s3, prefix,
     assert second["cache"] == "built"
     assert any("outside python/" in w for w in second["warnings"])
     assert not list(tmp_path.rglob("outside.txt"))
+
+
+def synth_example_app(outdir: Path, cache: Path, env: dict[str, str]):
+    """The example app (examples/app.py), run as the CDK CLI runs it: ``python app`` with CDK_OUTDIR set."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).parent.parent
+    full = {**os.environ, **env, "CDK_OUTDIR": str(outdir), "CDK_LAYER_CACHE_DIR": str(cache)}
+    done = subprocess.run(
+        [sys.executable, str(root / "examples" / "app.py")], cwd=root, env=full, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+def asset_trees(outdir: Path) -> dict[str, dict[str, tuple[str, bool]]]:
+    """Each layer asset folder of a cloud assembly: relative path -> (sha256, executable)."""
+    trees = {}
+    for folder in sorted(outdir.glob("asset.*")):
+        if not (folder / "python").is_dir():
+            continue
+        trees[folder.name] = {
+            p.relative_to(folder).as_posix(): (hashlib.sha256(p.read_bytes()).hexdigest(), os.access(p, os.X_OK))
+            for p in sorted(folder.rglob("*"))
+            if p.is_file()
+        }
+    return trees
+
+
+@pytest.mark.cdk_cli
+def test_the_example_app_on_a_new_machine_builds_nothing(s3, prefix, tmp_path):
+    """Done when: a synth with an empty local cache and a fresh cdk.out takes every layer from the remote
+    (each says remote hit), with the building machine's templates, asset hashes and asset contents."""
+    env = {**s3.env(), "CDK_LAYER_REMOTE_CACHE": f"s3://{BUCKET}/{prefix}"}
+    building = synth_example_app(tmp_path / "a-out", tmp_path / "a-cache", env)
+    layers = [line for line in building.stderr.splitlines() if line.startswith("[cdk-lambda-layer] ") and "->" in line]
+    assert len(layers) == 5 and all("uploaded" in line for line in layers), building.stderr
+    fresh = synth_example_app(tmp_path / "b-out", tmp_path / "b-cache", env)
+    lines = [line for line in fresh.stderr.splitlines() if line.startswith("[cdk-lambda-layer] ") and "->" in line]
+    assert len(lines) == 5 and all("remote hit" in line for line in lines), fresh.stderr
+    assert "remote unavailable" not in fresh.stderr and "was not used" not in fresh.stderr
+    for template in (tmp_path / "a-out").glob("*.template.json"):
+        assert (tmp_path / "b-out" / template.name).read_text() == template.read_text()
+    assert asset_trees(tmp_path / "b-out") == asset_trees(tmp_path / "a-out")
+
+
+def test_the_remote_cache_is_not_part_of_the_asset_hash(tmp_path, project_copy, monkeypatch):
+    from cdk_helpers import SKIP_BUNDLING, layer_s3_key, synth_layer
+
+    project = project_copy("uv_app")
+    without, _, _ = synth_layer(project, context=SKIP_BUNDLING)
+    remote, _, _ = synth_layer(
+        project, context=SKIP_BUNDLING, remote_cache="s3://layers/x", remote_cache_read_only=True
+    )
+    monkeypatch.setenv("CDK_LAYER_REMOTE_CACHE", "s3://layers/y")
+    from_env, _, _ = synth_layer(project, context=SKIP_BUNDLING)
+    assert layer_s3_key(without) == layer_s3_key(remote) == layer_s3_key(from_env)
+    assert without.to_json() == remote.to_json() == from_env.to_json()
+
+
+def test_a_bad_remote_cache_prop_or_context_names_the_construct(tmp_path, project_copy, monkeypatch):
+    from cdk_helpers import SKIP_BUNDLING, synth_layer
+
+    project = project_copy("uv_app")
+    with pytest.raises(RemoteCacheError, match=r"^Stack/Deps: The remote cache 'bucket/x' is not an S3 URL"):
+        synth_layer(project, context=SKIP_BUNDLING, remote_cache="bucket/x")
+    context = {**SKIP_BUNDLING, "cdk-lambda-layer:remoteCache": 7}
+    with pytest.raises(Exception, match=r'Stack/Deps: the cdk.json context key "cdk-lambda-layer:remoteCache"'):
+        synth_layer(project, context=context)
+    monkeypatch.setenv("CDK_LAYER_REMOTE_CACHE_READ_ONLY", "perhaps")
+    with pytest.raises(RemoteCacheError, match=r"CDK_LAYER_REMOTE_CACHE_READ_ONLY is 'perhaps'"):
+        synth_layer(project, context={**SKIP_BUNDLING, "cdk-lambda-layer:remoteCache": "s3://layers/x"})
+
+
+def test_the_context_key_sets_the_remote_and_the_prop_wins(s3, prefix, tmp_path, project_copy, monkeypatch, capfd):
+    """In-process synths of one layer: the context key names the remote (the building synth uploads), and
+    an explicit remote_cache=False on the next machine wins over it (it builds, nothing is fetched)."""
+    from cdk_helpers import synth_layer
+
+    from cdk_lambda_layer.cache.remote import client
+
+    for name, value in s3.env().items():
+        monkeypatch.setenv(name, value)
+    project = project_copy("uv_app")
+    context = {"cdk-lambda-layer:remoteCache": f"s3://{BUCKET}/{prefix}"}
+    client.reset()
+    monkeypatch.setenv("CDK_LAYER_CACHE_DIR", str(tmp_path / "a-cache"))
+    synth_layer(project, outdir=tmp_path / "a-out", context=context)
+    assert "uploaded" in capfd.readouterr().err
+    assert s3.objects(f"{prefix}/records/")
+    client.reset()
+    monkeypatch.setenv("CDK_LAYER_CACHE_DIR", str(tmp_path / "b-cache"))
+    synth_layer(project, outdir=tmp_path / "b-out", context=context, remote_cache=False)
+    err = capfd.readouterr().err
+    assert "built in" in err and "remote hit" not in err
+    client.reset()
+    monkeypatch.setenv("CDK_LAYER_CACHE_DIR", str(tmp_path / "c-cache"))
+    synth_layer(project, outdir=tmp_path / "c-out", context=context)
+    assert "remote hit" in capfd.readouterr().err

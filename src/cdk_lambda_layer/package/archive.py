@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-from ..core.files import read_regular, walk_files
+from ..core.files import open_regular, read_regular, walk_files
 
 FIXED_DATE_TIME = (1980, 1, 1, 0, 0, 0)
 _UNIX = 3
@@ -49,10 +49,27 @@ def layer_entries(site: Path) -> list[tuple[str, Path, int]]:
     return sorted(entries)
 
 
+def layer_mode(mode: int) -> int:
+    """The permission bits a layer's file gets: 0755 when its owner may execute it, else 0644."""
+    return 0o755 if mode & stat.S_IXUSR else 0o644
+
+
+def normalize_modes(site: Path) -> None:
+    """Give every file of the tree the mode the zip gives it, so that a tree, its layer.zip and a tree
+    unpacked from that zip (a remote hit) are the same files, modes included (CDK zips the asset itself)."""
+    for path, _size in walk_files(site):
+        mode = stat.S_IMODE(os.lstat(path).st_mode)
+        if mode != layer_mode(mode):
+            fd = open_regular(path)  # never through a link
+            try:
+                os.fchmod(fd, layer_mode(mode))
+            finally:
+                os.close(fd)
+
+
 def _zip_info(name: str, mode: int, size: int) -> zipfile.ZipInfo:
     info = zipfile.ZipInfo(name, date_time=FIXED_DATE_TIME)
-    executable = mode & stat.S_IXUSR
-    info.external_attr = (stat.S_IFREG | (0o755 if executable else 0o644)) << 16
+    info.external_attr = (stat.S_IFREG | layer_mode(mode)) << 16
     info.create_system = _UNIX
     info.compress_type = zipfile.ZIP_DEFLATED
     info.file_size = size

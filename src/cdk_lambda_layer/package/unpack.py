@@ -17,6 +17,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ..errors import VerificationError
+from .archive import layer_mode
 
 #: At most this many members: a layer of 250 MB holds tens of thousands of files, not millions.
 MAX_MEMBERS = 500_000
@@ -78,7 +79,6 @@ def unpack_layer_zip(zip_path: Path, destination: Path, *, max_bytes: int) -> di
 
 
 def _extract(archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path) -> list[Any]:
-    executable = bool((info.external_attr >> 16) & stat.S_IXUSR)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
     out = os.open(target, flags, 0o600)
     digest, size = hashlib.sha256(), 0
@@ -90,7 +90,7 @@ def _extract(archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path) -> l
                 view = memoryview(block)
                 while view:
                     view = view[os.write(out, view) :]
-        os.fchmod(out, 0o755 if executable else 0o644)
+        os.fchmod(out, layer_mode(info.external_attr >> 16))
     finally:
         os.close(out)
     if size != info.file_size:
