@@ -152,7 +152,7 @@ def run_step(
         volumes[str(lent[1])] = {"bind": CONTAINER_UV_CACHE, "mode": "rw"}
         container_env["UV_CACHE_DIR"] = CONTAINER_UV_CACHE
     run = _Runner(client=client, image=image, target=target, container=container, owner=owner, label=label)
-    install = step_command(target, options, environment_on_stdin=True, phase="install")
+    install = step_command(target, options, environment_on_stdin=True, phase="install", expect_python=True)
     log = run(install, volumes={**volumes, **mounted}, env=container_env, stdin=json.dumps(handed), secrets=secrets)
     finish = step_command(target, options, report=report, phase="finish")
     yours = {host: {"bind": inside, "mode": "rw"} for host, inside in container.volumes.items()}  # libraries, say

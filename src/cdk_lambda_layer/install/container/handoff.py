@@ -81,6 +81,7 @@ def step_command(
     report: str | None = None,
     environment_on_stdin: bool = False,
     phase: Phase = "all",
+    expect_python: bool = False,
 ) -> list[str]:
     """The argv run in the image; no shell, so nothing needs quoting. Its first word, ``env``, is meant
     as the container's entrypoint (an image's own entrypoint, an init say, would make the step not the
@@ -119,4 +120,6 @@ def step_command(
         argv += ["--report", report]
     if environment_on_stdin:
         argv.append("--environment-on-stdin")
+    if expect_python:  # the Docker SDK path: CDK's own bundling keeps the command its asset hash was made with
+        argv += ["--expect-python", target.python]
     return [*argv, "--phase", phase]

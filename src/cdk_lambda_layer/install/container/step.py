@@ -57,6 +57,9 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         "--environment-on-stdin", action="store_true", help="read the installer's variables as a JSON line"
     )
     parser.add_argument(
+        "--expect-python", default=None, help="the target's Python (X.Y): refuse an image that runs another one"
+    )
+    parser.add_argument(
         "--phase",
         choices=("all", "install", "finish"),
         default="all",
@@ -229,11 +232,29 @@ def stop_stragglers() -> None:
             pass
 
 
+def python_mismatch(expected: str | None, describe: str) -> str | None:
+    """Why this image cannot build the target: it runs another Python than the runtime's (its wheels,
+    bytecode and import check would be for that one), or None."""
+    running = f"{sys.version_info.major}.{sys.version_info.minor}"
+    if not expected or expected == running:
+        return None
+    return (
+        f"The build image runs Python {platform.python_version()}, but the layer is for {describe}: its wheels, "
+        f"bytecode and import check would be for {running}. Use the runtime's SAM build image "
+        f"(public.ecr.aws/sam/build-python{expected}), an image with Python {expected}, or build for python "
+        f"{running} (python= / --python)."
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _arguments(argv)
     output = Path(args.output)
     site, handoff = output / "python", output / HANDOFF_DIR
     if args.phase in ("all", "install"):
+        mismatch = python_mismatch(args.expect_python, args.describe)
+        if mismatch:
+            print(f"error: {mismatch}", file=sys.stderr, flush=True)
+            return 2
         try:
             extra = read_environment() if args.environment_on_stdin else {}
         except (LayerBuildError, ValueError) as exc:
