@@ -47,7 +47,8 @@ def start_s3() -> tuple[subprocess.Popen, str]:
     url = f"http://127.0.0.1:{port}"
     import boto3
 
-    boto3.client("s3", endpoint_url=url, region_name="us-east-1").create_bucket(Bucket=BUCKET)
+    keys = {"aws_access_key_id": "bench", "aws_secret_access_key": "bench"}
+    boto3.client("s3", endpoint_url=url, region_name="us-east-1", **keys).create_bucket(Bucket=BUCKET)
     return server, url
 
 

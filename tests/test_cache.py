@@ -361,7 +361,8 @@ def test_a_folder_swapped_for_a_link_after_the_walk_is_not_read(project_copy, tm
 def test_a_folder_swapped_for_a_link_during_a_tree_copy_is_never_read_through(tmp_path, monkeypatch):
     """copy_tree opens files relative to descriptors of the folders it walks: a folder replaced by a
     link to a host folder after the first walk is refused, and no byte of the host file is written."""
-    from cdk_lambda_layer import VerificationError, layout
+    from cdk_lambda_layer import VerificationError
+    from cdk_lambda_layer.core import copy as layout
 
     tree = tmp_path / "tree"
     (tree / "pkg").mkdir(parents=True)
