@@ -62,6 +62,8 @@ class RemoteSession:
         self._scratch: list[Path] = []
         #: The remote's record is not to be replaced (a newer version's; a good one this disk could not take).
         self._keep_record = False
+        if location is not None and given_up(location) is not None:  # by an earlier layer of this process
+            self.warnings.append(f"remote unavailable: {given_up(location)}; built here")
 
     def close(self) -> None:
         """Delete the zips made only for an upload (the local cache keeps its own copy)."""
@@ -90,9 +92,6 @@ class RemoteSession:
     # -- reading -----------------------------------------------------------------------------
     def fetch(self, cache: LayerCache, rebuild_reason: Callable[[dict[str, Any]], str | None], max_bytes: int) -> bool:
         """Bring the remote layer of this fingerprint into ``cache`` (held under its lock); False on a miss."""
-        if self.location is not None and given_up(self.location) is not None:
-            self.warnings.append(f"remote unavailable: {given_up(self.location)}; built here")
-            return False
         if not self.active:
             return False
         try:

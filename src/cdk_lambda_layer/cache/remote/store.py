@@ -40,11 +40,11 @@ class RemoteCache:
         """The record of ``fingerprint``, or None when there is none; a record that is not JSON raises."""
         key = self.location.key(record_key(fingerprint))
         try:
-            body = self._call(
-                "reading a record",
-                lambda s3: s3.get_object(Bucket=self.location.bucket, Key=key)["Body"].read(MAX_RECORD_BYTES + 1),
-                quick=True,
+            answer = self._call(
+                "reading a record", lambda s3: s3.get_object(Bucket=self.location.bucket, Key=key), quick=True
             )
+            self._check_s3(answer)
+            body = self._call("reading a record", lambda _s3: answer["Body"].read(MAX_RECORD_BYTES + 1))
         except RemoteFailure as exc:
             if exc.missing:
                 return None
@@ -95,10 +95,14 @@ class RemoteCache:
             quick=True,
             writing=True,
         )
-        if not answer.get("ETag"):  # S3 (and every store that speaks its API) names what it stored
+        self._check_s3(answer)
+
+    def _check_s3(self, answer: dict[str, Any]) -> None:
+        """S3 (and every store that speaks its API) names each object it stores or serves by its ETag: an
+        endpoint that answers without one is not S3 (a web page, a captive portal), and is given up."""
+        if not answer.get("ETag"):
             raise RemoteFailure(
-                f"the endpoint of {self.location.url} does not answer as S3 does (no ETag for a stored object): "
-                "check AWS_ENDPOINT_URL_S3"
+                f"the endpoint of {self.location.url} does not answer as S3 does (no ETag): check AWS_ENDPOINT_URL_S3"
             )
 
     def records(self) -> list[dict[str, Any]]:
