@@ -158,3 +158,65 @@ def cli(project: Path, cache: Path, env: dict[str, str], *args: str, build_dir: 
     if popen:
         return subprocess.Popen(argv, env=full, text=True, **popen)
     return subprocess.run(argv, env=full, capture_output=True, text=True, check=False, timeout=900)
+
+
+class Blackhole:
+    """An endpoint that accepts every connection and never answers a byte (a firewall that drops replies, a
+    hung proxy): how long a build waits on it is what the remote's timeouts are worth."""
+
+    def __init__(self) -> None:
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.connections: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                self.connections.append(self.server.accept()[0])
+            except OSError:
+                return
+
+    def close(self) -> None:
+        self.server.close()
+        for connection in self.connections:
+            connection.close()
+
+
+class NotS3:
+    """An HTTP endpoint that is not S3: it answers every request with ``status`` and ``body`` (a web page,
+    a captive portal, a throttling front with 503 SlowDown)."""
+
+    def __init__(self, status: int, body: bytes) -> None:
+        import http.server
+
+        class Answer(http.server.BaseHTTPRequestHandler):
+            def _answer(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                if length:
+                    self.rfile.read(length)
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+
+            do_GET = do_PUT = do_HEAD = do_POST = _answer
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Answer)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -200,14 +200,18 @@ class LayerCache:
         *,
         zip_level: int,
         max_bytes: int,
+        check: Callable[[Path, dict[str, list[Any]]], None] | None = None,
     ) -> None:
         """Add a layer from its zip (a remote hit): ``fetch`` writes the zip into the entry's private folder
-        (and checks it), which is then unpacked there, listed as it is written, and kept at its level.
-        Anything wrong with the zip is a VerificationError, and nothing is added. Call under ``lock``."""
+        (and checks it), which is then unpacked there, listed as it is written, held to ``check`` (the
+        tree, its listing), and kept at its level. Anything wrong with the zip is a VerificationError, and
+        nothing is added. Call under ``lock``."""
 
         def fill(temp: Path) -> dict[str, Any]:
             fetch(temp / ZIP_FILE)
             files = unpack_layer_zip(temp / ZIP_FILE, temp / "python", max_bytes=max_bytes)
+            if check is not None:
+                check(temp / "python", files)
             info = (temp / ZIP_FILE).stat()
             return {
                 "files": files,

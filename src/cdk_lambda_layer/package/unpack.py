@@ -1,8 +1,10 @@
 """A layer.zip read back into a python/ tree, refusing anything a layer.zip of this library never holds.
 
 A zip from elsewhere (the remote cache) decides what lands on disk, so every member is checked before
-a byte is written: under ``python/``, no absolute path, no ``..``, no backslash, no link or special
-file (the mode in its external attributes), no name twice, a size within the caller's limit in all;
+a byte is written: under ``python/``, every part of its name a plain name (no absolute path, no empty
+part as in ``python//etc``, no ``.`` or ``..``, no backslash), no link or special file (the mode in its
+external attributes), no name twice, no file where another member needs a folder, nothing before the
+first member or after the last (a self-extracting stub, a comment), a size within the caller's limit;
 each file is created exclusively (never through a link) with 0644 or 0755, as the zip writer
 (archive.py) sets them, and hashed as it is written, so the caller gets the tree's listing for free.
 """
@@ -26,11 +28,12 @@ _BLOCK = 1 << 20
 
 def _member_problem(info: zipfile.ZipInfo, seen: set[str]) -> str | None:
     name = info.filename
-    path = PurePosixPath(name)
+    parts = name.removesuffix("/").split("/") if info.is_dir() else name.split("/")
     kind = stat.S_IFMT(info.external_attr >> 16)
-    if not name.startswith("python/") or path.is_absolute() or "\\" in name or ".." in path.parts:
-        return f"{name!r} is outside python/"
-    if name in seen:
+    plain = parts[0] == "python" and (len(parts) > 1 or info.is_dir()) and "\\" not in name
+    if not plain or any(p in ("", ".", "..") for p in parts[1:]):
+        return f"{name!r} is outside python/ or not a plain path"
+    if name.removesuffix("/") in seen:
         return f"{name!r} is in it twice"
     if info.is_dir():
         return None
@@ -51,14 +54,30 @@ def check_members(archive: zipfile.ZipFile, max_bytes: int) -> list[zipfile.ZipI
         problem = _member_problem(info, seen)
         if problem:
             raise VerificationError(f"the layer.zip is not one this library writes: {problem}")
-        seen.add(info.filename)
+        seen.add(info.filename.removesuffix("/"))
     files = [i for i in infos if not i.is_dir()]
+    problem = _layout_problem(archive, infos, {i.filename for i in files})
+    if problem:
+        raise VerificationError(f"the layer.zip is not one this library writes: {problem}")
     total = sum(i.file_size for i in files)
     if total > max_bytes:
         raise VerificationError(
-            f"the layer.zip unpacks to {total / 1e6:.1f} MB, above the {max_bytes / 1e6:.1f} MB allowed"
+            f"the layer.zip unpacks to {total} bytes ({total / 1e6:.1f} MB), above the {max_bytes} allowed"
         )
     return files
+
+
+def _layout_problem(archive: zipfile.ZipFile, infos: list[zipfile.ZipInfo], files: set[str]) -> str | None:
+    """A file that another member puts things under, or bytes around the members (a stub, a comment)."""
+    for info in infos:
+        parent = PurePosixPath(info.filename.removesuffix("/")).parent
+        while parent.as_posix() != ".":
+            if parent.as_posix() in files:
+                return f"{parent.as_posix()!r} is a file, and {info.filename!r} is under it"
+            parent = parent.parent
+    if archive.comment or (infos and min(i.header_offset for i in infos) != 0):
+        return "it has a comment or data before its first member"
+    return None
 
 
 def unpack_layer_zip(zip_path: Path, destination: Path, *, max_bytes: int) -> dict[str, list[Any]]:
@@ -70,7 +89,7 @@ def unpack_layer_zip(zip_path: Path, destination: Path, *, max_bytes: int) -> di
         with zipfile.ZipFile(zip_path) as archive:
             for info in check_members(archive, max_bytes):
                 relative = info.filename.removeprefix("python/")
-                target = destination / relative
+                target = destination.joinpath(*relative.split("/"))  # plain parts (checked): always inside
                 target.parent.mkdir(parents=True, exist_ok=True)
                 listing[relative] = _extract(archive, info, target)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError) as exc:

@@ -11,6 +11,7 @@ redacted from whatever botocore says.
 
 from __future__ import annotations
 
+import logging
 import os
 from functools import cache
 from typing import Any
@@ -18,8 +19,12 @@ from typing import Any
 from ...core.runner import redact
 from .location import RemoteLocation
 
-#: Seconds to open a connection and to wait for a read: a remote that is down costs little.
+#: Seconds to open a connection and to wait for a read: a remote that is down costs little. A small
+#: request (a record, a lookup: the first contact of every build) waits QUICK_READ_TIMEOUT for its
+#: answer, so an endpoint that accepts connections and never answers costs seconds, not a minute; a
+#: blob's transfer, once the remote has answered, READ_TIMEOUT between two reads.
 CONNECT_TIMEOUT = 2
+QUICK_READ_TIMEOUT = 2
 READ_TIMEOUT = 20
 #: Attempts per request, the first included (botocore's standard mode: throttling backs off, no storm).
 MAX_ATTEMPTS = 2
@@ -63,24 +68,37 @@ def give_up(location: RemoteLocation, reason: str) -> None:
     _GIVEN_UP.setdefault(location.url, reason)
 
 
-def s3_client() -> Any:
-    """A boto3 S3 client with short timeouts and few retries (one per process: clients are thread-safe)."""
+def s3_client(*, quick: bool = False) -> Any:
+    """A boto3 S3 client with short timeouts and few retries (one per process and kind: clients are
+    thread-safe); ``quick`` for small requests, which wait QUICK_READ_TIMEOUT for an answer."""
     try:
-        return _client()
+        return _client(QUICK_READ_TIMEOUT if quick else READ_TIMEOUT)
     except ImportError as exc:
         raise RemoteFailure(
             "boto3 is not installed, which the remote cache needs: pip install 'cdk-lambda-layer[s3]'"
         ) from exc
 
 
+class _NoRefreshTraceback(logging.Filter):
+    """botocore logs a failed refresh of expiring credentials as a warning with a traceback, and then
+    raises: the raise becomes the build's one warning, so the log record is dropped."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.ERROR or record.exc_info is None
+
+
+_QUIET = _NoRefreshTraceback()
+
+
 @cache
-def _client() -> Any:
+def _client(read_timeout: int) -> Any:
     import boto3
     from botocore.config import Config
 
+    logging.getLogger("botocore.credentials").addFilter(_QUIET)  # once: a filter is added only once
     config = Config(
         connect_timeout=CONNECT_TIMEOUT,
-        read_timeout=READ_TIMEOUT,
+        read_timeout=read_timeout,
         retries={"total_max_attempts": MAX_ATTEMPTS, "mode": "standard"},
         user_agent_extra="cdk-lambda-layer",
     )
@@ -99,25 +117,37 @@ def reset() -> None:
     _GIVEN_UP.clear()
 
 
-def failure(exc: BaseException, location: RemoteLocation, doing: str) -> RemoteFailure:
-    """What a botocore error means for the user: the cause and the fix, in one line."""
+def failure(exc: BaseException, location: RemoteLocation, doing: str, *, writing: bool = False) -> RemoteFailure:
+    """What a botocore error means for the user: the cause and the fix, in one line. A missing object is
+    a miss when reading; when ``writing``, a "not found" means the endpoint or bucket is not what it seems."""
     from botocore.exceptions import (
         BotoCoreError,
         ClientError,
         ConnectionError,
+        CredentialRetrievalError,
+        HTTPClientError,
         NoCredentialsError,
         PartialCredentialsError,
+        ProfileNotFound,
+        SSOError,
+        TokenRetrievalError,
     )
 
     where = location.url
     exc = _cause(exc)
+    endpoint = _clean(os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or "S3")
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
         code = str(error.get("Code") or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or "")
         message = _clean(str(error.get("Message") or code))
-        if code in _MISSING:
+        if code in _MISSING and not writing:
             return RemoteFailure(f"{doing}: not found", missing=True)
-        if code == "NoSuchBucket":
+        if code in _MISSING:
+            reason = (
+                f"{endpoint} answered {doing} with {code} ({message}): it is not the S3 API of {where}; check "
+                "AWS_ENDPOINT_URL_S3 and the remote cache URL"
+            )
+        elif code == "NoSuchBucket":
             reason = f"the bucket of {where} does not exist ({message}): create it, or fix the remote cache URL"
         elif code in _DENIED:
             rights = (
@@ -130,7 +160,7 @@ def failure(exc: BaseException, location: RemoteLocation, doing: str) -> RemoteF
                 f"variables) and that they grant {rights} on {where}"
             )
         elif code in _THROTTLED:
-            reason = f"S3 is throttling {doing} ({code}); the layer is built here this time"
+            reason = f"S3 is throttling {doing} ({code}): the next run tries again"
         else:
             reason = f"S3 answered {doing} with {code}: {message}"
         return RemoteFailure(reason)
@@ -139,8 +169,13 @@ def failure(exc: BaseException, location: RemoteLocation, doing: str) -> RemoteF
             f"no AWS credentials for {where} ({_clean(str(exc))}): configure a profile, SSO, a role or the AWS_* "
             "variables, or turn the remote cache off (--no-remote-cache / CDK_LAYER_REMOTE_CACHE=off)"
         )
-    if isinstance(exc, ConnectionError):
-        endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or "S3"
+    if isinstance(exc, (ProfileNotFound, CredentialRetrievalError, TokenRetrievalError, SSOError)):
+        return RemoteFailure(
+            f"the AWS credentials for {where} cannot be had ({_clean(str(exc))}): fix AWS_PROFILE, log in again "
+            "(aws sso login) or renew them, or turn the remote cache off (--no-remote-cache / "
+            "CDK_LAYER_REMOTE_CACHE=off)"
+        )
+    if isinstance(exc, (ConnectionError, HTTPClientError)):  # refused, unresolvable, a timeout, cut off
         return RemoteFailure(
             f"cannot reach {endpoint} for {where} ({_clean(str(exc))}): check the network, the proxy "
             "(HTTPS_PROXY) and AWS_ENDPOINT_URL_S3"

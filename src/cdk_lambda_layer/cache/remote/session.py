@@ -21,13 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import VerificationError
+from ...install.inventory import installed_packages, normalize
 from ...package.archive import DEFAULT_ZIP_LEVEL, write_layer_zip
 from ...target import LambdaTarget
 from ..entry import file_sha256
 from ..store import LayerCache
 from .client import RemoteFailure, give_up, given_up
 from .location import RemoteLocation
-from .record import make_record, record_problem
+from .record import is_newer, make_record, record_problem
 from .store import RemoteCache
 
 logger = logging.getLogger(__name__)
@@ -59,6 +60,10 @@ class RemoteSession:
         self.outcome: RemoteOutcome | None = RemoteOutcome() if location else None
         self._seconds = 0.0
         self._scratch: list[Path] = []
+        #: The remote's record is not to be replaced (a newer version's; a good one this disk could not take).
+        self._keep_record = False
+        if location is not None and given_up(location) is not None:  # by an earlier layer of this process
+            self.warnings.append(f"remote unavailable: {given_up(location)}; built here")
 
     def close(self) -> None:
         """Delete the zips made only for an upload (the local cache keeps its own copy)."""
@@ -87,9 +92,6 @@ class RemoteSession:
     # -- reading -----------------------------------------------------------------------------
     def fetch(self, cache: LayerCache, rebuild_reason: Callable[[dict[str, Any]], str | None], max_bytes: int) -> bool:
         """Bring the remote layer of this fingerprint into ``cache`` (held under its lock); False on a miss."""
-        if self.location is not None and given_up(self.location) is not None:
-            self.warnings.append(f"remote unavailable: {given_up(self.location)}; built here")
-            return False
         if not self.active:
             return False
         try:
@@ -109,6 +111,13 @@ class RemoteSession:
         if record is None:
             logger.info("remote cache: no layer %s", self.fingerprint[:12])
             return False
+        if is_newer(record):
+            self._keep_record = True
+            self.warnings.append(
+                f"the remote cache's layer {self.fingerprint[:12]} was written by a newer cdk-lambda-layer (record "
+                f"format {record['format']}); built here, and left for it: upgrade to share it"
+            )
+            return False
         problem = record_problem(record, self.fingerprint, self.target)
         if problem:
             return self._unusable(f"its record cannot be used: {problem}")
@@ -122,14 +131,31 @@ class RemoteSession:
         def fetch(destination: Path) -> None:
             self.remote.download(blob["sha256"], blob["size"], destination)  # type: ignore[union-attr]
 
+        manifest = record["manifest"]
+        # Never more than its manifest says: a zip that claims more is refused before a byte is written.
+        limit = min(max_bytes, manifest["sizes"]["unzipped_bytes"])
         try:
-            cache.store_zip(self.fingerprint, fetch, metadata, zip_level=blob["zip_level"], max_bytes=max_bytes)
+            cache.store_zip(
+                self.fingerprint,
+                fetch,
+                metadata,
+                zip_level=blob["zip_level"],
+                max_bytes=limit,
+                check=_as_told(manifest),
+            )
         except RemoteFailure as exc:
             if exc.missing:
                 return self._unusable("its record names a blob that is not in the bucket")
             raise
         except (ValueError, VerificationError) as exc:
             return self._unusable(f"its blob failed the check ({exc})")
+        except OSError as exc:  # the local disk's (full, read-only): the remote is not to blame
+            self.warnings.append(
+                f"the remote cache's layer {self.fingerprint[:12]} could not be put in the local cache "
+                f"({exc.strerror or exc}); built here. Free space or fix the cache folder (CDK_LAYER_CACHE_DIR)"
+            )
+            self._keep_record = True
+            return False
         self._note(hit=True, size=blob["size"])
         return True
 
@@ -142,7 +168,7 @@ class RemoteSession:
 
     # -- writing -----------------------------------------------------------------------------
     def wants_upload(self) -> bool:
-        return self.active and self.location is not None and not self.location.read_only
+        return self.active and self.location is not None and not self.location.read_only and not self._keep_record
 
     def upload(self, python: Path, layer_zip: Path | None, zip_level: int, metadata: dict[str, Any]) -> Path | None:
         """Upload the built layer (its layer.zip, made here at the default level when the build made none);
@@ -184,6 +210,25 @@ class RemoteSession:
             seconds=self._seconds,
             bytes=now.bytes if size is None else now.bytes + size,
         )
+
+
+def _as_told(manifest: dict[str, Any]) -> Callable[[Path, dict[str, list[Any]]], None]:
+    """The check of an unpacked remote layer against its manifest: what a reader is told (its packages
+    and versions, its unzipped size) is what it gets."""
+
+    def check(tree: Path, files: dict[str, list[Any]]) -> None:
+        total = sum(size for size, _sha in files.values())
+        if total != manifest["sizes"]["unzipped_bytes"]:
+            raise VerificationError(
+                f"it unpacks to {total} bytes, and its manifest says {manifest['sizes']['unzipped_bytes']}"
+            )
+        found = {(normalize(p.name), p.version) for p in installed_packages(tree)}
+        told = {(normalize(p["name"]), p["version"]) for p in manifest.get("packages", [])}
+        if found != told:
+            odd = sorted(f"{n} {v}" for n, v in found ^ told)
+            raise VerificationError(f"its packages are not its manifest's ({', '.join(odd[:5])})")
+
+    return check
 
 
 def scratch_cache() -> tuple[LayerCache, Callable[[], None]]:
