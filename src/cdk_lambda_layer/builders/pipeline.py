@@ -22,7 +22,6 @@ from ..errors import BuildFolderError, LayerBuildError, ToolNotFoundError
 from ..install.inventory import InstalledPackage, installed_packages
 from ..install.target_python import BytecodeOutcome, ImportOutcome
 from ..options import LayerOptions
-from ..package.archive import write_layer_zip
 from ..package.layout import LayerPathLayout, staging
 from ..package.manifest import ToolVersions, build_manifest, write_manifest
 from ..plan.shape import empty_note
@@ -63,6 +62,8 @@ class Builder(Protocol):
     def import_check(self, work: LayerPathLayout) -> ImportOutcome: ...
     def verify(self, work: LayerPathLayout) -> VerifyReport: ...
     def build_facts(self) -> dict[str, Any]: ...
+    def zip_layer(self, layer_dir: Path, destination: Path) -> int: ...
+    def store_packages(self, work: LayerPathLayout) -> list[str]: ...
 
 
 class LayerRun:
@@ -91,6 +92,7 @@ class LayerRun:
                 metadata = {"manifest": manifest, "requirements": _read(work.requirements)}
                 zip_to = work.layer_zip if b.make_zip else None
                 self.log.run("cache store", lambda: cache.store(work.python, metadata, zip_to, b.zip_level))
+                self.log.warn(self.log.run("package store", lambda: b.store_packages(work)))
             write_manifest(work.manifest, manifest)
             layer_dir = self._deliver(work, layer_dir, copy_python_to, moved=direct is not None)
             shown = b.layout.python if publish else (copy_python_to or layer_dir)
@@ -196,7 +198,7 @@ class LayerRun:
         b = self.builder
         if not b.make_zip or (restored is not None and restored.zipped):
             return
-        zipped = self.log.run("zip", lambda: write_layer_zip(layer_dir, work.layer_zip, b.zip_level))
+        zipped = self.log.run("zip", lambda: b.zip_layer(layer_dir, work.layer_zip))
         manifest["sizes"]["zipped_bytes"] = zipped
         if restored is not None:
             cache.add_zip(work.layer_zip, b.zip_level)

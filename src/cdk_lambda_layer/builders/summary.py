@@ -51,12 +51,21 @@ def target(result: LayerBuildResult) -> str:
     return f"{found.get('runtime', '?')} {found.get('architecture', '?')}"
 
 
+def slowest_imports(result: LayerBuildResult, count: int = 5) -> str | None:
+    """ "slowest imports: numpy 0.11 s, pydantic 0.05 s, …" from the import check, or None when it did not run."""
+    times = list((result.manifest.get("import_times") or {}).items())[:count]
+    if not times:
+        return None
+    return "slowest imports: " + ", ".join(f"{module} {seconds:.2f} s" for module, seconds in times)
+
+
 def synth_line(construct_path: str, result: LayerBuildResult) -> str:
     """One line per layer for the synth output, then one per warning."""
+    imports = slowest_imports(result)
     line = (
         f"{PREFIX} {construct_path}: {source(result)} -> {target(result)}, {timing(result)}, "
         f"{_megabytes(result.unzipped_bytes)} unzipped, {package_count(len(result.packages))} "
-        f"(largest: {largest_packages(result)})"
+        f"(largest: {largest_packages(result)}){'; ' + imports if imports else ''}"
     )
     return "\n".join([line, *(f"{PREFIX}   WARNING {construct_path}: {w}" for w in result.warnings)])
 
@@ -69,5 +78,8 @@ def closing_lines(result: LayerBuildResult) -> str:
         f"{package_count(len(result.packages))} ({'from the layer cache' if result.cached else 'built'})",
         f"largest: {largest_packages(result, 5)}",
     ]
+    imports = slowest_imports(result)
+    if imports:
+        lines.append(imports)
     lines += [f"WARNING: {w}" for w in result.warnings]
     return "\n".join(lines)

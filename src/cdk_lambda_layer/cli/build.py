@@ -28,6 +28,7 @@ def result_json(result: LayerBuildResult) -> dict[str, Any]:
         "warnings": list(result.warnings),
         "bytecode": result.manifest.get("bytecode"),
         "import_check": result.manifest.get("import_check"),
+        "import_times": result.manifest.get("import_times") or {},
         "local_packages": result.manifest.get("local_packages", []),
         "unzipped_bytes": result.unzipped_bytes,
         "zipped_bytes": result.zipped_bytes,

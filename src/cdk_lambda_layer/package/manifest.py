@@ -74,6 +74,8 @@ def build_manifest(
         ],
         "bytecode": bytecode.manifest() if bytecode else None,
         "import_check": imports.manifest() if imports else None,
+        #: Every imported top-level module's import time on the target's Python, slowest first.
+        "import_times": dict(imports.times) if imports else {},
         "warnings": list(warnings),
         "sizes": {"unzipped_bytes": unzipped_bytes, "zipped_bytes": zipped_bytes},
     }

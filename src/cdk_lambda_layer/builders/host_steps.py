@@ -1,0 +1,163 @@
+"""The steps of a local build after the plan, with the package cache and side by side where that pays.
+
+Without the package cache (or for a layer none of whose packages has a key) the layer is installed,
+trimmed and compiled in place, and the content checks run while it compiles. With it, entries found
+are copied in first (builders/incremental.py), the misses are installed, trimmed and compiled in a
+folder of their own (``fresh``) and moved in; the content checks then run while the import check
+does. Either way layer.zip is compressed beside the import check (builders/parallel.py).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from concurrent.futures import Future
+from pathlib import Path
+
+from ..cache.packages.store import PackageCache
+from ..core.files import walk_files
+from ..install import host as installers
+from ..install.host import InstallSettings, merge_tree
+from ..install.inventory import installed_packages
+from ..install.target_python import (
+    BytecodeOutcome,
+    ImportOutcome,
+    bytecode_wanted,
+    check_imports,
+    compile_bytecode,
+    interpreter_for,
+)
+from ..install.trim import trim
+from ..options import LayerOptions
+from ..package.archive import layer_entries, write_layer_zip
+from ..package.layout import LayerPathLayout
+from ..target import LambdaTarget
+from ..verify.layer import ContentReport, VerifyReport, check_content, final_report
+from ..verify.requires import check_requirements
+from . import parallel
+from .incremental import PackageReuse, bytecode_id
+from .result import Prepared
+from .steps import StepLog
+
+
+class HostSteps:
+    """One local build's install, finish, import check, verify and zip (see the module docstring)."""
+
+    def __init__(self, target: LambdaTarget, options: LayerOptions, log: StepLog) -> None:
+        self.target = target
+        self.options = options
+        self.log = log
+        self.side = parallel.SideTasks()
+        self.reuse: PackageReuse | None = None
+        self.fresh: Path | None = None
+        self.expected: dict[str, str] | None = None
+        self._content: Future[ContentReport] | None = None
+        self._zip: Future[int] | None = None
+        #: Paths whose cached zip stream did not inflate to the file (their entries are removed).
+        self.rejected: list[str] = []
+
+    # -- install -----------------------------------------------------------------------------
+    def start_reuse(self, cache_root: Path | None, zip_level: int | None) -> None:
+        """Use the package cache in the layer cache folder (None: no cache)."""
+        if cache_root is None:
+            return
+        interpreter = interpreter_for(self.target, self.options) if bytecode_wanted(self.options) else None
+        self.reuse = PackageReuse(
+            PackageCache(cache_root), self.target, self.options, bytecode_id(interpreter, self.options), zip_level
+        )
+
+    def install(self, prepared: Prepared, work: LayerPathLayout, settings: InstallSettings) -> None:
+        self.expected = prepared.expected
+        if self.reuse is None:
+            installers.install(prepared.plan, prepared.local, work.python, work.repo, self.target, settings)
+            return
+        reused = self.reuse.restore(self.reuse.planned(prepared.plan, prepared.local), work.python)
+        installers.write_requirements(prepared.plan, prepared.local, work.repo, settings)  # the whole plan's record
+        plan, local = self.reuse.misses_plan(prepared.plan)
+        self.fresh = work.root / "fresh"
+        scratch = work.root / "fresh-repo"
+        self.fresh.mkdir()
+        scratch.mkdir()
+        if reused.misses:
+            installers.install(plan, local, self.fresh, scratch, self.target, settings)
+
+    # -- finish ------------------------------------------------------------------------------
+    def finish(self, work: LayerPathLayout) -> BytecodeOutcome:
+        if self.fresh is None or self.reuse is None:
+            self.log.run("trim", lambda: trim(work.python, self.options.left_out))
+            if parallel.overlap():
+                files = walk_files(work.python)  # before the bytecode step writes a file
+                self._content = self.side.start(lambda: self._check_content(work, files))
+            return self.log.run("bytecode", lambda: self._compile(work.python))
+        fresh, reuse = self.fresh, self.reuse
+        walk_files(fresh)  # only regular files, no links, before anything reads the new packages
+        self.log.run("trim", lambda: trim(fresh, self.options.left_out))
+        outcome = self.log.run("bytecode", lambda: self._compile(fresh))
+        merge_tree(fresh, work.python)
+        shutil.rmtree(fresh, ignore_errors=True)
+        shutil.rmtree(work.root / "fresh-repo", ignore_errors=True)
+        if parallel.overlap():
+            files = walk_files(work.python)
+            self._content = self.side.start(lambda: self._check_content(work, files))
+        return reuse.bytecode_outcome(outcome)
+
+    def _compile(self, site: Path) -> BytecodeOutcome:
+        return compile_bytecode(site, self.target, self.options, jobs=parallel.jobs())
+
+    # -- import check, verify, zip ---------------------------------------------------------
+    def import_check(self, work: LayerPathLayout, zip_level: int | None) -> ImportOutcome:
+        """The import check, with layer.zip compressed beside it (its file list taken first)."""
+        check_requirements(installed_packages(work.python), self.target, self.options)
+        if zip_level is not None and parallel.overlap():
+            entries = layer_entries(work.python)
+            self._zip = self.side.start(lambda: self._write_zip(work.python, work.layer_zip, zip_level, entries))
+        return self._settling(
+            lambda: self.log.run("import check", lambda: check_imports(work.python, self.target, self.options))
+        )
+
+    def verify(self, work: LayerPathLayout) -> VerifyReport:
+        content = self._content
+        self._content = None
+        report = self._settling(lambda: content.result() if content is not None else self._check_content(work, None))
+        return self._settling(lambda: final_report(work.python, self.options, report))
+
+    def zip_layer(self, layer_dir: Path, destination: Path, level: int) -> int:
+        """layer.zip: the one compressed beside the import check, or written now."""
+        started, self._zip = self._zip, None
+        if started is not None:
+            return self._settling(started.result)
+        self.side.settle()
+        return self._write_zip(layer_dir, destination, level, None)
+
+    def store_packages(self, work: LayerPathLayout, zipped: bool) -> None:
+        self.side.settle()
+        if self.reuse is not None:
+            self.reuse.store(work.python, work.layer_zip if zipped else None, self.rejected)
+
+    @property
+    def warnings(self) -> list[str]:
+        return self.reuse.warnings if self.reuse is not None else []
+
+    def _write_zip(self, site: Path, destination: Path, level: int, entries: list[tuple[str, Path, int]] | None) -> int:
+        members = self.reuse.reused.members if self.reuse is not None else None
+        return write_layer_zip(
+            site,
+            destination,
+            level,
+            workers=parallel.jobs(),
+            precompressed=members,
+            rejected=self.rejected,
+            entries=entries,
+        )
+
+    def _check_content(self, work: LayerPathLayout, files: list[tuple[Path, int]] | None) -> ContentReport:
+        files = walk_files(work.python) if files is None else files
+        return check_content(work.python, self.target, self.options, files, expected=self.expected)
+
+    def _settling(self, action: Callable[[], object]):  # type: ignore[no-untyped-def]
+        """Run ``action``; if it fails, wait for the side tasks first (none may outlive the build)."""
+        try:
+            return action()
+        except BaseException:
+            self.side.settle()
+            raise

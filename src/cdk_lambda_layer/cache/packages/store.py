@@ -1,0 +1,272 @@
+"""The package cache: one entry per installed distribution and target (key.py), beside the layers.
+
+Layout: ``<layer cache>/packages/<key>/`` (entry.py), ``<layer cache>/packages/.<key>.lock`` and
+``.tmp-…`` folders of stores under way. The same rules as the layer cache (cache/store.py): the
+root must be this library's (CACHEDIR.TAG, ownership.py); every file is copied in and out, never
+linked, and checked against the entry's listing as it is copied; an entry is written in a private,
+locked folder and renamed into place complete, under its key's lock, so a build killed while it
+writes leaves a ``.tmp-`` folder that no lookup ever reads and the next store or prune sweeps; a
+damaged, truncated, linked or foreign entry is removed and built again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ...core.copy import copy_file, copy_tree
+from ...core.files import open_regular
+from ...core.locking import held_folder, is_abandoned, open_lock_file, remove_held, sweep, try_lock
+from ...errors import CacheFolderError, VerificationError
+from .. import ownership
+from ..ownership import _TMP_PREFIX, _still_at, _write_atomically
+from .entry import ENTRY_FILE, TREE, PackageEntry, members_file
+from .key import PackageKey
+
+logger = logging.getLogger(__name__)
+
+FOLDER = "packages"
+_BLOCK = 1 << 20
+
+
+class PackageCache:
+    """Installed distributions by key, in the layer cache folder. Safe for parallel processes."""
+
+    def __init__(self, layer_cache_root: Path) -> None:
+        self.home = Path(layer_cache_root)
+        self.root = self.home / FOLDER
+
+    def claim(self) -> None:
+        """The layer cache folder is ours (or made so), and packages/ in it is a real folder."""
+        ownership.claim(self.home)
+        if os.path.lexists(self.root) and (self.root.is_symlink() or not self.root.is_dir()):
+            raise CacheFolderError(
+                f"{self.root} is not a folder of this cache (a link or a file is in its place): remove it, or "
+                "point the cache elsewhere (--cache-dir / CDK_LAYER_CACHE_DIR)."
+            )
+        self.root.mkdir(exist_ok=True)
+
+    def entry(self, digest: str) -> PackageEntry:
+        if not ownership._FINGERPRINT.fullmatch(digest):
+            raise ValueError(f"not a package key: {digest!r}")
+        return PackageEntry(self.root / digest)
+
+    @contextlib.contextmanager
+    def lock(self, digest: str, *, blocking: bool = True) -> Iterator[bool]:
+        """An exclusive lock per key (as LayerCache.lock: the file must still be the one at its path)."""
+        path = self.lock_path(digest)
+        while True:
+            with open_lock_file(path) as handle:
+                if not try_lock(handle, blocking=blocking):
+                    yield False
+                    return
+                if _still_at(handle, path):
+                    yield True
+                    return
+
+    def lock_path(self, digest: str) -> Path:
+        return self.root / f".{self.entry(digest).key}.lock"
+
+    # -- use ---------------------------------------------------------------------------------
+    def lookup(self, key: PackageKey) -> dict[str, Any] | None:
+        """The entry's checked metadata, or None (a miss; a damaged entry is removed). Under ``lock``."""
+        entry = self.entry(key.digest)
+        if not os.path.lexists(entry.path):
+            return None
+        document = entry.checked_metadata(key) if entry.complete or entry.path.is_symlink() else None
+        if document is None:
+            logger.warning(
+                "package cache entry %s (%s) is damaged or foreign; building it again", key.name, key.digest[:12]
+            )
+            entry.remove()
+        return document
+
+    def restore(self, key: PackageKey, document: dict[str, Any], destination: Path, skip: frozenset[str]) -> bool:
+        """Copy the entry's tree into ``destination`` (the layer being assembled), checked against its
+        listing as it is copied; paths in ``skip`` (the same file from another entry) are not copied.
+        False when the tree is not exactly its listing: what was copied is removed again, and so is
+        the entry. Under ``lock``. Errors writing ``destination`` (the disk's) propagate, after the
+        same clean-up."""
+        entry = self.entry(key.digest)
+        try:
+            copy_tree(entry.tree, destination, document["files"], skip=skip)
+            return True
+        except VerificationError:
+            _undo(destination, [name for name in document["files"] if name not in skip])
+            logger.warning(
+                "package cache entry %s (%s) does not match its listing; building it again", key.name, key.digest[:12]
+            )
+            entry.remove()
+            return False
+        except OSError:
+            _undo(destination, [name for name in document["files"] if name not in skip])
+            raise
+
+    def read_members(self, key: PackageKey, document: dict[str, Any], members_key: str) -> dict[str, bytes] | None:
+        """The entry's raw deflate streams at ``members_key`` (relative path -> bytes), or None when it has
+        none or its members file is not the one listed (then it is dropped from the entry). Under ``lock``."""
+        listed = document["members"].get(members_key)
+        if listed is None:
+            return None
+        entry = self.entry(key.digest)
+        try:
+            blob = _read_checked(entry.path / listed["file"], listed["size"], listed["sha256"])
+        except VerificationError:
+            blob = None
+        if blob is None:
+            logger.warning("the zip members of package cache entry %s are damaged; compressing again", key.name)
+            self._drop_members(entry, members_key)
+            return None
+        return {name: blob[start : start + length] for name, (start, length) in listed["index"].items()}
+
+    def store(
+        self,
+        key: PackageKey,
+        site: Path,
+        files: Sequence[str],
+        bytecode: dict[str, Any],
+        members: tuple[str, Path, Mapping[str, tuple[int, int]]] | None = None,
+    ) -> bool:
+        """Add the package: its ``files`` (relative to ``site``, the verified layer), copied and hashed on
+        the way, and its zip members (members key, layer.zip, relative path -> (offset, length) of each
+        raw stream in it). False when an entry is there already. Under ``lock``."""
+        entry = self.entry(key.digest)
+        if entry.complete and not entry.path.is_symlink():
+            return False
+        sweep(self.root, (_TMP_PREFIX,))
+        with held_folder(self.root, f"{_TMP_PREFIX}{key.digest[:12]}-{uuid.uuid4().hex[:8]}") as temp:
+            try:
+                listing = {}
+                for name in sorted(files):
+                    target = temp / TREE / name
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    listing[name] = copy_file(site / name, target)
+                document = {"key": key.digest, "inputs": key.inputs(), "files": listing, "bytecode": bytecode}
+                document["members"] = {}
+                if members is not None:
+                    members_key, layer_zip, spans = members
+                    document["members"][members_key] = _write_members(temp, members_key, layer_zip, spans, files)
+                (temp / ENTRY_FILE).write_text(json.dumps(document, sort_keys=True))
+                if os.path.lexists(entry.path):  # a damaged leftover
+                    entry.remove()
+                temp.rename(entry.path)
+                (entry.path / ".lock").unlink(missing_ok=True)
+            finally:
+                remove_held(temp)
+        return True
+
+    def add_members(
+        self, key: PackageKey, members_key: str, layer_zip: Path, spans: Mapping[str, tuple[int, int]]
+    ) -> None:
+        """Keep the zip members at a level the entry had none for. Under ``lock``."""
+        entry = self.entry(key.digest)
+        document = entry.checked_metadata(key) if entry.complete else None
+        if document is None or members_key in document["members"]:
+            return
+        partial = entry.path / f".members-{uuid.uuid4().hex[:8]}.partial"
+        partial.mkdir()
+        try:
+            listed = _write_members(partial, members_key, layer_zip, spans, list(document["files"]))
+            (partial / listed["file"]).replace(entry.path / listed["file"])
+            document["members"][members_key] = listed
+            _write_atomically(entry.path / ENTRY_FILE, json.dumps(document, sort_keys=True))
+        finally:
+            with contextlib.suppress(OSError):
+                for child in partial.iterdir():
+                    child.unlink()
+                partial.rmdir()
+
+    def touch(self, key: PackageKey) -> None:
+        with contextlib.suppress(OSError):  # a read-only cache still serves hits
+            os.utime(self.entry(key.digest).path / ENTRY_FILE)  # last use, for prune
+
+    def _drop_members(self, entry: PackageEntry, members_key: str) -> None:
+        with contextlib.suppress(OSError, ValueError, KeyError, VerificationError):
+            document = entry.metadata()
+            listed = document["members"].pop(members_key)
+            _write_atomically(entry.path / ENTRY_FILE, json.dumps(document, sort_keys=True))
+            (entry.path / listed["file"]).unlink(missing_ok=True)
+
+    # -- listing and pruning -----------------------------------------------------------------
+    def entries(self) -> list[PackageEntry]:
+        """Entries (folders named by a key), most recently used first."""
+        if not self.root.is_dir() or self.root.is_symlink():
+            return []
+        found = [
+            PackageEntry(p)
+            for p in self.root.iterdir()
+            if ownership._FINGERPRINT.fullmatch(p.name) and not p.is_symlink()
+        ]
+        return sorted(found, key=lambda e: e.last_used, reverse=True)
+
+    def leftovers(self) -> list[Path]:
+        """Temporary folders of stores whose process died (their lock is free)."""
+        if not self.root.is_dir() or self.root.is_symlink():
+            return []
+        return [
+            p
+            for p in sorted(self.root.iterdir())
+            if p.name.startswith(_TMP_PREFIX) and p.is_dir() and not p.is_symlink() and is_abandoned(p)
+        ]
+
+
+def _write_members(
+    folder: Path, members_key: str, layer_zip: Path, spans: Mapping[str, tuple[int, int]], files: Sequence[str]
+) -> dict[str, Any]:
+    """Copy each file's raw deflate stream out of layer.zip into one members file; its listing."""
+    name = members_file(members_key)
+    digest, index, offset = hashlib.sha256(), {}, 0
+    fd = open_regular(layer_zip)
+    try:
+        with (folder / name).open("xb") as out:
+            for relative in sorted(files):
+                if relative not in spans:
+                    continue
+                start, length = spans[relative]
+                blob = os.pread(fd, length, start)
+                if len(blob) != length:
+                    raise VerificationError(f"{layer_zip} ends inside the member {relative}")
+                out.write(blob)
+                digest.update(blob)
+                index[relative] = [offset, length]
+                offset += length
+    finally:
+        os.close(fd)
+    return {"file": name, "size": offset, "sha256": digest.hexdigest(), "index": index}
+
+
+def _read_checked(path: Path, size: int, sha256: str) -> bytes | None:
+    """The file's bytes if it is a regular file of exactly that size and sha256, else None."""
+    fd = open_regular(path)
+    try:
+        chunks, total = [], 0
+        while block := os.read(fd, _BLOCK):
+            chunks.append(block)
+            total += len(block)
+            if total > size:
+                return None
+    finally:
+        os.close(fd)
+    blob = b"".join(chunks)
+    return blob if len(blob) == size and hashlib.sha256(blob).hexdigest() == sha256 else None
+
+
+def _undo(destination: Path, names: Sequence[str]) -> None:
+    """Remove what a restore cut short wrote (the files it names, then folders it left empty)."""
+    folders = set()
+    for name in names:
+        path = destination / name
+        with contextlib.suppress(OSError):
+            if os.path.lexists(path) and not path.is_dir():
+                path.unlink()
+        folders.update(path.parents)
+    for folder in sorted((f for f in folders if f.is_relative_to(destination) and f != destination), reverse=True):
+        with contextlib.suppress(OSError):
+            folder.rmdir()  # only when empty
