@@ -71,15 +71,15 @@ class HostSteps:
         if self.reuse is None:
             installers.install(prepared.plan, prepared.local, work.python, work.repo, self.target, settings)
             return
-        reused = self.reuse.restore(self.reuse.planned(prepared.plan, prepared.local), work.python)
+        self.reuse.restore(self.reuse.planned(prepared.plan, prepared.local), work.python)
         installers.write_requirements(prepared.plan, prepared.local, work.repo, settings)  # the whole plan's record
         plan, local = self.reuse.misses_plan(prepared.plan)
         self.fresh = work.root / "fresh"
         scratch = work.root / "fresh-repo"
         self.fresh.mkdir()
         scratch.mkdir()
-        if reused.misses:
-            installers.install(plan, local, self.fresh, scratch, self.target, settings)
+        # run even with nothing left to install (it then does nothing): one path for every build
+        installers.install(plan, local, self.fresh, scratch, self.target, settings)
 
     # -- finish ------------------------------------------------------------------------------
     def finish(self, work: LayerPathLayout) -> BytecodeOutcome:

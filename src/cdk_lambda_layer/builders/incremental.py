@@ -197,29 +197,34 @@ class PackageReuse:
         spans = member_spans(layer_zip) if layer_zip is not None and self.members_key is not None else None
         stored = 0
         try:
-            self._drop_rejected(rejected)
-            for item in self.reused.misses:
-                files = split.owned.get(canonicalize_name(item.name))
-                if item.key is None or files is None:
+            again = self._drop_rejected(rejected)
+            keys = [m.key for m in self.reused.misses if m.key is not None] + again
+            for key in keys:
+                files = split.owned.get(key.name)
+                if files is None:
                     continue
                 members = (self.members_key, layer_zip, spans) if spans is not None else None
-                with self.cache.lock(item.key.digest):
-                    stored += self.cache.store(item.key, site, files, _bytecode_of(files, self.bytecode), members)  # type: ignore[arg-type]
-            for key, _document in self.reused.hits.values() if spans is not None else ():
                 with self.cache.lock(key.digest):
-                    self.cache.add_members(key, self.members_key, layer_zip, spans)  # type: ignore[arg-type]
+                    stored += self.cache.store(key, site, files, _bytecode_of(files, self.bytecode), members)  # type: ignore[arg-type]
+            for key, _document in self.reused.hits.values() if spans is not None else ():
+                if key not in again:
+                    with self.cache.lock(key.digest):
+                        self.cache.add_members(key, self.members_key, layer_zip, spans)  # type: ignore[arg-type]
         except (OSError, CacheFolderError) as exc:
             self._unusable(exc, "storing")
         return stored
 
-    def _drop_rejected(self, rejected: Sequence[str]) -> None:
-        """Entries whose streams did not inflate to their files (consistently tampered) are removed."""
-        wrong = set(rejected)
+    def _drop_rejected(self, rejected: Sequence[str]) -> list[PackageKey]:
+        """Entries whose streams did not inflate to their files (consistently tampered) are removed, to be
+        stored again from the layer (which passed every check); their keys."""
+        wrong, again = set(rejected), []
         for key, document in self.reused.hits.values():
             if wrong & set(document["files"]):
-                logger.warning("package cache entry %s has zip members that are not its files: removed", key.name)
+                logger.warning("package cache entry %s has zip members that are not its files: replaced", key.name)
                 with self.cache.lock(key.digest):
                     self.cache.entry(key.digest).remove()
+                again.append(key)
+        return again
 
     def _unusable(self, exc: Exception, doing: str) -> None:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)

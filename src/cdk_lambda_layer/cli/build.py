@@ -73,6 +73,7 @@ def build_command(args: argparse.Namespace) -> int:
         "max_unzipped_bytes": LAMBDA_UNZIPPED_LIMIT if args.max_size is None else int(args.max_size * 1e6),
         "zip_level": args.zip_level,
         "cache_dir": args.cache_dir,
+        "package_cache": getattr(args, "package_cache", True),
         "credentials": [IndexCredentials.from_environment(name) for name in args.index],
         "on_step": show,
     }

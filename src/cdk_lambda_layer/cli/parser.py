@@ -159,6 +159,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="layer cache folder (default: $CDK_LAYER_CACHE_DIR or ~/.cache/cdk-lambda-layer/layers)",
     )
     build.add_argument("--no-cache", dest="cache_dir", action="store_false", help="neither read nor fill the cache")
+    build.add_argument(
+        "--no-package-cache",
+        dest="package_cache",
+        action="store_false",
+        help="build every package anew (the layer cache still serves finished layers)",
+    )
     build.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     build.add_argument("-v", "--verbose", action="store_true", help="log every command run")
     cache_parser(commands)

@@ -19,6 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
 from ...core.files import read_regular, walk_files
 from ...errors import VerificationError
 from .key import PackageKey
@@ -62,7 +65,7 @@ class PackageEntry:
             document = self.metadata()
             if not well_formed(document) or document["key"] != self.key or self.key != key.digest:
                 return None
-            if document["inputs"] != key.inputs():
+            if document["inputs"] != key.inputs() or not _holds(document["files"], key):
                 return None
             named = {m["file"] for m in document["members"].values()}
             for child in (p.name for p in self.path.iterdir()):
@@ -94,6 +97,23 @@ class PackageEntry:
             return (self.path / ENTRY_FILE).stat().st_mtime
         except OSError:
             return 0.0
+
+
+def _holds(files: dict[str, Any], key: PackageKey) -> bool:
+    """The tree is the distribution the key names: one dist-info folder, of that name and version
+    (a whole entry of another version, renamed to this key with its inputs edited, is refused)."""
+    folders = {name.partition("/")[0] for name in files if name.partition("/")[0].endswith(".dist-info")}
+    if len(folders) != 1:
+        return False
+    name, _, version = folders.pop()[: -len(".dist-info")].rpartition("-")
+    return canonicalize_name(name) == canonicalize_name(key.name) and _same_version(version, key.version)
+
+
+def _same_version(one: str, other: str) -> bool:
+    try:
+        return Version(one) == Version(other)
+    except InvalidVersion:
+        return one == other
 
 
 def _listing(value: Any) -> bool:

@@ -11,6 +11,7 @@ damaged, truncated, linked or foreign entry is removed and built again.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import json
@@ -25,6 +26,7 @@ from ...core.copy import copy_file, copy_tree
 from ...core.files import open_regular
 from ...core.locking import held_folder, is_abandoned, open_lock_file, remove_held, sweep, try_lock
 from ...errors import CacheFolderError, VerificationError
+from ...install.inventory import record_rows
 from .. import ownership
 from ..ownership import _TMP_PREFIX, _still_at, _write_atomically
 from .entry import ENTRY_FILE, TREE, PackageEntry, members_file
@@ -97,6 +99,7 @@ class PackageCache:
         entry = self.entry(key.digest)
         try:
             copy_tree(entry.tree, destination, document["files"], skip=skip)
+            check_against_record(destination, document["files"])
             return True
         except VerificationError:
             _undo(destination, [name for name in document["files"] if name not in skip])
@@ -215,6 +218,23 @@ class PackageCache:
             for p in sorted(self.root.iterdir())
             if p.name.startswith(_TMP_PREFIX) and p.is_dir() and not p.is_symlink() and is_abandoned(p)
         ]
+
+
+def check_against_record(tree: Path, files: Mapping[str, list[Any]]) -> None:
+    """Every listed file that its distribution's RECORD names has the hash RECORD gives it: an entry whose
+    listing was edited to match an edited file is refused here (the listing's hashes were computed on
+    the copy; RECORD came with the wheel the key names)."""
+    records = [name for name in files if name.endswith(".dist-info/RECORD") and name.count("/") == 1]
+    if len(records) != 1:
+        raise VerificationError(f"{tree}: a package entry holds {len(records)} distributions, not one")
+    for path, digest in record_rows(tree / records[0].partition("/")[0]):
+        name = os.path.normpath(path).replace(os.sep, "/")
+        if not digest.startswith("sha256=") or name not in files:
+            continue
+        want = digest.removeprefix("sha256=")
+        got = base64.urlsafe_b64encode(bytes.fromhex(files[name][1])).rstrip(b"=").decode()
+        if got != want:
+            raise VerificationError(f"{name} in a package entry is not the file its RECORD names")
 
 
 def _write_members(
