@@ -218,28 +218,44 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument(
-        "--suite", choices=["local", "synth", "container", "zip", "coldstart", "verify", "all"], default="all"
+        "--suite",
+        default="all",
+        help="local, synth, container, zip, coldstart, verify, incremental or all; several with commas",
     )
     args = parser.parse_args()
+    suites = set(args.suite.split(","))
+
+    def want(name: str) -> bool:
+        return "all" in suites or name in suites
+
     versions = _tool_versions()
-    if args.suite in ("local", "all"):
+    if want("incremental"):
+        from bench_incremental import incremental_suites, write_incremental_page
+
+        with tempfile.TemporaryDirectory(prefix="bench-incremental-") as keep:
+            small, large = incremental_suites(Path(keep))
+            measure(small, args.runs)
+            measure(large, max(2, min(args.runs, 3)))
+        save("incremental", small + large, versions)
+        print(write_incremental_page(small, large, args.runs, max(2, min(args.runs, 3))))
+    if want("local"):
         scenarios = local_suite()
         measure(scenarios, args.runs)
         save("local", scenarios, versions)
         write_page(scenarios, versions, args.runs)
-    if args.suite in ("synth", "all"):
+    if want("synth"):
         with tempfile.TemporaryDirectory(prefix="bench-synth-") as keep:
             scenarios = synth_suite(Path(keep))
             measure(scenarios, args.runs)
         save("synth", scenarios, versions)
         write_synth_page(scenarios, args.runs)
-    if args.suite in ("container", "all"):
+    if want("container"):
         with tempfile.TemporaryDirectory(prefix="bench-container-") as keep:
             scenarios = container_suite(Path(keep))
             measure(scenarios, min(args.runs, 5))
         save("container", scenarios, versions)
         write_container_page(scenarios, min(args.runs, 5))
-    if args.suite in ("zip", "all"):
+    if want("zip"):
         from bench_packaging import write_zip_page, zip_suite
 
         with tempfile.TemporaryDirectory(prefix="bench-zip-") as keep:
@@ -247,11 +263,11 @@ def main() -> None:
             measure(scenarios, args.runs)
         save("zip", scenarios, versions)
         write_zip_page(scenarios, args.runs)
-    if args.suite in ("coldstart", "all"):
+    if want("coldstart"):
         from bench_coldstart import coldstart
 
         coldstart(max(args.runs, 5))
-    if args.suite in ("verify", "all"):
+    if want("verify"):
         from bench_packaging import verify_suite
 
         verify_suite(max(args.runs, 5))

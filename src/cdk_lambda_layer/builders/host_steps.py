@@ -71,15 +71,24 @@ class HostSteps:
         if self.reuse is None:
             installers.install(prepared.plan, prepared.local, work.python, work.repo, self.target, settings)
             return
-        self.reuse.restore(self.reuse.planned(prepared.plan, prepared.local), work.python)
+        reuse = self.reuse
+        found = reuse.look_up(reuse.planned(prepared.plan, prepared.local))
         installers.write_requirements(prepared.plan, prepared.local, work.repo, settings)  # the whole plan's record
-        plan, local = self.reuse.misses_plan(prepared.plan)
         self.fresh = work.root / "fresh"
         scratch = work.root / "fresh-repo"
         self.fresh.mkdir()
         scratch.mkdir()
+        copying = self.side.start(lambda: reuse.copy_in(found, work.python))  # beside the install
+        plan, local = reuse.misses_plan(prepared.plan)
         # run even with nothing left to install (it then does nothing): one path for every build
-        installers.install(plan, local, self.fresh, scratch, self.target, settings)
+        self._settling(lambda: installers.install(plan, local, self.fresh, scratch, self.target, settings))
+        late = self._settling(copying.result)
+        if late:  # entries found damaged while copied: installed after all
+            reuse.reused.misses.extend(late)
+            plan, local = reuse.misses_plan(prepared.plan, late)
+            later = work.root / "fresh-repo-late"
+            later.mkdir()
+            installers.install(plan, local, self.fresh, later, self.target, settings)
 
     # -- finish ------------------------------------------------------------------------------
     def finish(self, work: LayerPathLayout) -> BytecodeOutcome:
@@ -95,7 +104,8 @@ class HostSteps:
         outcome = self.log.run("bytecode", lambda: self._compile(fresh))
         merge_tree(fresh, work.python)
         shutil.rmtree(fresh, ignore_errors=True)
-        shutil.rmtree(work.root / "fresh-repo", ignore_errors=True)
+        for scratch in ("fresh-repo", "fresh-repo-late"):
+            shutil.rmtree(work.root / scratch, ignore_errors=True)
         if parallel.overlap():
             files = walk_files(work.python)
             self._content = self.side.start(lambda: self._check_content(work, files))

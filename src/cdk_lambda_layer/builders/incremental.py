@@ -118,24 +118,35 @@ class PackageReuse:
         return found
 
     # -- before the install ------------------------------------------------------------------
-    def restore(self, planned: list[Planned], destination: Path) -> Reused:
-        """Copy every entry found into ``destination``; the packages left to install."""
-        reused = self.reused
+    def look_up(self, planned: list[Planned]) -> list[tuple[Planned, dict[str, Any]]]:
+        """The entries found for the plan (checked, not yet copied); the rest become misses."""
         documents = self._lookups(planned)
         clashing = _clashes(documents)
-        done: set[str] = set()
+        found = []
         for item in planned:
             document = documents.get(item.name)
             if item.key is None or document is None or item.name in clashing or not self.active:
-                reused.misses.append(item)
-                continue
+                self.reused.misses.append(item)
+            else:
+                found.append((item, document))
+        return found
+
+    def copy_in(self, found: list[tuple[Planned, dict[str, Any]]], destination: Path) -> list[Planned]:
+        """Copy the entries found into ``destination`` (beside the install of the misses); the packages whose
+        entry turned out damaged on the way, which must be installed as well."""
+        done: set[str] = set()
+        late = []
+        for item, document in found:
+            assert item.key is not None
             if self._restore_one(item.key, document, destination, frozenset(done)):
                 done.update(document["files"])
-                reused.hits[item.name] = (item.key, document)
+                self.reused.hits[item.name] = (item.key, document)
             else:
-                reused.misses.append(item)
-        logger.info("package cache: %d of %d packages reused", len(reused.hits), len(planned))
-        return reused
+                late.append(item)
+        logger.info(
+            "package cache: %d of %d packages reused", len(self.reused.hits), len(found) + len(self.reused.misses)
+        )
+        return late
 
     def _lookups(self, planned: list[Planned]) -> dict[str, dict[str, Any]]:
         found: dict[str, dict[str, Any]] = {}
@@ -165,10 +176,13 @@ class PackageReuse:
             self._unusable(exc, "copying a package out")
             return False
 
-    def misses_plan(self, plan: InstallPlan) -> tuple[InstallPlan, tuple[BuiltPackage, ...]]:
-        """The plan reduced to what is left to install."""
-        pins = tuple(m.pin for m in self.reused.misses if m.pin is not None)
-        local = tuple(m.local for m in self.reused.misses if m.local is not None)
+    def misses_plan(
+        self, plan: InstallPlan, misses: Sequence[Planned] | None = None
+    ) -> tuple[InstallPlan, tuple[BuiltPackage, ...]]:
+        """The plan reduced to what is left to install (``misses``: these only)."""
+        misses = self.reused.misses if misses is None else misses
+        pins = tuple(m.pin for m in misses if m.pin is not None)
+        local = tuple(m.local for m in misses if m.local is not None)
         return replace(plan, pins=pins), local
 
     def bytecode_outcome(self, fresh: BytecodeOutcome) -> BytecodeOutcome:

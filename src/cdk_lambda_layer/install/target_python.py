@@ -63,12 +63,15 @@ class ImportOutcome:
     times: tuple[tuple[str, float], ...] = ()
 
     def manifest(self) -> dict[str, Any]:
+        """For manifest.json: the times are the manifest's own ``import_times`` (a measurement, kept out of
+        manifest.json's reproducible text: package/manifest.py)."""
+        document = asdict(self)
+        del document["times"]
         return {
-            **asdict(self),
+            **document,
             "skipped": list(self.skipped),
             "warnings": list(self.warnings),
             "removed": list(self.removed[:20]),
-            "times": dict(self.times),
         }
 
     def slowest(self, count: int = 5) -> tuple[tuple[str, float], ...]:
