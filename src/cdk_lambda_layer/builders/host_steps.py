@@ -9,16 +9,17 @@ does. Either way layer.zip is compressed beside the import check (builders/paral
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
 
 from ..cache.packages.store import PackageCache
-from ..core.files import walk_files
+from ..core.files import walk_files, walk_stats
 from ..install import host as installers
 from ..install.host import InstallSettings, merge_tree
-from ..install.inventory import installed_packages
+from ..install.inventory import InstalledPackage, installed_packages
 from ..install.target_python import (
     BytecodeOutcome,
     ImportOutcome,
@@ -55,6 +56,9 @@ class HostSteps:
         self._zip: Future[int] | None = None
         #: Paths whose cached zip stream did not inflate to the file (their entries are removed).
         self.rejected: list[str] = []
+        #: The finished tree's walk and packages (_walk).
+        self._stats: list[tuple[Path, os.stat_result]] = []
+        self._packages: list[InstalledPackage] = []
 
     # -- install -----------------------------------------------------------------------------
     def start_reuse(self, cache_root: Path | None, zip_level: int | None) -> None:
@@ -97,7 +101,9 @@ class HostSteps:
             if parallel.overlap():
                 files = walk_files(work.python)  # before the bytecode step writes a file
                 self._content = self.side.start(lambda: self._check_content(work, files))
-            return self.log.run("bytecode", lambda: self._compile(work.python))
+            outcome = self.log.run("bytecode", lambda: self._compile(work.python))
+            self._walk(work)
+            return outcome
         fresh, reuse = self.fresh, self.reuse
         walk_files(fresh)  # only regular files, no links, before anything reads the new packages
         self.log.run("trim", lambda: trim(fresh, self.options.left_out))
@@ -106,10 +112,20 @@ class HostSteps:
         shutil.rmtree(fresh, ignore_errors=True)
         for scratch in ("fresh-repo", "fresh-repo-late"):
             shutil.rmtree(work.root / scratch, ignore_errors=True)
+        self._walk(work)
         if parallel.overlap():
-            files = walk_files(work.python)
+            files = self._files()
             self._content = self.side.start(lambda: self._check_content(work, files))
         return reuse.bytecode_outcome(outcome)
+
+    def _walk(self, work: LayerPathLayout) -> None:
+        """The finished tree's one walk (after bytecode: the import check removes what it adds, and fails
+        the build if it changes a file, so the walk holds to the end), and its packages."""
+        self._stats = walk_stats(work.python)
+        self._packages = installed_packages(work.python, self._files())
+
+    def _files(self) -> list[tuple[Path, int]]:
+        return [(path, info.st_size) for path, info in self._stats]
 
     def _compile(self, site: Path) -> BytecodeOutcome:
         return compile_bytecode(site, self.target, self.options, jobs=parallel.jobs())
@@ -117,9 +133,9 @@ class HostSteps:
     # -- import check, verify, zip ---------------------------------------------------------
     def import_check(self, work: LayerPathLayout, zip_level: int | None) -> ImportOutcome:
         """The import check, with layer.zip compressed beside it (its file list taken first)."""
-        check_requirements(installed_packages(work.python), self.target, self.options)
+        check_requirements(self._packages, self.target, self.options)
         if zip_level is not None and parallel.overlap():
-            entries = layer_entries(work.python)
+            entries = layer_entries(work.python, self._stats)
             self._zip = self.side.start(lambda: self._write_zip(work.python, work.layer_zip, zip_level, entries))
         return self._settling(
             lambda: self.log.run("import check", lambda: check_imports(work.python, self.target, self.options))
@@ -129,7 +145,9 @@ class HostSteps:
         content = self._content
         self._content = None
         report = self._settling(lambda: content.result() if content is not None else self._check_content(work, None))
-        return self._settling(lambda: final_report(work.python, self.options, report))
+        return self._settling(
+            lambda: final_report(work.python, self.options, report, self._files(), packages=self._packages)
+        )
 
     def zip_layer(self, layer_dir: Path, destination: Path, level: int) -> int:
         """layer.zip: the one compressed beside the import check, or written now."""
@@ -142,7 +160,9 @@ class HostSteps:
     def store_packages(self, work: LayerPathLayout, zipped: bool) -> None:
         self.side.settle()
         if self.reuse is not None:
-            self.reuse.store(work.python, work.layer_zip if zipped else None, self.rejected)
+            self.reuse.store(
+                work.python, work.layer_zip if zipped else None, self.rejected, self._files(), self._packages
+            )
 
     @property
     def warnings(self) -> list[str]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from ..cache.packages.store import PackageCache
 from ..core.files import walk_files
 from ..core.tools import find_uv, pip_version, tool_version
 from ..errors import CacheFolderError
+from ..install.inventory import InstalledPackage
 from ..install.local_packages import BuiltPackage
 from ..install.target_python import BytecodeOutcome
 from ..options import LayerOptions
@@ -39,6 +41,9 @@ from ..plan.model import InstallPlan, Pin
 from ..target import LambdaTarget
 
 logger = logging.getLogger(__name__)
+
+#: Entries copied at once.
+_COPIERS = 4
 
 
 @dataclass(frozen=True)
@@ -132,17 +137,27 @@ class PackageReuse:
         return found
 
     def copy_in(self, found: list[tuple[Planned, dict[str, Any]]], destination: Path) -> list[Planned]:
-        """Copy the entries found into ``destination`` (beside the install of the misses); the packages whose
-        entry turned out damaged on the way, which must be installed as well."""
-        done: set[str] = set()
-        late = []
+        """Copy the entries found into ``destination`` (beside the install of the misses, a few entries at a
+        time: creating files is most of a copy's cost, and it waits on the kernel, not on Python); the
+        packages whose entry turned out damaged on the way, which must be installed as well. A path that
+        two entries bring (the same file: _clashes refused others) is copied from the first only; if that
+        entry is damaged, its new install brings the file back."""
+        claimed: set[str] = set()
+        jobs = []
         for item, document in found:
-            assert item.key is not None
-            if self._restore_one(item.key, document, destination, frozenset(done)):
-                done.update(document["files"])
+            jobs.append((item, document, frozenset(claimed & set(document["files"]))))
+            claimed.update(document["files"])
+
+        def one(job: tuple[Planned, dict[str, Any], frozenset[str]]) -> bool:
+            item, document, skip = job
+            return item.key is not None and self._restore_one(item.key, document, destination, skip)
+
+        with ThreadPoolExecutor(max_workers=_COPIERS) as pool:
+            copied = list(pool.map(one, jobs))
+        late = [item for (item, _document, _skip), ok in zip(jobs, copied, strict=True) if not ok]
+        for (item, document, _skip), ok in zip(jobs, copied, strict=True):
+            if ok and item.key is not None:
                 self.reused.hits[item.name] = (item.key, document)
-            else:
-                late.append(item)
         logger.info(
             "package cache: %d of %d packages reused", len(self.reused.hits), len(found) + len(self.reused.misses)
         )
@@ -200,19 +215,33 @@ class PackageReuse:
         )
 
     # -- after the layer passed -------------------------------------------------------------
-    def store(self, site: Path, layer_zip: Path | None, rejected: Sequence[str]) -> int:
-        """Keep each miss as an entry, and zip streams the hits lacked; the number of entries added."""
+    def store(
+        self,
+        site: Path,
+        layer_zip: Path | None,
+        rejected: Sequence[str],
+        files: list[tuple[Path, int]] | None = None,
+        packages: list[InstalledPackage] | None = None,
+    ) -> int:
+        """Keep each miss as an entry, and zip streams the hits lacked; the number of entries added.
+        ``files``, ``packages``: the finished layer's walk and its installed_packages, where known."""
         if not self.active:
             return 0
-        split = split_tree(site, walk_files(site))
+        split = split_tree(site, walk_files(site) if files is None else files, packages)
         if split.unowned:
             logger.info("package cache: files no package claims (%s): nothing stored", ", ".join(split.unowned[:5]))
             return 0
-        spans = member_spans(layer_zip) if layer_zip is not None and self.members_key is not None else None
         stored = 0
         try:
             again = self._drop_rejected(rejected)
             keys = [m.key for m in self.reused.misses if m.key is not None] + again
+            lacking = [
+                k for k, d in self.reused.hits.values() if k not in again and self.members_key not in d["members"]
+            ]
+            wanted = {name for key in [*keys, *lacking] for name in split.owned.get(key.name, ())}
+            spans = None
+            if layer_zip is not None and self.members_key is not None and wanted:
+                spans = member_spans(layer_zip, wanted)
             for key in keys:
                 files = split.owned.get(key.name)
                 if files is None:
@@ -220,10 +249,9 @@ class PackageReuse:
                 members = (self.members_key, layer_zip, spans) if spans is not None else None
                 with self.cache.lock(key.digest):
                     stored += self.cache.store(key, site, files, _bytecode_of(files, self.bytecode), members)  # type: ignore[arg-type]
-            for key, _document in self.reused.hits.values() if spans is not None else ():
-                if key not in again:
-                    with self.cache.lock(key.digest):
-                        self.cache.add_members(key, self.members_key, layer_zip, spans)  # type: ignore[arg-type]
+            for key in lacking if spans is not None else ():
+                with self.cache.lock(key.digest):
+                    self.cache.add_members(key, self.members_key, layer_zip, spans)  # type: ignore[arg-type]
         except (OSError, CacheFolderError) as exc:
             self._unusable(exc, "storing")
         return stored

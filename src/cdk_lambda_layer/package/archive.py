@@ -25,11 +25,11 @@ import struct
 import zipfile
 import zlib
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-from ..core.files import read_regular, walk_files
+from ..core.files import read_regular, walk_stats
 
 FIXED_DATE_TIME = (1980, 1, 1, 0, 0, 0)
 _UNIX = 3
@@ -41,12 +41,13 @@ WINDOW_BYTES = 256 * 1024 * 1024
 WINDOW_FILES = 4096
 
 
-def layer_entries(site: Path) -> list[tuple[str, Path, int]]:
-    """(name in zip, file on disk, mode) for every regular file, sorted by name; links refused."""
+def layer_entries(site: Path, stats: list[tuple[Path, os.stat_result]] | None = None) -> list[tuple[str, Path, int]]:
+    """(name in zip, file on disk, mode) for every regular file, sorted by name; links refused.
+    ``stats``: walk_stats(site), made earlier."""
+    root = os.path.normpath(site)
     entries = []
-    for path, _size in walk_files(site):
-        mode = os.lstat(path).st_mode
-        entries.append((f"python/{path.relative_to(site).as_posix()}", path, mode))
+    for path, info in walk_stats(site) if stats is None else stats:
+        entries.append((f"python/{os.path.relpath(path, root).replace(os.sep, '/')}", path, info.st_mode))
     return sorted(entries)
 
 
@@ -192,12 +193,14 @@ def write_layer_zip(
 _LOCAL_HEADER = struct.Struct("<IHHHHHIIIHH")  # PKZIP local file header, 30 bytes
 
 
-def member_spans(archive: Path) -> dict[str, tuple[int, int]]:
+def member_spans(archive: Path, names: Collection[str] | None = None) -> dict[str, tuple[int, int]]:
     """Where each member's raw deflate stream lies in a zip this module wrote: path under python/ ->
-    (offset, length), read from the central directory and each local header."""
+    (offset, length), read from the central directory and each local header (``names``: these only)."""
     spans: dict[str, tuple[int, int]] = {}
     with zipfile.ZipFile(archive) as opened, archive.open("rb") as raw:
         for info in opened.infolist():
+            if names is not None and info.filename.removeprefix("python/") not in names:
+                continue
             raw.seek(info.header_offset)
             header = _LOCAL_HEADER.unpack(raw.read(_LOCAL_HEADER.size))
             if header[0] != 0x04034B50 or info.compress_type != zipfile.ZIP_DEFLATED:

@@ -106,12 +106,14 @@ def final_report(
     files: list[tuple[Path, int]] | None = None,
     *,
     same_walk: bool = False,
+    packages: list[InstalledPackage] | None = None,
 ) -> VerifyReport:
     """The size of the finished layer (walked again unless ``files`` is its walk: no link, no special
     file, and the packages' sizes with their bytecode) and the report. ``same_walk``: ``content`` was
-    made from ``files``, so its packages are the layer's."""
+    made from ``files``, so its packages are the layer's; ``packages``: installed_packages(site, files)."""
     files = walk_files(site) if files is None else files
-    packages = list(content.packages) if same_walk else installed_packages(site, files)
+    if packages is None:
+        packages = list(content.packages) if same_walk else installed_packages(site, files)
     total = check_size(site, packages, options.max_unzipped_bytes, files=files)
     return VerifyReport(
         packages=tuple(packages), unzipped_bytes=total, native_files=content.native_files, warnings=content.warnings

@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ...install.inventory import installed_packages, normalize
+from ...install.inventory import InstalledPackage, installed_packages, normalize
 
 
 @dataclass(frozen=True)
@@ -36,8 +36,9 @@ def _pyc_index(present: set[str]) -> dict[tuple[str, str], list[str]]:
     return index
 
 
-def split_tree(site: Path, files: list[tuple[Path, int]]) -> Split:
-    """Each distribution's files in ``site`` (``files``: a walk of it, walk_files)."""
+def split_tree(site: Path, files: list[tuple[Path, int]], packages: list[InstalledPackage] | None = None) -> Split:
+    """Each distribution's files in ``site`` (``files``: a walk of it, walk_files; ``packages``: its
+    installed_packages from that walk, when the caller has them)."""
     root = os.path.normpath(site)
     present = {os.path.relpath(path, root).replace(os.sep, "/") for path, _size in files}
     pycs = _pyc_index(present)
@@ -45,7 +46,7 @@ def split_tree(site: Path, files: list[tuple[Path, int]]) -> Split:
     for name in present:
         by_top.setdefault(name.partition("/")[0], []).append(name)
     owned: dict[str, tuple[str, ...]] = {}
-    for package in installed_packages(site, files):
+    for package in installed_packages(site, files) if packages is None else packages:
         names = {os.path.relpath(path, root).replace(os.sep, "/") for path in package.files}
         names.update(by_top.get(package.dist_info.name, ()))
         for name in [n for n in names if n.endswith(".py")]:
