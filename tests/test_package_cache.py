@@ -412,3 +412,12 @@ def test_no_entry_is_ever_a_hard_link_of_the_layer(warm, tmp_path):
     layer = {os.stat(p).st_ino for p in result.python_dir.rglob("*") if p.is_file()}
     cached = {os.stat(p).st_ino for p in (cache / "packages").rglob("*") if p.is_file()}
     assert not layer & cached
+
+
+def test_the_summary_says_how_many_packages_came_from_the_package_cache(warm, tmp_path):
+    from cdk_lambda_layer.builders.summary import closing_lines, synth_line
+
+    project, cache = warm
+    result = build(project, cache, tmp_path / "b2")
+    assert "2 of 3 packages from the package cache" in synth_line("Stack/Deps", result)
+    assert "built, 2 of 3 packages from the package cache" in closing_lines(result)

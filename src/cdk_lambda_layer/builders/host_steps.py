@@ -53,6 +53,8 @@ class HostSteps:
         self.fresh: Path | None = None
         self.expected: dict[str, str] | None = None
         self._content: Future[ContentReport] | None = None
+        self._storing: Future[int] | None = None
+        self._zip_level: int | None = None
         self._zip: Future[int] | None = None
         #: Paths whose cached zip stream did not inflate to the file (their entries are removed).
         self.rejected: list[str] = []
@@ -133,6 +135,7 @@ class HostSteps:
     # -- import check, verify, zip ---------------------------------------------------------
     def import_check(self, work: LayerPathLayout, zip_level: int | None) -> ImportOutcome:
         """The import check, with layer.zip compressed beside it (its file list taken first)."""
+        self._zip_level = zip_level
         check_requirements(self._packages, self.target, self.options)
         if zip_level is not None and parallel.overlap():
             entries = layer_entries(work.python, self._stats)
@@ -145,24 +148,37 @@ class HostSteps:
         content = self._content
         self._content = None
         report = self._settling(lambda: content.result() if content is not None else self._check_content(work, None))
-        return self._settling(
+        verified = self._settling(
             lambda: final_report(work.python, self.options, report, self._files(), packages=self._packages)
         )
+        if self._zip_level is None:  # no zip to wait for: the packages go to the cache beside what follows
+            self._start_store(work, zipped=False)
+        return verified
 
     def zip_layer(self, layer_dir: Path, destination: Path, level: int) -> int:
-        """layer.zip: the one compressed beside the import check, or written now."""
+        """layer.zip: the one compressed beside the import check, or written now; then the new packages
+        start for the package cache, beside the layer cache's store (the layer passed every check)."""
         started, self._zip = self._zip, None
         if started is not None:
-            return self._settling(started.result)
-        self.side.settle()
-        return self._write_zip(layer_dir, destination, level, None)
+            size = self._settling(started.result)
+        else:
+            self.side.settle()
+            size = self._write_zip(layer_dir, destination, level, None)
+        if self.reuse is not None and layer_dir == destination.parent / "artifacts" / "python":
+            self._start_store(LayerPathLayout(destination.parent), zipped=True)
+        return size
+
+    def _start_store(self, work: LayerPathLayout, *, zipped: bool) -> None:
+        reuse, files, packages = self.reuse, self._files(), self._packages
+        if reuse is not None and self._storing is None:
+            zip_path = work.layer_zip if zipped else None
+            self._storing = self.side.start(lambda: reuse.store(work.python, zip_path, self.rejected, files, packages))
 
     def store_packages(self, work: LayerPathLayout, zipped: bool) -> None:
+        """Wait for the package cache's store (started after the zip or the checks), or store now."""
+        if self.reuse is not None and self._storing is None:
+            self._start_store(work, zipped=zipped)
         self.side.settle()
-        if self.reuse is not None:
-            self.reuse.store(
-                work.python, work.layer_zip if zipped else None, self.rejected, self._files(), self._packages
-            )
 
     @property
     def warnings(self) -> list[str]:

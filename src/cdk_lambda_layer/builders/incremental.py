@@ -242,13 +242,18 @@ class PackageReuse:
             spans = None
             if layer_zip is not None and self.members_key is not None and wanted:
                 spans = member_spans(layer_zip, wanted)
-            for key in keys:
+            members = (self.members_key, layer_zip, spans) if spans is not None else None
+            self.cache.sweep_leftovers()
+
+            def one(key: PackageKey) -> bool:
                 files = split.owned.get(key.name)
                 if files is None:
-                    continue
-                members = (self.members_key, layer_zip, spans) if spans is not None else None
+                    return False
                 with self.cache.lock(key.digest):
-                    stored += self.cache.store(key, site, files, _bytecode_of(files, self.bytecode), members)  # type: ignore[arg-type]
+                    return self.cache.store(key, site, files, _bytecode_of(files, self.bytecode), members)  # type: ignore[arg-type]
+
+            with ThreadPoolExecutor(max_workers=_COPIERS) as pool:  # a few entries at a time, as copy_in
+                stored = sum(pool.map(one, keys))
             for key in lacking if spans is not None else ():
                 with self.cache.lock(key.digest):
                     self.cache.add_members(key, self.members_key, layer_zip, spans)  # type: ignore[arg-type]

@@ -31,12 +31,19 @@ def largest_packages(result: LayerBuildResult, count: int = 3) -> str:
     return ", ".join(f"{p.name} {_megabytes(p.size)}" for p in top) or "none"
 
 
+def reused(result: LayerBuildResult) -> str:
+    """ ", 14 of 15 packages from the package cache" for a build that reused some, else ""."""
+    found = result.manifest.get("package_cache") or {}
+    hits, total = len(found.get("reused") or ()), len(found.get("reused") or ()) + len(found.get("installed") or ())
+    return f", {hits} of {total} packages from the package cache" if hits and not result.cached else ""
+
+
 def timing(result: LayerBuildResult) -> str:
     if result.cached:
         return "cache hit"
     total = sum(seconds for _name, seconds in result.steps)
     steps = ", ".join(f"{name} {seconds:.1f}" for name, seconds in result.steps if seconds >= 0.05)
-    return f"built in {total:.1f} s ({steps})"
+    return f"built in {total:.1f} s ({steps}){reused(result)}"
 
 
 def source(result: LayerBuildResult) -> str:
@@ -72,10 +79,11 @@ def synth_line(construct_path: str, result: LayerBuildResult) -> str:
 
 def closing_lines(result: LayerBuildResult) -> str:
     """The command line's summary after a build."""
+    origin = "from the layer cache" if result.cached else f"built{reused(result)}"
     lines = [
         f"layer: {result.layer_zip}",
         f"size: {_megabytes(result.zipped_bytes)} zipped, {_megabytes(result.unzipped_bytes)} unzipped, "
-        f"{package_count(len(result.packages))} ({'from the layer cache' if result.cached else 'built'})",
+        f"{package_count(len(result.packages))} ({origin})",
         f"largest: {largest_packages(result, 5)}",
     ]
     imports = slowest_imports(result)

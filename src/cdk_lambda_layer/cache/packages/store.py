@@ -143,7 +143,6 @@ class PackageCache:
         entry = self.entry(key.digest)
         if entry.complete and not entry.path.is_symlink():
             return False
-        sweep(self.root, (_TMP_PREFIX,))
         with held_folder(self.root, f"{_TMP_PREFIX}{key.digest[:12]}-{uuid.uuid4().hex[:8]}") as temp:
             try:
                 listing = {}
@@ -164,6 +163,10 @@ class PackageCache:
             finally:
                 remove_held(temp)
         return True
+
+    def sweep_leftovers(self) -> None:
+        """Remove the ``.tmp-`` folders of stores whose process died (their lock is free)."""
+        sweep(self.root, (_TMP_PREFIX,))
 
     def add_members(
         self, key: PackageKey, members_key: str, layer_zip: Path, spans: Mapping[str, tuple[int, int]]
