@@ -9,7 +9,7 @@ that bytecode and the import check really run; the layer cache off unless said):
     build with both off;
 (b) the same project after one pure-Python pin was bumped in its lock (idna 3.19 -> 3.20), with the
     package cache that the build of the lock before the bump left, against a full build without it;
-(c) the same on a large layer (pandas and scipy, ~240 MB unzipped with bytecode; python-dateutil
+(c) the same on a large layer (numpy and scipy, ~190 MB unzipped with bytecode; python-dateutil
     3.0.0 -> 4.0.0);
 and, for the parallel steps, (a)'s full build with the steps one after another
 (``CDK_LAYER_OVERLAP=0``) and with the bytecode step and the zip on one core (``CDK_LAYER_JOBS=1``).
@@ -79,7 +79,6 @@ def builder(
                 copy,
                 python=TARGET.python,
                 cache_dir=work / cache if cache else False,
-                max_unzipped_bytes=400_000_000,
                 **options,
             ).run()
         finally:
@@ -99,7 +98,11 @@ def bumped(keep: Path, name: str) -> Callable[[Path], None]:
     template = keep / f"{name}-cache"
     if not template.exists():
         base = Path(shutil.copytree(project, keep / f"{name}-before", ignore=shutil.ignore_patterns("build")))
-        subprocess.run([find_uv(), "lock", "-q", "--upgrade-package", before], cwd=base, check=True)
+        # the target's CPython: the large project's requires-python excludes the host's, and uv must not
+        # download one
+        python = ["--python", target_interpreter()] if target_interpreter() else []
+        argv = [find_uv(), "lock", "-q", "--no-python-downloads", *python, "--upgrade-package", before]
+        subprocess.run(argv, cwd=base, check=True)
         builder(base, cache="cache")(keep / f"{name}-seed")
         shutil.move(keep / f"{name}-seed" / "cache", template)
         for entry in template.iterdir():  # the finished layer would not serve the bumped lock: leave it out
@@ -116,7 +119,11 @@ def bumped(keep: Path, name: str) -> Callable[[Path], None]:
 def incremental_suites(keep: Path) -> tuple[list[Build], list[Build]]:
     small = [
         Build("(a) full build, bytecode and import check off", builder(FIFTEEN, bytecode=False, import_check=False)),
-        Build("(a) full build, bytecode and import check (no package cache)", builder(FIFTEEN)),
+        Build("(a) full build, bytecode and import check (no cache at all)", builder(FIFTEEN)),
+        Build(
+            "(b) full build into an empty layer cache, no package cache",
+            builder(FIFTEEN, cache="cache", package_cache=False),
+        ),
         Build(
             "(b) one pure-Python pin bumped (idna), with the package cache",
             builder(FIFTEEN, cache="cache"),
@@ -136,7 +143,10 @@ def incremental_suites(keep: Path) -> tuple[list[Build], list[Build]]:
         ),
     ]
     large = [
-        Build("(c) large layer: full build (no package cache)", builder(LARGE)),
+        Build(
+            "(c) large layer: full build into an empty layer cache, no package cache",
+            builder(LARGE, cache="cache", package_cache=False),
+        ),
         Build(
             "(c) large layer: one pure-Python pin bumped (python-dateutil), with the package cache",
             builder(LARGE, cache="cache"),
@@ -161,11 +171,12 @@ def step_table(scenarios: list[Build]) -> str:
 
 def write_incremental_page(small: list[Build], large: list[Build], runs: int, large_runs: int) -> dict[str, float]:
     med = [statistics.median(s.times) for s in small]
-    off, full, bump, serial, one_core, neither = med
+    off, full, full_cached, bump, serial, one_core, neither = med
     big_full, big_bump = (statistics.median(s.times) for s in large)
     ratios = {
         "checks": full / off,
-        "bump": bump / full,
+        "bump": bump / full_cached,
+        "bump_vs_uncached": bump / full,
         "bump_large": big_bump / big_full,
         "overlap": serial / full,
         "jobs": one_core / full,
@@ -176,7 +187,7 @@ def write_incremental_page(small: list[Build], large: list[Build], runs: int, la
 Local builds for python3.12 x86_64 with CPython {TARGET.python} on the machine (bytecode and the import
 check run), layer cache off; the bumped builds start from the package cache that the build of the lock
 before the bump left (copied for each run, outside the timing). {runs} runs each for the ~15-package
-project, {large_runs} for the large layer (`bench/projects/large`: pandas and scipy), interleaved.
+project, {large_runs} for the large layer (`bench/projects/large`: numpy and scipy), interleaved.
 Ratios are to the first row of each table. Machine: {machine()}.
 
 {table(small)}
@@ -185,8 +196,9 @@ Ratios are to the first row of each table. Machine: {machine()}.
 
 - (a) bytecode and the import check cost **{ratios["checks"]:.2f}×** the build without them
   (goal ≤ 1.4×: {"met" if ratios["checks"] <= 1.4 else "missed"}).
-- (b) one bumped pure-Python pin rebuilds in **{ratios["bump"]:.2f}×** a full build
-  (goal ≤ 0.3×: {"met" if ratios["bump"] <= 0.3 else "missed"}); (c) on the large layer in
+- (b) one bumped pure-Python pin rebuilds in **{ratios["bump"]:.2f}×** a full build without the
+  package cache (both store the finished layer in the layer cache; {ratios["bump_vs_uncached"]:.2f}× the full
+  build with no cache at all) (goal ≤ 0.3×: {"met" if ratios["bump"] <= 0.3 else "missed"}); (c) on the large layer in
   **{ratios["bump_large"]:.2f}×** (goal ≤ 0.2×: {"met" if ratios["bump_large"] <= 0.2 else "missed"}). Both zips
   are byte-identical to a build from nothing (tests/test_package_cache.py).
 - Parallel steps, against the default full build: the steps one after another take
