@@ -98,9 +98,13 @@ def compile_paths(
     library, and a fork costs a millisecond where a process pool's new interpreters cost a third of a
     second); the relative paths that did not compile, sorted."""
     mode = _MODES[invalidation]
-    parts = shares(paths, jobs if hasattr(os, "fork") and len(paths) >= 2 * _MIN_SHARE else 1)
-    children = [_forked(share, site, mode, prefix) for share in parts[1:]]
-    failed = _compile_all(parts[0], site, mode, prefix) if parts else []
+    if not hasattr(os, "fork"):
+        return sorted(_compile_all(paths, site, mode, prefix))
+    # Every share, the first too, in a child: this process (the build image's first process, which code
+    # run later could read through /proc/1/mem) never holds the sources' bytes.
+    parts = shares(paths, jobs if len(paths) >= 2 * _MIN_SHARE else 1)
+    children = [_forked(share, site, mode, prefix) for share in parts]
+    failed: list[str] = []
     for pid, read in children:
         with os.fdopen(read) as report:
             text = report.read()
