@@ -119,6 +119,15 @@ def _tamper(entry: PackageEntry, how: str) -> None:
         path.write_bytes(data)
         document["files"][victim] = [len(data), hashlib.sha256(data).hexdigest()]
         (entry.path / "entry.json").write_text(json.dumps(document))
+    elif how == "pyc-swapped":  # another module's .pyc put in its place, the listing edited to match
+        import hashlib
+
+        pycs = sorted(n for n in document["files"] if n.endswith(".pyc"))
+        first, second = entry.tree / pycs[0], entry.tree / pycs[1]
+        data = second.read_bytes()
+        first.write_bytes(data)
+        document["files"][pycs[0]] = [len(data), hashlib.sha256(data).hexdigest()]
+        (entry.path / "entry.json").write_text(json.dumps(document))
     elif how == "extra-file":
         (entry.tree / "planted.pth").write_text("import os\n")
     elif how == "entry-link":  # the entry folder itself a link to a copy elsewhere
@@ -132,7 +141,17 @@ def _tamper(entry: PackageEntry, how: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "how", ["symlink", "truncate", "listing-edited", "extra-file", "entry-link", "half-written", "garbage-json"]
+    "how",
+    [
+        "symlink",
+        "truncate",
+        "listing-edited",
+        "pyc-swapped",
+        "extra-file",
+        "entry-link",
+        "half-written",
+        "garbage-json",
+    ],
 )
 def test_a_damaged_entry_is_never_used_and_is_rebuilt(warm, tmp_path, how):
     project, cache = warm

@@ -21,12 +21,14 @@ from ..install import host as installers
 from ..install.host import InstallSettings, merge_tree
 from ..install.inventory import InstalledPackage, installed_packages
 from ..install.target_python import (
+    PYC_FLAGS,
     BytecodeOutcome,
     ImportOutcome,
     bytecode_wanted,
     check_imports,
     compile_bytecode,
     interpreter_for,
+    pyc_magic,
 )
 from ..install.trim import trim
 from ..options import LayerOptions
@@ -68,9 +70,9 @@ class HostSteps:
         if cache_root is None:
             return
         interpreter = interpreter_for(self.target, self.options) if bytecode_wanted(self.options) else None
-        self.reuse = PackageReuse(
-            PackageCache(cache_root), self.target, self.options, bytecode_id(interpreter, self.options), zip_level
-        )
+        pyc = (pyc_magic(interpreter.path), PYC_FLAGS[self.options.invalidation]) if interpreter else None
+        bytecode = bytecode_id(interpreter, self.options)
+        self.reuse = PackageReuse(PackageCache(cache_root), self.target, self.options, bytecode, zip_level, pyc)
 
     def install(self, prepared: Prepared, work: LayerPathLayout, settings: InstallSettings) -> None:
         self.expected = prepared.expected

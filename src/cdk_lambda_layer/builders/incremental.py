@@ -81,8 +81,16 @@ class PackageReuse:
     """One build's use of the package cache."""
 
     def __init__(
-        self, cache: PackageCache, target: LambdaTarget, options: LayerOptions, bytecode: str, zip_level: int | None
+        self,
+        cache: PackageCache,
+        target: LambdaTarget,
+        options: LayerOptions,
+        bytecode: str,
+        zip_level: int | None,
+        pyc: tuple[bytes, int] | None = None,
     ) -> None:
+        #: What every reused .pyc must carry (the target's magic number, the flags), when there is bytecode.
+        self.pyc = pyc
         self.cache = cache
         self.target = target
         self.options = options
@@ -180,7 +188,7 @@ class PackageReuse:
     def _restore_one(self, key: PackageKey, document: dict[str, Any], destination: Path, skip: frozenset[str]) -> bool:
         try:
             with self.cache.lock(key.digest):
-                if self.cache.lookup(key) is None or not self.cache.restore(key, document, destination, skip):
+                if self.cache.lookup(key) is None or not self.cache.restore(key, document, destination, skip, self.pyc):
                     return False
                 if self.members_key is not None:
                     for name, blob in (self.cache.read_members(key, document, self.members_key) or {}).items():

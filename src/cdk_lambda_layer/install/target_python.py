@@ -105,6 +105,17 @@ def interpreter_for(target: LambdaTarget, options: LayerOptions) -> TargetInterp
     return found
 
 
+#: The flags word of a PEP 552 hash-based .pyc (bit 0: hash-based, bit 1: check the source).
+PYC_FLAGS = {"unchecked-hash": 0b01, "checked-hash": 0b11}
+
+
+@cache
+def pyc_magic(python: str) -> bytes:
+    """The magic number of the .pyc that interpreter writes (importlib.util.MAGIC_NUMBER)."""
+    code = "import importlib.util, sys; sys.stdout.write(importlib.util.MAGIC_NUMBER.hex())"
+    return bytes.fromhex(run(Command(argv=(python, "-I", "-S", "-c", code), label="pyc magic")).stdout.strip())
+
+
 def compile_bytecode(
     site: Path, target: LambdaTarget, options: LayerOptions, *, jobs: int | None = None
 ) -> BytecodeOutcome:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ...core.copy import copy_file, copy_tree
-from ...core.files import open_regular
+from ...core.files import open_regular, read_regular
 from ...core.locking import held_folder, is_abandoned, open_lock_file, remove_held, sweep, try_lock
 from ...errors import CacheFolderError, VerificationError
 from ...install.inventory import record_rows
@@ -90,16 +90,26 @@ class PackageCache:
             entry.remove()
         return document
 
-    def restore(self, key: PackageKey, document: dict[str, Any], destination: Path, skip: frozenset[str]) -> bool:
+    def restore(
+        self,
+        key: PackageKey,
+        document: dict[str, Any],
+        destination: Path,
+        skip: frozenset[str],
+        pyc: tuple[bytes, int] | None = None,
+    ) -> bool:
         """Copy the entry's tree into ``destination`` (the layer being assembled), checked against its
         listing as it is copied; paths in ``skip`` (the same file from another entry) are not copied.
         False when the tree is not exactly its listing: what was copied is removed again, and so is
         the entry. Under ``lock``. Errors writing ``destination`` (the disk's) propagate, after the
-        same clean-up."""
+        same clean-up. ``pyc``: the target's magic number and the flags of its hash-based .pyc, which
+        every .pyc beside its source must carry, with its source's hash."""
         entry = self.entry(key.digest)
         try:
             copy_tree(entry.tree, destination, document["files"], skip=skip)
             check_against_record(destination, document["files"])
+            if pyc is not None:
+                check_pycs(destination, document["files"], *pyc)
             return True
         except VerificationError:
             _undo(destination, [name for name in document["files"] if name not in skip])
@@ -238,6 +248,29 @@ def check_against_record(tree: Path, files: Mapping[str, list[Any]]) -> None:
         got = base64.urlsafe_b64encode(bytes.fromhex(files[name][1])).rstrip(b"=").decode()
         if got != want:
             raise VerificationError(f"{name} in a package entry is not the file its RECORD names")
+
+
+def check_pycs(tree: Path, files: Mapping[str, list[Any]], magic: bytes, flags: int) -> None:
+    """Every .pyc beside its source is a hash-based .pyc of the target's Python for exactly that source
+    (magic number, flags, and the source hash the target's Python would write: ``_imp.source_hash``
+    keyed by the magic number, the same function in CPython 3.7 and later). A .pyc swapped for another
+    module's, another version's or another Python's is refused; a code object edited behind an intact
+    header is not something a header shows."""
+    source_hash = getattr(__import__("_imp"), "source_hash", None)
+    if source_hash is None:  # not CPython: nothing to compare with
+        return
+    key = int.from_bytes(magic, "little")
+    for name in files:
+        folder, _, file = name.rpartition("/")
+        if not (file.endswith(".pyc") and (folder == "__pycache__" or folder.endswith("/__pycache__"))):
+            continue
+        source = f"{folder[: -len('__pycache__')]}{file[:-4].rpartition('.')[0]}.py"
+        if source not in files:
+            continue  # a sourceless module a wheel ships: RECORD names it
+        header = read_regular(tree / name)[:16]
+        wanted = magic + flags.to_bytes(4, "little") + source_hash(key, read_regular(tree / source))
+        if header != wanted:
+            raise VerificationError(f"{name} in a package entry is not the bytecode of {source}")
 
 
 def _write_members(
