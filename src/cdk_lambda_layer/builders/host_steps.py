@@ -39,6 +39,7 @@ from ..verify.layer import ContentReport, VerifyReport, check_content, final_rep
 from ..verify.requires import check_requirements
 from . import parallel
 from .incremental import PackageReuse, bytecode_id
+from .package_store import store_new
 from .result import Prepared
 from .steps import StepLog
 
@@ -174,7 +175,9 @@ class HostSteps:
         reuse, files, packages = self.reuse, self._files(), self._packages
         if reuse is not None and self._storing is None:
             zip_path = work.layer_zip if zipped else None
-            self._storing = self.side.start(lambda: reuse.store(work.python, zip_path, self.rejected, files, packages))
+            self._storing = self.side.start(
+                lambda: store_new(reuse, work.python, zip_path, self.rejected, files, packages)
+            )
 
     def store_packages(self, work: LayerPathLayout, zipped: bool) -> None:
         """Wait for the package cache's store (started after the zip or the checks), or store now."""

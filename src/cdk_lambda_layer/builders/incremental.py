@@ -26,16 +26,12 @@ from typing import Any
 from packaging.utils import canonicalize_name
 
 from ..cache.packages.key import PackageKey, file_sha256, members_key
-from ..cache.packages.split import split_tree
 from ..cache.packages.store import PackageCache
-from ..core.files import walk_files
 from ..core.tools import find_uv, pip_version, tool_version
 from ..errors import CacheFolderError
-from ..install.inventory import InstalledPackage
 from ..install.local_packages import BuiltPackage
 from ..install.target_python import BytecodeOutcome
 from ..options import LayerOptions
-from ..package.archive import member_spans
 from ..plan.interpreter import TargetInterpreter
 from ..plan.model import InstallPlan, Pin
 from ..target import LambdaTarget
@@ -182,7 +178,7 @@ class PackageReuse:
                     if document is not None:
                         found[item.name] = document
         except (OSError, CacheFolderError) as exc:
-            self._unusable(exc, "reading")
+            self.unusable(exc, "reading")
         return found
 
     def _restore_one(self, key: PackageKey, document: dict[str, Any], destination: Path, skip: frozenset[str]) -> bool:
@@ -196,7 +192,7 @@ class PackageReuse:
                 self.cache.touch(key)
             return True
         except OSError as exc:
-            self._unusable(exc, "copying a package out")
+            self.unusable(exc, "copying a package out")
             return False
 
     def misses_plan(
@@ -222,66 +218,7 @@ class PackageReuse:
             reason=None,
         )
 
-    # -- after the layer passed -------------------------------------------------------------
-    def store(
-        self,
-        site: Path,
-        layer_zip: Path | None,
-        rejected: Sequence[str],
-        files: list[tuple[Path, int]] | None = None,
-        packages: list[InstalledPackage] | None = None,
-    ) -> int:
-        """Keep each miss as an entry, and zip streams the hits lacked; the number of entries added.
-        ``files``, ``packages``: the finished layer's walk and its installed_packages, where known."""
-        if not self.active:
-            return 0
-        split = split_tree(site, walk_files(site) if files is None else files, packages)
-        if split.unowned:
-            logger.info("package cache: files no package claims (%s): nothing stored", ", ".join(split.unowned[:5]))
-            return 0
-        stored = 0
-        try:
-            again = self._drop_rejected(rejected)
-            keys = [m.key for m in self.reused.misses if m.key is not None] + again
-            lacking = [
-                k for k, d in self.reused.hits.values() if k not in again and self.members_key not in d["members"]
-            ]
-            wanted = {name for key in [*keys, *lacking] for name in split.owned.get(key.name, ())}
-            spans = None
-            if layer_zip is not None and self.members_key is not None and wanted:
-                spans = member_spans(layer_zip, wanted)
-            members = (self.members_key, layer_zip, spans) if spans is not None else None
-            self.cache.sweep_leftovers()
-
-            def one(key: PackageKey) -> bool:
-                files = split.owned.get(key.name)
-                if files is None:
-                    return False
-                with self.cache.lock(key.digest):
-                    return self.cache.store(key, site, files, _bytecode_of(files, self.bytecode), members)  # type: ignore[arg-type]
-
-            with ThreadPoolExecutor(max_workers=_COPIERS) as pool:  # a few entries at a time, as copy_in
-                stored = sum(pool.map(one, keys))
-            for key in lacking if spans is not None else ():
-                with self.cache.lock(key.digest):
-                    self.cache.add_members(key, self.members_key, layer_zip, spans)  # type: ignore[arg-type]
-        except (OSError, CacheFolderError) as exc:
-            self._unusable(exc, "storing")
-        return stored
-
-    def _drop_rejected(self, rejected: Sequence[str]) -> list[PackageKey]:
-        """Entries whose streams did not inflate to their files (consistently tampered) are removed, to be
-        stored again from the layer (which passed every check); their keys."""
-        wrong, again = set(rejected), []
-        for key, document in self.reused.hits.values():
-            if wrong & set(document["files"]):
-                logger.warning("package cache entry %s has zip members that are not its files: replaced", key.name)
-                with self.cache.lock(key.digest):
-                    self.cache.entry(key.digest).remove()
-                again.append(key)
-        return again
-
-    def _unusable(self, exc: Exception, doing: str) -> None:
+    def unusable(self, exc: Exception, doing: str) -> None:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         message = (
             f"the package cache at {self.cache.root} cannot be used ({doing}: {reason}); built without it. Fix the "
@@ -302,23 +239,3 @@ def _clashes(documents: dict[str, dict[str, Any]]) -> set[str]:
             if other[1] != listed:
                 clashing.update({name, other[0]})
     return clashing
-
-
-def _bytecode_of(files: Sequence[str], bytecode: str) -> dict[str, Any]:
-    """How many of the package's modules have a .pyc, and which have none (they did not compile)."""
-    if bytecode == "none":
-        return {"compiled": 0, "failed": []}
-    compiled_modules = set()
-    for name in files:
-        folder, _, file = name.rpartition("/")
-        if file.endswith(".pyc") and (folder == "__pycache__" or folder.endswith("/__pycache__")):
-            compiled_modules.add((folder[: -len("__pycache__")].rstrip("/"), file[:-4].rpartition(".")[0]))
-    compiled, failed = 0, []
-    for name in files:
-        if name.endswith(".py"):
-            folder, _, file = name.rpartition("/")
-            if (folder, file[:-3]) in compiled_modules:
-                compiled += 1
-            else:
-                failed.append(name)
-    return {"compiled": compiled, "failed": failed}

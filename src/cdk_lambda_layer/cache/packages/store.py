@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import hashlib
 import json
 import logging
 import os
@@ -23,13 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from ...core.copy import copy_file, copy_tree
-from ...core.files import open_regular, read_regular
+from ...core.files import read_regular
 from ...core.locking import held_folder, is_abandoned, open_lock_file, remove_held, sweep, try_lock
 from ...errors import CacheFolderError, VerificationError
 from ...install.inventory import record_rows
 from .. import ownership
-from ..ownership import _TMP_PREFIX, _still_at, _write_atomically
-from .entry import ENTRY_FILE, TREE, PackageEntry, members_file
+from ..ownership import _TMP_PREFIX, _still_at
+from . import members
+from .entry import ENTRY_FILE, TREE, PackageEntry
 from .key import PackageKey
 
 logger = logging.getLogger(__name__)
@@ -123,21 +123,8 @@ class PackageCache:
             raise
 
     def read_members(self, key: PackageKey, document: dict[str, Any], members_key: str) -> dict[str, bytes] | None:
-        """The entry's raw deflate streams at ``members_key`` (relative path -> bytes), or None when it has
-        none or its members file is not the one listed (then it is dropped from the entry). Under ``lock``."""
-        listed = document["members"].get(members_key)
-        if listed is None:
-            return None
-        entry = self.entry(key.digest)
-        try:
-            blob = _read_checked(entry.path / listed["file"], listed["size"], listed["sha256"])
-        except VerificationError:
-            blob = None
-        if blob is None:
-            logger.warning("the zip members of package cache entry %s are damaged; compressing again", key.name)
-            self._drop_members(entry, members_key)
-            return None
-        return {name: blob[start : start + length] for name, (start, length) in listed["index"].items()}
+        """The entry's raw deflate streams at ``members_key`` (members.py). Under ``lock``."""
+        return members.read_members(self.entry(key.digest), document, members_key)
 
     def store(
         self,
@@ -145,7 +132,7 @@ class PackageCache:
         site: Path,
         files: Sequence[str],
         bytecode: dict[str, Any],
-        members: tuple[str, Path, Mapping[str, tuple[int, int]]] | None = None,
+        zipped: tuple[str, Path, Mapping[str, tuple[int, int]]] | None = None,
     ) -> bool:
         """Add the package: its ``files`` (relative to ``site``, the verified layer), copied and hashed on
         the way, and its zip members (members key, layer.zip, relative path -> (offset, length) of each
@@ -162,9 +149,9 @@ class PackageCache:
                     listing[name] = copy_file(site / name, target)
                 document = {"key": key.digest, "inputs": key.inputs(), "files": listing, "bytecode": bytecode}
                 document["members"] = {}
-                if members is not None:
-                    members_key, layer_zip, spans = members
-                    document["members"][members_key] = _write_members(temp, members_key, layer_zip, spans, files)
+                if zipped is not None:
+                    members_key, layer_zip, spans = zipped
+                    document["members"][members_key] = members.write_members(temp, members_key, layer_zip, spans, files)
                 (temp / ENTRY_FILE).write_text(json.dumps(document, sort_keys=True))
                 if os.path.lexists(entry.path):  # a damaged leftover
                     entry.remove()
@@ -181,34 +168,15 @@ class PackageCache:
     def add_members(
         self, key: PackageKey, members_key: str, layer_zip: Path, spans: Mapping[str, tuple[int, int]]
     ) -> None:
-        """Keep the zip members at a level the entry had none for. Under ``lock``."""
+        """Keep the zip members at a level the entry had none for (members.py). Under ``lock``."""
         entry = self.entry(key.digest)
         document = entry.checked_metadata(key) if entry.complete else None
-        if document is None or members_key in document["members"]:
-            return
-        partial = entry.path / f".members-{uuid.uuid4().hex[:8]}.partial"
-        partial.mkdir()
-        try:
-            listed = _write_members(partial, members_key, layer_zip, spans, list(document["files"]))
-            (partial / listed["file"]).replace(entry.path / listed["file"])
-            document["members"][members_key] = listed
-            _write_atomically(entry.path / ENTRY_FILE, json.dumps(document, sort_keys=True))
-        finally:
-            with contextlib.suppress(OSError):
-                for child in partial.iterdir():
-                    child.unlink()
-                partial.rmdir()
+        if document is not None:
+            members.add_members(entry, document, members_key, layer_zip, spans)
 
     def touch(self, key: PackageKey) -> None:
         with contextlib.suppress(OSError):  # a read-only cache still serves hits
             os.utime(self.entry(key.digest).path / ENTRY_FILE)  # last use, for prune
-
-    def _drop_members(self, entry: PackageEntry, members_key: str) -> None:
-        with contextlib.suppress(OSError, ValueError, KeyError, VerificationError):
-            document = entry.metadata()
-            listed = document["members"].pop(members_key)
-            _write_atomically(entry.path / ENTRY_FILE, json.dumps(document, sort_keys=True))
-            (entry.path / listed["file"]).unlink(missing_ok=True)
 
     # -- listing and pruning -----------------------------------------------------------------
     def entries(self) -> list[PackageEntry]:
@@ -271,47 +239,6 @@ def check_pycs(tree: Path, files: Mapping[str, list[Any]], magic: bytes, flags: 
         wanted = magic + flags.to_bytes(4, "little") + source_hash(key, read_regular(tree / source))
         if header != wanted:
             raise VerificationError(f"{name} in a package entry is not the bytecode of {source}")
-
-
-def _write_members(
-    folder: Path, members_key: str, layer_zip: Path, spans: Mapping[str, tuple[int, int]], files: Sequence[str]
-) -> dict[str, Any]:
-    """Copy each file's raw deflate stream out of layer.zip into one members file; its listing."""
-    name = members_file(members_key)
-    digest, index, offset = hashlib.sha256(), {}, 0
-    fd = open_regular(layer_zip)
-    try:
-        with (folder / name).open("xb") as out:
-            for relative in sorted(files):
-                if relative not in spans:
-                    continue
-                start, length = spans[relative]
-                blob = os.pread(fd, length, start)
-                if len(blob) != length:
-                    raise VerificationError(f"{layer_zip} ends inside the member {relative}")
-                out.write(blob)
-                digest.update(blob)
-                index[relative] = [offset, length]
-                offset += length
-    finally:
-        os.close(fd)
-    return {"file": name, "size": offset, "sha256": digest.hexdigest(), "index": index}
-
-
-def _read_checked(path: Path, size: int, sha256: str) -> bytes | None:
-    """The file's bytes if it is a regular file of exactly that size and sha256, else None."""
-    fd = open_regular(path)
-    try:
-        chunks, total = [], 0
-        while block := os.read(fd, _BLOCK):
-            chunks.append(block)
-            total += len(block)
-            if total > size:
-                return None
-    finally:
-        os.close(fd)
-    blob = b"".join(chunks)
-    return blob if len(blob) == size and hashlib.sha256(blob).hexdigest() == sha256 else None
 
 
 def _undo(destination: Path, names: Sequence[str]) -> None:
