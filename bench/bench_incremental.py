@@ -159,7 +159,18 @@ def incremental_suites(keep: Path) -> tuple[list[Build], list[Build]]:
 def step_table(scenarios: list[Build]) -> str:
     names = [
         n
-        for n in ("export", "plan", "install", "trim", "bytecode", "import check", "verify", "zip", "package store")
+        for n in (
+            "export",
+            "plan",
+            "install",
+            "trim",
+            "bytecode",
+            "import check",
+            "verify",
+            "zip",
+            "cache store",
+            "package store",
+        )
         if any(n in s for sc in scenarios for s in sc.steps)
     ]
     rows = ["| scenario | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
