@@ -20,11 +20,8 @@ from ..cache.reuse import rebuild_reason
 from ..cache.store import LayerCache
 from ..core.credentials import IndexCredentials
 from ..identity.fingerprint import fingerprint
-from ..install import host as installers
 from ..install.host import InstallSettings
-from ..install.inventory import installed_packages
-from ..install.target_python import BytecodeOutcome, ImportOutcome, check_imports, compile_bytecode
-from ..install.trim import trim
+from ..install.target_python import BytecodeOutcome, ImportOutcome
 from ..options import LAMBDA_UNZIPPED_LIMIT, Bytecode, Installer, Invalidation, LayerOptions, name_list
 from ..package.archive import DEFAULT_ZIP_LEVEL
 from ..package.layout import LayerPathLayout
@@ -33,9 +30,9 @@ from ..project.check import check_project
 from ..project.discover import Tool
 from ..project.load import Project, load_project
 from ..target import DEFAULT_PYTHON, Architecture, LambdaTarget
-from ..verify.layer import VerifyReport, verify
-from ..verify.requires import check_requirements
+from ..verify.layer import VerifyReport
 from . import versions
+from .host_steps import HostSteps
 from .pipeline import LayerRun
 from .prepare import prepare
 from .result import LayerBuildResult, Prepared
@@ -80,6 +77,9 @@ class BasedLambdaLayerLocalBuilder:
     :param invalidation: "unchecked-hash" or "checked-hash" .pyc. Default: "unchecked-hash".
     :param import_check: import the layer's modules with the target's Python where one runs.
         Default: True.
+    :param package_cache: keep each installed package (its files, bytecode and zip members) in the
+        layer cache folder, and reuse it in later builds of any project for the same target, so that a
+        changed pin costs one package (builders/incremental.py). Default: True (off with the cache).
     :param on_step: called with (step name, seconds) after every step.
     """
 
@@ -116,6 +116,7 @@ class BasedLambdaLayerLocalBuilder:
         bytecode: Bytecode = "auto",
         invalidation: Invalidation = "unchecked-hash",
         import_check: bool = True,
+        package_cache: bool = True,
         on_step: StepCallback | None = None,
     ) -> None:
         self.target = LambdaTarget(python=python, architecture=architecture)
@@ -144,8 +145,10 @@ class BasedLambdaLayerLocalBuilder:
         self.remote_cache = resolve_remote(remote_cache, remote_cache_read_only)
         self.on_step = on_step
         self.log = StepLog(on_step)
+        self.package_cache = package_cache
         #: What the plan installs (name -> version), which verify holds the layer to.
         self._expected: dict[str, str] | None = None
+        self._steps = HostSteps(self.target, self.options, self.log)
 
     # -- identity -------------------------------------------------------------------------
     @property
@@ -170,8 +173,12 @@ class BasedLambdaLayerLocalBuilder:
             its only output is the asset folder, so a synth leaves nothing in the project.
         """
         self.log = StepLog(self.on_step)
+        self._steps = HostSteps(self.target, self.options, self.log)
         output = Path(copy_python_to) if copy_python_to is not None else None
-        return LayerRun(self).run(output, publish)
+        try:
+            return LayerRun(self).run(output, publish)
+        finally:
+            self._steps.side.settle()
 
     # -- what a cached layer is held to --------------------------------------------------------
     def rebuild_reason(self, manifest: dict[str, Any]) -> str | None:
@@ -179,8 +186,13 @@ class BasedLambdaLayerLocalBuilder:
         return rebuild_reason(manifest, self.target, self.options, local=self.build_mode == "local")
 
     def build_facts(self) -> dict[str, Any]:
-        """What else a cached layer must match to be served (the container builders: the image's ID)."""
-        return {}
+        """What else a cached layer must match to be served (the container builders: the image's ID); for
+        the record, which packages came from the package cache."""
+        reuse = self._steps.reuse
+        if reuse is None:
+            return {}
+        hits, misses = sorted(reuse.reused.hits), sorted(m.name for m in reuse.reused.misses)
+        return {"package_cache": {"reused": hits, "installed": misses}}
 
     # -- the steps ------------------------------------------------------------------------
     def locate_tools(self) -> None:
@@ -212,14 +224,15 @@ class BasedLambdaLayerLocalBuilder:
         )
 
     def install(self, prepared: Prepared, work: LayerPathLayout) -> None:
-        """Install for the target on this host: exact pins, wheels only."""
-        settings = self.install_settings(prepared)
-        installers.install(prepared.plan, prepared.local, work.python, work.repo, self.target, settings)
+        """Install for the target on this host: exact pins, wheels only; packages found in the package
+        cache are copied in instead (host_steps.py)."""
+        if self.package_cache and self.cache is not None:
+            self._steps.start_reuse(self.cache.root, self.zip_level if self.make_zip else None)
+        self._steps.install(prepared, work, self.install_settings(prepared))
 
     def finish(self, work: LayerPathLayout) -> BytecodeOutcome:
         """Trim and compile the installed layer on this machine."""
-        self.log.run("trim", lambda: trim(work.python, self.options.left_out))
-        return self.log.run("bytecode", lambda: compile_bytecode(work.python, self.target, self.options))
+        return self._steps.finish(work)
 
     def import_check(self, work: LayerPathLayout) -> ImportOutcome:
         """Import every top-level module of the layer with the target's Python, where one runs.
@@ -227,11 +240,20 @@ class BasedLambdaLayerLocalBuilder:
         Its requirements are checked first (cheap, no code run): a package missing for the runtime,
         or excluded while needed, is named as such, not as the ImportError it would cause.
         """
-        check_requirements(installed_packages(work.python), self.target, self.options)
-        return self.log.run("import check", lambda: check_imports(work.python, self.target, self.options))
+        return self._steps.import_check(work, self.zip_level if self.make_zip else None)
 
     def verify(self, work: LayerPathLayout) -> VerifyReport:
-        return verify(work.python, self.target, self.options, expected=self._expected)
+        return self._steps.verify(work)
+
+    def zip_layer(self, layer_dir: Path, destination: Path) -> int:
+        """layer.zip at this build's level (compressed beside the import check where it could be)."""
+        return self._steps.zip_layer(layer_dir, destination, self.zip_level)
+
+    def store_packages(self, work: LayerPathLayout) -> list[str]:
+        """Keep the new packages in the package cache (after the layer passed); the warnings of a
+        package cache that could not be used."""
+        self._steps.store_packages(work, self.make_zip)
+        return self._steps.warnings
 
 
 class PipBasedLambdaLayerLocalBuilder(BasedLambdaLayerLocalBuilder):

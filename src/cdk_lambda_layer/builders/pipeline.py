@@ -26,7 +26,7 @@ from ..errors import BuildFolderError, LayerBuildError, ToolNotFoundError
 from ..install.inventory import InstalledPackage, installed_packages
 from ..install.target_python import BytecodeOutcome, ImportOutcome
 from ..options import LayerOptions
-from ..package.archive import DEFAULT_ZIP_LEVEL, normalize_modes, write_layer_zip
+from ..package.archive import DEFAULT_ZIP_LEVEL, normalize_modes
 from ..package.layout import LayerPathLayout, staging
 from ..package.manifest import ToolVersions, build_manifest, write_manifest
 from ..plan.shape import empty_note
@@ -68,6 +68,8 @@ class Builder(Protocol):
     def import_check(self, work: LayerPathLayout) -> ImportOutcome: ...
     def verify(self, work: LayerPathLayout) -> VerifyReport: ...
     def build_facts(self) -> dict[str, Any]: ...
+    def zip_layer(self, layer_dir: Path, destination: Path) -> int: ...
+    def store_packages(self, work: LayerPathLayout) -> list[str]: ...
 
 
 class LayerRun:
@@ -163,6 +165,7 @@ class LayerRun:
             if zip_to is None and uploaded is not None:
                 zip_to, level = uploaded, DEFAULT_ZIP_LEVEL
         self.log.run("cache store", lambda: cache.store(work.python, metadata, zip_to, level))
+        self.log.warn(self.log.run("package store", lambda: b.store_packages(work)))
 
     # -- the layer cache -------------------------------------------------------------------
     def _from_cache(self, cache: CacheSession, destination: Path, work: LayerPathLayout) -> Restored | None:
@@ -251,7 +254,7 @@ class LayerRun:
         b = self.builder
         if not b.make_zip or (restored is not None and restored.zipped):
             return
-        zipped = self.log.run("zip", lambda: write_layer_zip(layer_dir, work.layer_zip, b.zip_level))
+        zipped = self.log.run("zip", lambda: b.zip_layer(layer_dir, work.layer_zip))
         manifest["sizes"]["zipped_bytes"] = zipped
         if restored is not None:
             cache.add_zip(work.layer_zip, b.zip_level)

@@ -31,6 +31,13 @@ def largest_packages(result: LayerBuildResult, count: int = 3) -> str:
     return ", ".join(f"{p.name} {_megabytes(p.size)}" for p in top) or "none"
 
 
+def reused(result: LayerBuildResult) -> str:
+    """ ", 14 of 15 packages from the package cache" for a build that reused some, else ""."""
+    found = result.manifest.get("package_cache") or {}
+    hits, total = len(found.get("reused") or ()), len(found.get("reused") or ()) + len(found.get("installed") or ())
+    return f", {hits} of {total} packages from the package cache" if hits and not result.cached else ""
+
+
 def timing(result: LayerBuildResult) -> str:
     """How the layer came to be: "cache hit", "remote hit (…)", or "built in N s (steps)[, uploaded …]"."""
     remote = result.remote
@@ -41,7 +48,7 @@ def timing(result: LayerBuildResult) -> str:
     total = sum(seconds for _name, seconds in result.steps)
     steps = ", ".join(f"{name} {seconds:.1f}" for name, seconds in result.steps if seconds >= 0.05)
     uploaded = f", uploaded ({_megabytes(remote.bytes)})" if remote is not None and remote.uploaded else ""
-    return f"built in {total:.1f} s ({steps}){uploaded}"
+    return f"built in {total:.1f} s ({steps}){reused(result)}{uploaded}"
 
 
 def source(result: LayerBuildResult) -> str:
@@ -56,12 +63,21 @@ def target(result: LayerBuildResult) -> str:
     return f"{found.get('runtime', '?')} {found.get('architecture', '?')}"
 
 
+def slowest_imports(result: LayerBuildResult, count: int = 5) -> str | None:
+    """ "slowest imports: numpy 0.11 s, pydantic 0.05 s, …" from the import check, or None when it did not run."""
+    times = list((result.manifest.get("import_times") or {}).items())[:count]
+    if not times:
+        return None
+    return "slowest imports: " + ", ".join(f"{module} {seconds:.2f} s" for module, seconds in times)
+
+
 def synth_line(construct_path: str, result: LayerBuildResult) -> str:
     """One line per layer for the synth output, then one per warning."""
+    imports = slowest_imports(result)
     line = (
         f"{PREFIX} {construct_path}: {source(result)} -> {target(result)}, {timing(result)}, "
         f"{_megabytes(result.unzipped_bytes)} unzipped, {package_count(len(result.packages))} "
-        f"(largest: {largest_packages(result)})"
+        f"(largest: {largest_packages(result)}){'; ' + imports if imports else ''}"
     )
     return "\n".join([line, *(f"{PREFIX}   WARNING {construct_path}: {w}" for w in result.warnings)])
 
@@ -74,6 +90,9 @@ def closing_lines(result: LayerBuildResult) -> str:
         f"{package_count(len(result.packages))} ({_origin(result)})",
         f"largest: {largest_packages(result, 5)}",
     ]
+    imports = slowest_imports(result)
+    if imports:
+        lines.append(imports)
     lines += [f"WARNING: {w}" for w in result.warnings]
     return "\n".join(lines)
 
@@ -84,4 +103,5 @@ def _origin(result: LayerBuildResult) -> str:
         return "remote hit: from the remote cache"
     if result.cached:
         return "from the layer cache"
-    return "built, uploaded to the remote cache" if remote is not None and remote.uploaded else "built"
+    uploaded = ", uploaded to the remote cache" if remote is not None and remote.uploaded else ""
+    return f"built{reused(result)}{uploaded}"

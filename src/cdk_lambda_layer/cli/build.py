@@ -30,6 +30,7 @@ def result_json(result: LayerBuildResult) -> dict[str, Any]:
         "warnings": list(result.warnings),
         "bytecode": result.manifest.get("bytecode"),
         "import_check": result.manifest.get("import_check"),
+        "import_times": result.manifest.get("import_times") or {},
         "local_packages": result.manifest.get("local_packages", []),
         "unzipped_bytes": result.unzipped_bytes,
         "zipped_bytes": result.zipped_bytes,
@@ -76,6 +77,7 @@ def build_command(args: argparse.Namespace) -> int:
         "cache_dir": args.cache_dir,
         "remote_cache": args.remote_cache,
         "remote_cache_read_only": args.remote_cache_read_only,
+        "package_cache": getattr(args, "package_cache", True),
         "credentials": [IndexCredentials.from_environment(name) for name in args.index],
         "on_step": show,
     }

@@ -13,6 +13,8 @@ from typing import Any
 from ..cache.entry import CacheEntry
 from ..cache.location import resolve_cache_dir
 from ..cache.ownership import MARKER
+from ..cache.packages.entry import PackageEntry
+from ..cache.packages.store import PackageCache
 from ..cache.prune import prune
 from ..cache.remote.client import RemoteFailure
 from ..cache.remote.location import parse_remote
@@ -52,7 +54,8 @@ def _cache_list(cache: LayerCache, *, json_out: bool) -> int:
     leftovers = cache.leftovers()
     left_bytes = sum(_folder_bytes(p) for p in leftovers)
     if json_out:
-        document = {"cache_dir": str(cache.root), "entries": rows, "leftover_bytes": left_bytes}
+        packages = [{"key": e.key, "bytes": e.size, **_package_row(e)} for e in PackageCache(cache.root).entries()]
+        document = {"cache_dir": str(cache.root), "entries": rows, "packages": packages, "leftover_bytes": left_bytes}
         print(json.dumps(document, indent=2))
     if rows:
         print(f"{'FINGERPRINT':<16}  {'SIZE':>11}  {'LAST USED':<16}  PROJECT TARGET", file=sys.stderr)
@@ -64,6 +67,10 @@ def _cache_list(cache: LayerCache, *, json_out: bool) -> int:
         )
     total = sum(r["bytes"] for r in rows)
     print(f"{len(rows)} layers, {total / 1e6:.1f} MB in {cache.root}", file=sys.stderr)
+    packages = PackageCache(cache.root).entries()
+    if packages:
+        size = sum(entry.size for entry in packages)
+        print(f"{len(packages)} packages, {size / 1e6:.1f} MB in {cache.root / 'packages'}", file=sys.stderr)
     if leftovers:
         print(
             f"{len(leftovers)} unfinished stores of killed builds, {left_bytes / 1e6:.1f} MB "
@@ -81,17 +88,29 @@ def _cache_prune(cache: LayerCache, args: argparse.Namespace, *, empty: bool) ->
         print(f"removed 0 layers from {cache.root}", file=sys.stderr)
         return 0
     leftovers = cache.leftovers()
+    packages: list[PackageEntry] = []
     removed = prune(
         cache,
         older_than_days=0 if args.all else args.older_than,
         keep_bytes=None if args.max_size is None else int(args.max_size * 1e6),
+        removed_packages=packages,
     )
     for entry in removed:
         print(f"removed {entry.fingerprint}", file=sys.stderr)
     for folder in leftovers:
         print(f"removed unfinished store {folder.name}", file=sys.stderr)
     print(f"removed {len(removed)} layers from {cache.root}", file=sys.stderr)
+    if packages:
+        print(f"removed {len(packages)} packages from {cache.root / 'packages'}", file=sys.stderr)
     return 0
+
+
+def _package_row(entry: PackageEntry) -> dict[str, Any]:
+    try:
+        inputs = entry.metadata()["inputs"]
+        return {"name": inputs["name"], "version": inputs["version"], "python": inputs["python"]}
+    except (OSError, ValueError, KeyError, TypeError, VerificationError):
+        return {"name": "?", "version": "?", "python": "?"}
 
 
 def _folder_bytes(folder: Path) -> int:

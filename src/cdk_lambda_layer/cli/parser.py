@@ -174,6 +174,12 @@ def build_parser() -> argparse.ArgumentParser:
         "$CDK_LAYER_REMOTE_CACHE_READ_ONLY)",
     )
     build.add_argument("--no-remote-cache", dest="remote_cache", action="store_false", help="do not use a remote cache")
+    build.add_argument(
+        "--no-package-cache",
+        dest="package_cache",
+        action="store_false",
+        help="build every package anew (the layer cache still serves finished layers)",
+    )
     build.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     build.add_argument("-v", "--verbose", action="store_true", help="log every command run")
     cache_parser(commands)

@@ -25,7 +25,13 @@ def is_fresh_folder(folder: Path) -> bool:
     return not folder.is_symlink() and folder.is_dir() and not any(folder.iterdir())
 
 
-def copy_tree(source: Path, destination: Path, expected: dict[str, list[Any]] | None = None) -> dict[str, list[Any]]:
+def copy_tree(
+    source: Path,
+    destination: Path,
+    expected: dict[str, list[Any]] | None = None,
+    *,
+    skip: frozenset[str] = frozenset(),
+) -> dict[str, list[Any]]:
     """Copy the layer tree ``source`` into ``destination`` (regular files only, links refused) and
     return what was written: relative path -> [size, sha256].
 
@@ -38,6 +44,8 @@ def copy_tree(source: Path, destination: Path, expected: dict[str, list[Any]] | 
     is checked as it is copied: a missing, extra or resized file is refused before anything is
     written, other content right after that file's copy. Anything wrong with or unreadable in
     ``source`` is a VerificationError; errors writing the destination stay OSErrors (the disk's).
+    ``skip``: relative paths checked by the walk but not copied (the destination has them already,
+    from another tree: a package entry's file that another entry brings too); they are not listed.
     """
     seen = _first_walk(source)
     if expected is not None and {name: info.st_size for name, info in seen.items()} != {
@@ -54,10 +62,12 @@ def copy_tree(source: Path, destination: Path, expected: dict[str, list[Any]] | 
             key = (relative / name).as_posix()
             if key not in seen:
                 raise VerificationError(f"{source} changed while it was copied ({key} appeared)")
+            if key in skip:
+                continue
             listing[key] = copy_file(Path(folder, name), destination / key, seen=seen[key], dir_fd=dir_fd)
             if expected is not None and listing[key] != expected[key]:
                 raise VerificationError(f"{folder}/{name} is not the file its listing names")
-    if listing.keys() != seen.keys():  # a folder swapped or gone mid-copy: fwalk did not enter it
+    if listing.keys() != seen.keys() - skip:  # a folder swapped or gone mid-copy: fwalk did not enter it
         raise VerificationError(f"{source} changed while it was copied")
     return dict(sorted(listing.items()))
 

@@ -134,6 +134,23 @@ def requirements_text(pins: Sequence[Pin], local: Sequence[BuiltPackage]) -> str
     return "\n".join(lines) + "\n" if lines else ""
 
 
+def write_requirements(
+    plan: InstallPlan, local: Sequence[BuiltPackage], repo: Path, settings: InstallSettings
+) -> dict[str, Path]:
+    """The requirements files of an install into ``repo`` (requirements.txt for the first installer,
+    requirements-pip.txt for pip's share when uv installs the rest): installer -> file."""
+    uv_pins, pip_pins = plan.channel("uv"), plan.channel("pip")
+    uv_local, pip_local = (local, ()) if settings.installer == "uv" else ((), local)
+    files: dict[str, Path] = {}
+    if uv_pins or uv_local:
+        files["uv"] = repo / "requirements.txt"
+        files["uv"].write_text(requirements_text(uv_pins, uv_local))
+    if pip_pins or pip_local:
+        files["pip"] = repo / ("requirements-pip.txt" if "uv" in files else "requirements.txt")
+        files["pip"].write_text(requirements_text(pip_pins, pip_local))
+    return files
+
+
 def install(
     plan: InstallPlan,
     local: Sequence[BuiltPackage],
@@ -143,10 +160,7 @@ def install(
     settings: InstallSettings,
 ) -> None:
     """Install every pin and local package into ``dest``; requirements files go to ``repo``."""
-    uv_pins, pip_pins = plan.channel("uv"), plan.channel("pip")
-    uv_local = local if settings.installer == "uv" else ()
-    pip_local = () if settings.installer == "uv" else local
-    for pin in pip_pins if settings.installer == "uv" else ():
+    for pin in plan.channel("pip") if settings.installer == "uv" else ():
         logger.info(
             "%s %s: its wheel (%s) is for glibc above manylinux_2_17, which uv cannot be told for %s; "
             "installing it with pip, given every manylinux tag up to %s",
@@ -156,13 +170,11 @@ def install(
             target.runtime_name,
             ".".join(map(str, target.os.glibc)),
         )
-    if uv_pins or uv_local:
-        requirements = repo / "requirements.txt"
-        requirements.write_text(requirements_text(uv_pins, uv_local))
-        _run(uv_install_command(requirements, dest, target), settings, "uv", dest)
-    if pip_pins or pip_local:
-        requirements = repo / ("requirements-pip.txt" if uv_pins or uv_local else "requirements.txt")
-        requirements.write_text(requirements_text(pip_pins, pip_local))
+    files = write_requirements(plan, local, repo, settings)
+    if "uv" in files:
+        _run(uv_install_command(files["uv"], dest, target), settings, "uv", dest)
+    if "pip" in files:
+        requirements = files["pip"]
         side = dest.parent / f".pip-{os.getpid()}"
         try:
             _run(pip_install_command(requirements, side, target), settings, "pip", dest)

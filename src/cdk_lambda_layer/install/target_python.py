@@ -58,14 +58,33 @@ class ImportOutcome:
     removed: tuple[str, ...] = ()
     #: Whether the packages' code ran in namespaces of its own (it could not read this process's environment).
     sandboxed: bool = False
+    #: Each imported top-level module's import time in seconds on the target's Python, slowest first
+    #: (import_check.py: one process, dependencies first, so each is what it adds to what it needs).
+    times: tuple[tuple[str, float], ...] = ()
 
     def manifest(self) -> dict[str, Any]:
+        """For manifest.json: the times are the manifest's own ``import_times`` (a measurement, kept out of
+        manifest.json's reproducible text: package/manifest.py)."""
+        document = asdict(self)
+        del document["times"]
         return {
-            **asdict(self),
+            **document,
             "skipped": list(self.skipped),
             "warnings": list(self.warnings),
             "removed": list(self.removed[:20]),
         }
+
+    def slowest(self, count: int = 5) -> tuple[tuple[str, float], ...]:
+        return self.times[:count]
+
+
+def import_times(report: dict[str, Any]) -> tuple[tuple[str, float], ...]:
+    """The report's ``times`` (module -> seconds), slowest first; ties by name."""
+    times = report.get("times") or {}
+    pairs = (
+        [(str(m), float(s)) for m, s in times.items() if isinstance(s, (int, float))] if isinstance(times, dict) else []
+    )
+    return tuple(sorted(pairs, key=lambda pair: (-pair[1], pair[0])))
 
 
 def bytecode_wanted(options: LayerOptions) -> bool:
@@ -86,7 +105,21 @@ def interpreter_for(target: LambdaTarget, options: LayerOptions) -> TargetInterp
     return found
 
 
-def compile_bytecode(site: Path, target: LambdaTarget, options: LayerOptions) -> BytecodeOutcome:
+#: The flags word of a PEP 552 hash-based .pyc (bit 0: hash-based, bit 1: check the source).
+PYC_FLAGS = {"unchecked-hash": 0b01, "checked-hash": 0b11}
+
+
+@cache
+def pyc_magic(python: str) -> bytes:
+    """The magic number of the .pyc that interpreter writes (importlib.util.MAGIC_NUMBER)."""
+    code = "import importlib.util, sys; sys.stdout.write(importlib.util.MAGIC_NUMBER.hex())"
+    return bytes.fromhex(run(Command(argv=(python, "-I", "-S", "-c", code), label="pyc magic")).stdout.strip())
+
+
+def compile_bytecode(
+    site: Path, target: LambdaTarget, options: LayerOptions, *, jobs: int | None = None
+) -> BytecodeOutcome:
+    """Compile ``site`` with the target's Python on ``jobs`` workers (default: one per CPU)."""
     if not bytecode_wanted(options):
         return BytecodeOutcome(included=False, reason="turned off (bytecode=False)")
     interpreter = interpreter_for(target, options)
@@ -95,9 +128,8 @@ def compile_bytecode(site: Path, target: LambdaTarget, options: LayerOptions) ->
         logger.info("the layer carries no bytecode (slower cold starts): %s", reason)
         return BytecodeOutcome(included=False, reason=reason)
     argv = (interpreter.path, "-I", "-S", "-B", str(_HERE / "bytecode.py"), str(site))
-    report = json.loads(
-        run(Command(argv=(*argv, "--invalidation", options.invalidation), label="compile bytecode")).stdout
-    )
+    argv += ("--invalidation", options.invalidation, *(("--jobs", str(jobs)) if jobs else ()))
+    report = json.loads(run(Command(argv=argv, label="compile bytecode")).stdout)
     return outcome_from_report(report, options)
 
 
@@ -221,4 +253,5 @@ def outcome_from_imports(report: dict[str, Any], python: str | None, target: Lam
         skipped=tuple(report.get("skipped") or ()),
         warnings=tuple(report.get("warnings") or ()),
         removed=tuple(writes.get("removed") or ()),
+        times=import_times(report),
     )

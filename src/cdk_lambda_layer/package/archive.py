@@ -21,14 +21,15 @@ from __future__ import annotations
 
 import os
 import stat
+import struct
 import zipfile
 import zlib
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-from ..core.files import open_regular, read_regular, walk_files
+from ..core.files import open_regular, read_regular, walk_files, walk_stats
 
 FIXED_DATE_TIME = (1980, 1, 1, 0, 0, 0)
 _UNIX = 3
@@ -40,12 +41,13 @@ WINDOW_BYTES = 256 * 1024 * 1024
 WINDOW_FILES = 4096
 
 
-def layer_entries(site: Path) -> list[tuple[str, Path, int]]:
-    """(name in zip, file on disk, mode) for every regular file, sorted by name; links refused."""
+def layer_entries(site: Path, stats: list[tuple[Path, os.stat_result]] | None = None) -> list[tuple[str, Path, int]]:
+    """(name in zip, file on disk, mode) for every regular file, sorted by name; links refused.
+    ``stats``: walk_stats(site), made earlier."""
+    root = os.path.normpath(site)
     entries = []
-    for path, _size in walk_files(site):
-        mode = os.lstat(path).st_mode
-        entries.append((f"python/{path.relative_to(site).as_posix()}", path, mode))
+    for path, info in walk_stats(site) if stats is None else stats:
+        entries.append((f"python/{os.path.relpath(path, root).replace(os.sep, '/')}", path, info.st_mode))
     return sorted(entries)
 
 
@@ -96,13 +98,36 @@ class _Precompressed:
         return b""
 
 
-def _prepared(
-    entries: list[tuple[str, Path, int]], level: int, workers: int
-) -> Iterator[tuple[str, int, bytes, bytes]]:
-    """(name, mode, data, deflated) in the entries' order, compressed ``workers`` at a time."""
+def inflates_to(blob: bytes, data: bytes) -> bool:
+    """``blob`` is one whole raw deflate stream of exactly ``data`` (nothing after it)."""
+    inflater = zlib.decompressobj(-15)
+    try:
+        return inflater.decompress(blob) == data and inflater.eof and not inflater.unused_data
+    except zlib.error:
+        return False
 
-    def job(path: Path) -> tuple[bytes, bytes]:
+
+def _prepared(
+    entries: list[tuple[str, Path, int]],
+    level: int,
+    workers: int,
+    precompressed: Mapping[str, bytes],
+    rejected: list[str],
+) -> Iterator[tuple[str, int, bytes, bytes]]:
+    """(name, mode, data, deflated) in the entries' order, compressed ``workers`` at a time.
+
+    An entry given in ``precompressed`` (by its path under python/) takes that stream instead of being
+    deflated again, once the stream inflates to the file's bytes; one that does not is deflated and
+    its name added to ``rejected``.
+    """
+
+    def job(name: str, path: Path) -> tuple[bytes, bytes]:
         data = read_regular(path)
+        blob = precompressed.get(name[len("python/") :])
+        if blob is not None:
+            if inflates_to(blob, data):
+                return data, blob
+            rejected.append(name[len("python/") :])
         return data, deflate(data, level)
 
     window: deque[tuple[str, int, int, Future[tuple[bytes, bytes]]]] = deque()
@@ -110,7 +135,7 @@ def _prepared(
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for name, path, mode in entries:
             size = path.stat().st_size
-            window.append((name, mode, size, pool.submit(job, path)))
+            window.append((name, mode, size, pool.submit(job, name, path)))
             in_flight += size
             while window and (in_flight > WINDOW_BYTES or len(window) > WINDOW_FILES):
                 name_, mode_, size_, future = window.popleft()
@@ -121,9 +146,16 @@ def _prepared(
             yield (name_, mode_, *future.result())
 
 
-def _write_parallel(archive: zipfile.ZipFile, entries: list[tuple[str, Path, int]], level: int, workers: int) -> bool:
+def _write_parallel(
+    archive: zipfile.ZipFile,
+    entries: list[tuple[str, Path, int]],
+    level: int,
+    workers: int,
+    precompressed: Mapping[str, bytes],
+    rejected: list[str],
+) -> bool:
     """Write every entry with parallel compression; False if this zipfile offers no hook for it."""
-    for name, mode, data, compressed in _prepared(entries, level, workers):
+    for name, mode, data, compressed in _prepared(entries, level, workers, precompressed, rejected):
         with archive.open(_zip_info(name, mode, len(data)), "w") as handle:
             if not hasattr(handle, "_compressor"):
                 return False
@@ -139,20 +171,33 @@ def _write_serial(archive: zipfile.ZipFile, entries: list[tuple[str, Path, int]]
 
 
 def write_layer_zip(
-    site: Path, destination: Path, level: int = DEFAULT_ZIP_LEVEL, *, workers: int | None = None
+    site: Path,
+    destination: Path,
+    level: int = DEFAULT_ZIP_LEVEL,
+    *,
+    workers: int | None = None,
+    precompressed: Mapping[str, bytes] | None = None,
+    rejected: list[str] | None = None,
+    entries: list[tuple[str, Path, int]] | None = None,
 ) -> int:
     """Write ``site`` as python/... into ``destination`` atomically; return its size in bytes.
 
     ``workers``: compressing threads (default: one per CPU; 1 writes single-threaded).
+    ``precompressed``: raw deflate streams made earlier at this ``level`` with this zlib (the package
+    cache's members), by path under python/: copied, not compressed again, each checked by inflating
+    it against the file; those that do not match are deflated anew and named in ``rejected``. The
+    bytes are the same either way. ``entries``: layer_entries(site) made earlier.
     """
-    entries = layer_entries(site)
+    entries = layer_entries(site) if entries is None else entries
     workers = workers or os.cpu_count() or 1
+    precompressed = precompressed or {}
+    rejected = rejected if rejected is not None else []
     partial = destination.with_name(f".{destination.name}.{os.getpid()}.partial")
     try:
         done = False
         if workers > 1:
             with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=level) as archive:
-                done = _write_parallel(archive, entries, level, workers)
+                done = _write_parallel(archive, entries, level, workers, precompressed, rejected)
         if not done:
             with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=level) as archive:
                 _write_serial(archive, entries, level)
@@ -160,3 +205,23 @@ def write_layer_zip(
     finally:
         partial.unlink(missing_ok=True)
     return destination.stat().st_size
+
+
+_LOCAL_HEADER = struct.Struct("<IHHHHHIIIHH")  # PKZIP local file header, 30 bytes
+
+
+def member_spans(archive: Path, names: Collection[str] | None = None) -> dict[str, tuple[int, int]]:
+    """Where each member's raw deflate stream lies in a zip this module wrote: path under python/ ->
+    (offset, length), read from the central directory and each local header (``names``: these only)."""
+    spans: dict[str, tuple[int, int]] = {}
+    with zipfile.ZipFile(archive) as opened, archive.open("rb") as raw:
+        for info in opened.infolist():
+            if names is not None and info.filename.removeprefix("python/") not in names:
+                continue
+            raw.seek(info.header_offset)
+            header = _LOCAL_HEADER.unpack(raw.read(_LOCAL_HEADER.size))
+            if header[0] != 0x04034B50 or info.compress_type != zipfile.ZIP_DEFLATED:
+                continue
+            start = info.header_offset + _LOCAL_HEADER.size + header[9] + header[10]
+            spans[info.filename.removeprefix("python/")] = (start, info.compress_size)
+    return spans

@@ -74,10 +74,23 @@ def build_manifest(
         ],
         "bytecode": bytecode.manifest() if bytecode else None,
         "import_check": imports.manifest() if imports else None,
+        #: Every imported top-level module's import time on the target's Python, slowest first.
+        "import_times": dict(imports.times) if imports else {},
         "warnings": list(warnings),
         "sizes": {"unzipped_bytes": unzipped_bytes, "zipped_bytes": zipped_bytes},
     }
 
 
+#: What a build measured rather than decided (it differs from build to build of the same inputs).
+MEASURED = ("import_times",)
+#: Beside manifest.json, which stays the same for the same inputs, byte for byte.
+MEASUREMENTS_FILE = "import-times.json"
+
+
 def write_manifest(path: Path, manifest: dict[str, Any]) -> None:
-    path.write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n")
+    """manifest.json without the measurements, and the measurements (the import times, slowest first)
+    beside it in import-times.json."""
+    stable = {key: value for key, value in manifest.items() if key not in MEASURED}
+    path.write_text(json.dumps(stable, indent=2, sort_keys=False) + "\n")
+    measured = {key: manifest.get(key) or {} for key in MEASURED}
+    (path.parent / MEASUREMENTS_FILE).write_text(json.dumps(measured, indent=2) + "\n")

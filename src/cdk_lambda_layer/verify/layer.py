@@ -28,13 +28,22 @@ from .requires import check_requirements
 from .size import check_size, largest
 from .tags import check_wheel_tags, wheel_tags
 
-__all__ = ["VerifyReport", "largest", "verify", "wheel_tags"]
+__all__ = ["ContentReport", "VerifyReport", "check_content", "final_report", "largest", "verify", "wheel_tags"]
 
 
 @dataclass(frozen=True)
 class VerifyReport:
     packages: tuple[InstalledPackage, ...]
     unzipped_bytes: int
+    native_files: int
+    warnings: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class ContentReport:
+    """The checks that read the installed files (all but the final walk and the size)."""
+
+    packages: tuple[InstalledPackage, ...]
     native_files: int
     warnings: tuple[str, ...] = field(default=())
 
@@ -54,6 +63,22 @@ def verify(
     code audit checks. ``expected``: the plan (canonical name -> version) the layer must hold.
     """
     files = walk_files(site)
+    content = check_content(site, target, options, files, built_in_image=built_in_image, expected=expected)
+    return final_report(site, options, content, files, same_walk=True)
+
+
+def check_content(
+    site: Path,
+    target: LambdaTarget,
+    options: LayerOptions,
+    files: list[tuple[Path, int]],
+    *,
+    built_in_image: bool = False,
+    expected: Mapping[str, str] | None = None,
+) -> ContentReport:
+    """Every check of the installed files but the size: exactly the plan, overlaps, RECORD hashes, tags,
+    the ELF audit, Requires-Dist. ``files``: a walk of ``site``; files the bytecode step writes while
+    this runs (``__pycache__``, which none of these checks reads) may be missing from it."""
     packages = installed_packages(site, files)
     if expected is not None:
         check_installed(packages, expected)
@@ -70,8 +95,26 @@ def verify(
             f"runtime's own build image ({target.sam_image})."
         )
     check_requirements(packages, target, options)
-    total = check_size(site, packages, options.max_unzipped_bytes, files=files)
     warnings = tuple(f"{finding.describe()}" for finding in audit.warnings)
+    return ContentReport(packages=tuple(packages), native_files=audit.files_checked, warnings=warnings)
+
+
+def final_report(
+    site: Path,
+    options: LayerOptions,
+    content: ContentReport,
+    files: list[tuple[Path, int]] | None = None,
+    *,
+    same_walk: bool = False,
+    packages: list[InstalledPackage] | None = None,
+) -> VerifyReport:
+    """The size of the finished layer (walked again unless ``files`` is its walk: no link, no special
+    file, and the packages' sizes with their bytecode) and the report. ``same_walk``: ``content`` was
+    made from ``files``, so its packages are the layer's; ``packages``: installed_packages(site, files)."""
+    files = walk_files(site) if files is None else files
+    if packages is None:
+        packages = list(content.packages) if same_walk else installed_packages(site, files)
+    total = check_size(site, packages, options.max_unzipped_bytes, files=files)
     return VerifyReport(
-        packages=tuple(packages), unzipped_bytes=total, native_files=audit.files_checked, warnings=warnings
+        packages=tuple(packages), unzipped_bytes=total, native_files=content.native_files, warnings=content.warnings
     )

@@ -1,0 +1,214 @@
+"""The steps of a local build after the plan, with the package cache and side by side where that pays.
+
+Without the package cache (or for a layer none of whose packages has a key) the layer is installed,
+trimmed and compiled in place, and the content checks run while it compiles. With it, entries found
+are copied in first (builders/incremental.py), the misses are installed, trimmed and compiled in a
+folder of their own (``fresh``) and moved in; the content checks then run while the import check
+does. Either way layer.zip is compressed beside the import check (builders/parallel.py).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from concurrent.futures import Future
+from pathlib import Path
+
+from ..cache.packages.store import PackageCache
+from ..core.files import walk_files, walk_stats
+from ..install import host as installers
+from ..install.host import InstallSettings, merge_tree
+from ..install.inventory import InstalledPackage, installed_packages
+from ..install.target_python import (
+    PYC_FLAGS,
+    BytecodeOutcome,
+    ImportOutcome,
+    bytecode_wanted,
+    check_imports,
+    compile_bytecode,
+    interpreter_for,
+    pyc_magic,
+)
+from ..install.trim import trim
+from ..options import LayerOptions
+from ..package.archive import layer_entries, write_layer_zip
+from ..package.layout import LayerPathLayout
+from ..target import LambdaTarget
+from ..verify.layer import ContentReport, VerifyReport, check_content, final_report
+from ..verify.requires import check_requirements
+from . import parallel
+from .incremental import PackageReuse, bytecode_id
+from .package_store import store_new
+from .result import Prepared
+from .steps import StepLog
+
+
+class HostSteps:
+    """One local build's install, finish, import check, verify and zip (see the module docstring)."""
+
+    def __init__(self, target: LambdaTarget, options: LayerOptions, log: StepLog) -> None:
+        self.target = target
+        self.options = options
+        self.log = log
+        self.side = parallel.SideTasks()
+        self.reuse: PackageReuse | None = None
+        self.fresh: Path | None = None
+        self.expected: dict[str, str] | None = None
+        self._content: Future[ContentReport] | None = None
+        self._storing: Future[int] | None = None
+        self._zip_level: int | None = None
+        self._zip: Future[int] | None = None
+        #: Paths whose cached zip stream did not inflate to the file (their entries are removed).
+        self.rejected: list[str] = []
+        #: The finished tree's walk and packages (_walk).
+        self._stats: list[tuple[Path, os.stat_result]] = []
+        self._packages: list[InstalledPackage] = []
+
+    # -- install -----------------------------------------------------------------------------
+    def start_reuse(self, cache_root: Path | None, zip_level: int | None) -> None:
+        """Use the package cache in the layer cache folder (None: no cache)."""
+        if cache_root is None:
+            return
+        interpreter = interpreter_for(self.target, self.options) if bytecode_wanted(self.options) else None
+        pyc = (pyc_magic(interpreter.path), PYC_FLAGS[self.options.invalidation]) if interpreter else None
+        bytecode = bytecode_id(interpreter, self.options)
+        self.reuse = PackageReuse(PackageCache(cache_root), self.target, self.options, bytecode, zip_level, pyc)
+
+    def install(self, prepared: Prepared, work: LayerPathLayout, settings: InstallSettings) -> None:
+        self.expected = prepared.expected
+        if self.reuse is None:
+            installers.install(prepared.plan, prepared.local, work.python, work.repo, self.target, settings)
+            return
+        reuse = self.reuse
+        found = reuse.look_up(reuse.planned(prepared.plan, prepared.local))
+        installers.write_requirements(prepared.plan, prepared.local, work.repo, settings)  # the whole plan's record
+        self.fresh = work.root / "fresh"
+        scratch = work.root / "fresh-repo"
+        self.fresh.mkdir()
+        scratch.mkdir()
+        copying = self.side.start(lambda: reuse.copy_in(found, work.python))  # beside the install
+        plan, local = reuse.misses_plan(prepared.plan)
+        # run even with nothing left to install (it then does nothing): one path for every build
+        self._settling(lambda: installers.install(plan, local, self.fresh, scratch, self.target, settings))
+        late = self._settling(copying.result)
+        if late:  # entries found damaged while copied: installed after all
+            reuse.reused.misses.extend(late)
+            plan, local = reuse.misses_plan(prepared.plan, late)
+            later = work.root / "fresh-repo-late"
+            later.mkdir()
+            installers.install(plan, local, self.fresh, later, self.target, settings)
+
+    # -- finish ------------------------------------------------------------------------------
+    def finish(self, work: LayerPathLayout) -> BytecodeOutcome:
+        if self.fresh is None or self.reuse is None:
+            self.log.run("trim", lambda: trim(work.python, self.options.left_out))
+            if parallel.overlap():
+                files = walk_files(work.python)  # before the bytecode step writes a file
+                self._content = self.side.start(lambda: self._check_content(work, files))
+            outcome = self.log.run("bytecode", lambda: self._compile(work.python))
+            self._walk(work)
+            return outcome
+        fresh, reuse = self.fresh, self.reuse
+        walk_files(fresh)  # only regular files, no links, before anything reads the new packages
+        self.log.run("trim", lambda: trim(fresh, self.options.left_out))
+        outcome = self.log.run("bytecode", lambda: self._compile(fresh))
+        merge_tree(fresh, work.python)
+        shutil.rmtree(fresh, ignore_errors=True)
+        for scratch in ("fresh-repo", "fresh-repo-late"):
+            shutil.rmtree(work.root / scratch, ignore_errors=True)
+        self._walk(work)
+        if parallel.overlap():
+            files = self._files()
+            self._content = self.side.start(lambda: self._check_content(work, files))
+        return reuse.bytecode_outcome(outcome)
+
+    def _walk(self, work: LayerPathLayout) -> None:
+        """The finished tree's one walk (after bytecode: the import check removes what it adds, and fails
+        the build if it changes a file, so the walk holds to the end), and its packages."""
+        self._stats = walk_stats(work.python)
+        self._packages = installed_packages(work.python, self._files())
+
+    def _files(self) -> list[tuple[Path, int]]:
+        return [(path, info.st_size) for path, info in self._stats]
+
+    def _compile(self, site: Path) -> BytecodeOutcome:
+        return compile_bytecode(site, self.target, self.options, jobs=parallel.jobs())
+
+    # -- import check, verify, zip ---------------------------------------------------------
+    def import_check(self, work: LayerPathLayout, zip_level: int | None) -> ImportOutcome:
+        """The import check, with layer.zip compressed beside it (its file list taken first)."""
+        self._zip_level = zip_level
+        check_requirements(self._packages, self.target, self.options)
+        if zip_level is not None and parallel.overlap():
+            entries = layer_entries(work.python, self._stats)
+            self._zip = self.side.start(lambda: self._write_zip(work.python, work.layer_zip, zip_level, entries))
+        return self._settling(
+            lambda: self.log.run("import check", lambda: check_imports(work.python, self.target, self.options))
+        )
+
+    def verify(self, work: LayerPathLayout) -> VerifyReport:
+        content = self._content
+        self._content = None
+        report = self._settling(lambda: content.result() if content is not None else self._check_content(work, None))
+        verified = self._settling(
+            lambda: final_report(work.python, self.options, report, self._files(), packages=self._packages)
+        )
+        if self._zip_level is None:  # no zip to wait for: the packages go to the cache beside what follows
+            self._start_store(work, zipped=False)
+        return verified
+
+    def zip_layer(self, layer_dir: Path, destination: Path, level: int) -> int:
+        """layer.zip: the one compressed beside the import check, or written now; then the new packages
+        start for the package cache, beside the layer cache's store (the layer passed every check)."""
+        started, self._zip = self._zip, None
+        if started is not None:
+            size = self._settling(started.result)
+        else:
+            self.side.settle()
+            size = self._write_zip(layer_dir, destination, level, None)
+        if self.reuse is not None and layer_dir == destination.parent / "artifacts" / "python":
+            self._start_store(LayerPathLayout(destination.parent), zipped=True)
+        return size
+
+    def _start_store(self, work: LayerPathLayout, *, zipped: bool) -> None:
+        reuse, files, packages = self.reuse, self._files(), self._packages
+        if reuse is not None and self._storing is None:
+            zip_path = work.layer_zip if zipped else None
+            self._storing = self.side.start(
+                lambda: store_new(reuse, work.python, zip_path, self.rejected, files, packages)
+            )
+
+    def store_packages(self, work: LayerPathLayout, zipped: bool) -> None:
+        """Wait for the package cache's store (started after the zip or the checks), or store now."""
+        if self.reuse is not None and self._storing is None:
+            self._start_store(work, zipped=zipped)
+        self.side.settle()
+
+    @property
+    def warnings(self) -> list[str]:
+        return self.reuse.warnings if self.reuse is not None else []
+
+    def _write_zip(self, site: Path, destination: Path, level: int, entries: list[tuple[str, Path, int]] | None) -> int:
+        members = self.reuse.reused.members if self.reuse is not None else None
+        return write_layer_zip(
+            site,
+            destination,
+            level,
+            workers=parallel.jobs(),
+            precompressed=members,
+            rejected=self.rejected,
+            entries=entries,
+        )
+
+    def _check_content(self, work: LayerPathLayout, files: list[tuple[Path, int]] | None) -> ContentReport:
+        files = walk_files(work.python) if files is None else files
+        return check_content(work.python, self.target, self.options, files, expected=self.expected)
+
+    def _settling(self, action: Callable[[], object]):  # type: ignore[no-untyped-def]
+        """Run ``action``; if it fails, wait for the side tasks first (none may outlive the build)."""
+        try:
+            return action()
+        except BaseException:
+            self.side.settle()
+            raise

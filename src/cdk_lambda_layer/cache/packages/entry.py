@@ -1,0 +1,165 @@
+"""One package entry: ``<root>/packages/<key>/{tree/, entry.json, members-<level>-<zlib>.bin}``.
+
+``entry.json`` names the key and its inputs, lists every file of ``tree/`` with its size and sha256,
+what the bytecode step made of the package, and for each zip level the members file: its size,
+sha256 and where each file's raw deflate stream lies in it. An entry is used only when it is a real
+folder holding nothing else, its key and inputs are the ones asked for, and every file it hands
+out matches its listing as it is copied (store.py); the members are checked by sha256 as they are
+read and each stream again by inflating it against the file's bytes (package/archive.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from ...core.files import read_regular, walk_files
+from ...errors import VerificationError
+from .key import PackageKey
+
+ENTRY_FILE = "entry.json"
+TREE = "tree"
+_MEMBERS = re.compile(r"members-\d-[0-9A-Za-z.]+\.bin")
+_PARTIAL = re.compile(r"\.members-.+\.partial")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+def members_file(members_key: str) -> str:
+    return f"members-{members_key}.bin"
+
+
+@dataclass(frozen=True)
+class PackageEntry:
+    path: Path
+
+    @property
+    def key(self) -> str:
+        return self.path.name
+
+    @property
+    def tree(self) -> Path:
+        return self.path / TREE
+
+    @property
+    def complete(self) -> bool:
+        return (self.path / ENTRY_FILE).is_file()
+
+    def metadata(self) -> dict[str, Any]:
+        return json.loads(read_regular(self.path / ENTRY_FILE))
+
+    def checked_metadata(self, key: PackageKey) -> dict[str, Any] | None:
+        """The metadata, if this entry is a real folder holding only its own files, made for exactly ``key``;
+        None otherwise (damaged, foreign, half-written). The tree is checked as it is copied."""
+        try:
+            if not stat.S_ISDIR(os.lstat(self.path).st_mode) or not stat.S_ISDIR(os.lstat(self.tree).st_mode):
+                return None
+            document = self.metadata()
+            if not well_formed(document) or document["key"] != self.key or self.key != key.digest:
+                return None
+            if document["inputs"] != key.inputs() or not _holds(document["files"], key):
+                return None
+            named = {m["file"] for m in document["members"].values()}
+            for child in (p.name for p in self.path.iterdir()):
+                if child in (TREE, ENTRY_FILE, ".lock") or child in named or _PARTIAL.fullmatch(child):
+                    continue
+                if not _MEMBERS.fullmatch(child):  # a members file no listing names (an add cut short) is ignored
+                    return None
+            return document
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, VerificationError):
+            return None
+
+    def remove(self) -> None:
+        """Delete the entry; one that is a link loses the link only, never what it points at."""
+        if self.path.is_symlink():
+            self.path.unlink()
+        else:
+            shutil.rmtree(self.path, ignore_errors=True)
+
+    @property
+    def size(self) -> int:
+        try:
+            return sum(size for _p, size in walk_files(self.path))
+        except (OSError, VerificationError):
+            return 0
+
+    @property
+    def last_used(self) -> float:
+        try:
+            return (self.path / ENTRY_FILE).stat().st_mtime
+        except OSError:
+            return 0.0
+
+
+def _holds(files: dict[str, Any], key: PackageKey) -> bool:
+    """The tree is the distribution the key names: one dist-info folder, of that name and version
+    (a whole entry of another version, renamed to this key with its inputs edited, is refused)."""
+    folders = {name.partition("/")[0] for name in files if name.partition("/")[0].endswith(".dist-info")}
+    if len(folders) != 1:
+        return False
+    name, _, version = folders.pop()[: -len(".dist-info")].rpartition("-")
+    return canonicalize_name(name) == canonicalize_name(key.name) and _same_version(version, key.version)
+
+
+def _same_version(one: str, other: str) -> bool:
+    try:
+        return Version(one) == Version(other)
+    except InvalidVersion:
+        return one == other
+
+
+def _listing(value: Any) -> bool:
+    return isinstance(value, dict) and all(
+        isinstance(k, str)
+        and isinstance(v, list)
+        and len(v) == 2
+        and isinstance(v[0], int)
+        and isinstance(v[1], str)
+        and _HEX64.fullmatch(v[1])
+        for k, v in value.items()
+    )
+
+
+def _relative(name: str) -> bool:
+    """A path inside the tree: relative, no '..', no empty part."""
+    parts = name.split("/")
+    return bool(name) and not name.startswith("/") and all(p not in ("", ".", "..") for p in parts)
+
+
+def _members(value: Any, files: dict[str, Any]) -> bool:
+    if not isinstance(value, dict):
+        return False
+    for members_key, item in value.items():
+        if not (isinstance(item, dict) and item.get("file") == members_file(members_key)):
+            return False
+        index = item.get("index")
+        if not (isinstance(item.get("size"), int) and isinstance(item.get("sha256"), str) and isinstance(index, dict)):
+            return False
+        if not set(index) <= set(files) or not all(
+            isinstance(s, list) and len(s) == 2 and all(isinstance(n, int) and n >= 0 for n in s)
+            for s in index.values()
+        ):
+            return False
+    return True
+
+
+def well_formed(document: Any) -> bool:
+    """entry.json has the shape this library writes."""
+    if not isinstance(document, dict) or not isinstance(document.get("key"), str):
+        return False
+    files = document.get("files")
+    return (
+        isinstance(document.get("inputs"), dict)
+        and _listing(files)
+        and all(_relative(name) for name in files)
+        and _members(document.get("members"), files)
+        and isinstance(document.get("bytecode"), dict)
+    )

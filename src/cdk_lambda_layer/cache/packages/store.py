@@ -1,0 +1,255 @@
+"""The package cache: one entry per installed distribution and target (key.py), beside the layers.
+
+Layout: ``<layer cache>/packages/<key>/`` (entry.py), ``<layer cache>/packages/.<key>.lock`` and
+``.tmp-…`` folders of stores under way. The same rules as the layer cache (cache/store.py): the
+root must be this library's (CACHEDIR.TAG, ownership.py); every file is copied in and out, never
+linked, and checked against the entry's listing as it is copied; an entry is written in a private,
+locked folder and renamed into place complete, under its key's lock, so a build killed while it
+writes leaves a ``.tmp-`` folder that no lookup ever reads and the next store or prune sweeps; a
+damaged, truncated, linked or foreign entry is removed and built again.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import logging
+import os
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ...core.copy import copy_file, copy_tree
+from ...core.files import read_regular
+from ...core.locking import held_folder, is_abandoned, open_lock_file, remove_held, sweep, try_lock
+from ...errors import CacheFolderError, VerificationError
+from ...install.inventory import record_rows
+from .. import ownership
+from ..ownership import _TMP_PREFIX, _still_at
+from . import members
+from .entry import ENTRY_FILE, TREE, PackageEntry
+from .key import PackageKey
+
+logger = logging.getLogger(__name__)
+
+FOLDER = "packages"
+_BLOCK = 1 << 20
+
+
+class PackageCache:
+    """Installed distributions by key, in the layer cache folder. Safe for parallel processes."""
+
+    def __init__(self, layer_cache_root: Path) -> None:
+        self.home = Path(layer_cache_root)
+        self.root = self.home / FOLDER
+
+    def claim(self) -> None:
+        """The layer cache folder is ours (or made so), and packages/ in it is a real folder."""
+        ownership.claim(self.home)
+        if os.path.lexists(self.root) and (self.root.is_symlink() or not self.root.is_dir()):
+            raise CacheFolderError(
+                f"{self.root} is not a folder of this cache (a link or a file is in its place): remove it, or "
+                "point the cache elsewhere (--cache-dir / CDK_LAYER_CACHE_DIR)."
+            )
+        self.root.mkdir(exist_ok=True)
+
+    def entry(self, digest: str) -> PackageEntry:
+        if not ownership._FINGERPRINT.fullmatch(digest):
+            raise ValueError(f"not a package key: {digest!r}")
+        return PackageEntry(self.root / digest)
+
+    @contextlib.contextmanager
+    def lock(self, digest: str, *, blocking: bool = True) -> Iterator[bool]:
+        """An exclusive lock per key (as LayerCache.lock: the file must still be the one at its path)."""
+        path = self.lock_path(digest)
+        while True:
+            with open_lock_file(path) as handle:
+                if not try_lock(handle, blocking=blocking):
+                    yield False
+                    return
+                if _still_at(handle, path):
+                    yield True
+                    return
+
+    def lock_path(self, digest: str) -> Path:
+        return self.root / f".{self.entry(digest).key}.lock"
+
+    # -- use ---------------------------------------------------------------------------------
+    def lookup(self, key: PackageKey) -> dict[str, Any] | None:
+        """The entry's checked metadata, or None (a miss; a damaged entry is removed). Under ``lock``."""
+        entry = self.entry(key.digest)
+        if not os.path.lexists(entry.path):
+            return None
+        document = entry.checked_metadata(key) if entry.complete or entry.path.is_symlink() else None
+        if document is None:
+            logger.warning(
+                "package cache entry %s (%s) is damaged or foreign; building it again", key.name, key.digest[:12]
+            )
+            entry.remove()
+        return document
+
+    def restore(
+        self,
+        key: PackageKey,
+        document: dict[str, Any],
+        destination: Path,
+        skip: frozenset[str],
+        pyc: tuple[bytes, int] | None = None,
+    ) -> bool:
+        """Copy the entry's tree into ``destination`` (the layer being assembled), checked against its
+        listing as it is copied; paths in ``skip`` (the same file from another entry) are not copied.
+        False when the tree is not exactly its listing: what was copied is removed again, and so is
+        the entry. Under ``lock``. Errors writing ``destination`` (the disk's) propagate, after the
+        same clean-up. ``pyc``: the target's magic number and the flags of its hash-based .pyc, which
+        every .pyc beside its source must carry, with its source's hash."""
+        entry = self.entry(key.digest)
+        try:
+            copy_tree(entry.tree, destination, document["files"], skip=skip)
+            check_against_record(destination, document["files"])
+            if pyc is not None:
+                check_pycs(destination, document["files"], *pyc)
+            return True
+        except VerificationError:
+            _undo(destination, [name for name in document["files"] if name not in skip])
+            logger.warning(
+                "package cache entry %s (%s) does not match its listing; building it again", key.name, key.digest[:12]
+            )
+            entry.remove()
+            return False
+        except OSError:
+            _undo(destination, [name for name in document["files"] if name not in skip])
+            raise
+
+    def read_members(self, key: PackageKey, document: dict[str, Any], members_key: str) -> dict[str, bytes] | None:
+        """The entry's raw deflate streams at ``members_key`` (members.py). Under ``lock``."""
+        return members.read_members(self.entry(key.digest), document, members_key)
+
+    def store(
+        self,
+        key: PackageKey,
+        site: Path,
+        files: Sequence[str],
+        bytecode: dict[str, Any],
+        zipped: tuple[str, Path, Mapping[str, tuple[int, int]]] | None = None,
+    ) -> bool:
+        """Add the package: its ``files`` (relative to ``site``, the verified layer), copied and hashed on
+        the way, and its zip members (members key, layer.zip, relative path -> (offset, length) of each
+        raw stream in it). False when an entry is there already. Under ``lock``."""
+        entry = self.entry(key.digest)
+        if entry.complete and not entry.path.is_symlink():
+            return False
+        with held_folder(self.root, f"{_TMP_PREFIX}{key.digest[:12]}-{uuid.uuid4().hex[:8]}") as temp:
+            try:
+                listing = {}
+                for name in sorted(files):
+                    target = temp / TREE / name
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    listing[name] = copy_file(site / name, target)
+                document = {"key": key.digest, "inputs": key.inputs(), "files": listing, "bytecode": bytecode}
+                document["members"] = {}
+                if zipped is not None:
+                    members_key, layer_zip, spans = zipped
+                    document["members"][members_key] = members.write_members(temp, members_key, layer_zip, spans, files)
+                (temp / ENTRY_FILE).write_text(json.dumps(document, sort_keys=True))
+                if os.path.lexists(entry.path):  # a damaged leftover
+                    entry.remove()
+                temp.rename(entry.path)
+                (entry.path / ".lock").unlink(missing_ok=True)
+            finally:
+                remove_held(temp)
+        return True
+
+    def sweep_leftovers(self) -> None:
+        """Remove the ``.tmp-`` folders of stores whose process died (their lock is free)."""
+        sweep(self.root, (_TMP_PREFIX,))
+
+    def add_members(
+        self, key: PackageKey, members_key: str, layer_zip: Path, spans: Mapping[str, tuple[int, int]]
+    ) -> None:
+        """Keep the zip members at a level the entry had none for (members.py). Under ``lock``."""
+        entry = self.entry(key.digest)
+        document = entry.checked_metadata(key) if entry.complete else None
+        if document is not None:
+            members.add_members(entry, document, members_key, layer_zip, spans)
+
+    def touch(self, key: PackageKey) -> None:
+        with contextlib.suppress(OSError):  # a read-only cache still serves hits
+            os.utime(self.entry(key.digest).path / ENTRY_FILE)  # last use, for prune
+
+    # -- listing and pruning -----------------------------------------------------------------
+    def entries(self) -> list[PackageEntry]:
+        """Entries (folders named by a key), most recently used first."""
+        if not self.root.is_dir() or self.root.is_symlink():
+            return []
+        found = [
+            PackageEntry(p)
+            for p in self.root.iterdir()
+            if ownership._FINGERPRINT.fullmatch(p.name) and not p.is_symlink()
+        ]
+        return sorted(found, key=lambda e: e.last_used, reverse=True)
+
+    def leftovers(self) -> list[Path]:
+        """Temporary folders of stores whose process died (their lock is free)."""
+        if not self.root.is_dir() or self.root.is_symlink():
+            return []
+        return [
+            p
+            for p in sorted(self.root.iterdir())
+            if p.name.startswith(_TMP_PREFIX) and p.is_dir() and not p.is_symlink() and is_abandoned(p)
+        ]
+
+
+def check_against_record(tree: Path, files: Mapping[str, list[Any]]) -> None:
+    """Every listed file that its distribution's RECORD names has the hash RECORD gives it: an entry whose
+    listing was edited to match an edited file is refused here (the listing's hashes were computed on
+    the copy; RECORD came with the wheel the key names)."""
+    records = [name for name in files if name.endswith(".dist-info/RECORD") and name.count("/") == 1]
+    if len(records) != 1:
+        raise VerificationError(f"{tree}: a package entry holds {len(records)} distributions, not one")
+    for path, digest in record_rows(tree / records[0].partition("/")[0]):
+        name = os.path.normpath(path).replace(os.sep, "/")
+        if not digest.startswith("sha256=") or name not in files:
+            continue
+        want = digest.removeprefix("sha256=")
+        got = base64.urlsafe_b64encode(bytes.fromhex(files[name][1])).rstrip(b"=").decode()
+        if got != want:
+            raise VerificationError(f"{name} in a package entry is not the file its RECORD names")
+
+
+def check_pycs(tree: Path, files: Mapping[str, list[Any]], magic: bytes, flags: int) -> None:
+    """Every .pyc beside its source is a hash-based .pyc of the target's Python for exactly that source
+    (magic number, flags, and the source hash the target's Python would write: ``_imp.source_hash``
+    keyed by the magic number, the same function in CPython 3.7 and later). A .pyc swapped for another
+    module's, another version's or another Python's is refused; a code object edited behind an intact
+    header is not something a header shows."""
+    source_hash = getattr(__import__("_imp"), "source_hash", None)
+    if source_hash is None:  # not CPython: nothing to compare with
+        return
+    key = int.from_bytes(magic, "little")
+    for name in files:
+        folder, _, file = name.rpartition("/")
+        if not (file.endswith(".pyc") and (folder == "__pycache__" or folder.endswith("/__pycache__"))):
+            continue
+        source = f"{folder[: -len('__pycache__')]}{file[:-4].rpartition('.')[0]}.py"
+        if source not in files:
+            continue  # a sourceless module a wheel ships: RECORD names it
+        header = read_regular(tree / name)[:16]
+        wanted = magic + flags.to_bytes(4, "little") + source_hash(key, read_regular(tree / source))
+        if header != wanted:
+            raise VerificationError(f"{name} in a package entry is not the bytecode of {source}")
+
+
+def _undo(destination: Path, names: Sequence[str]) -> None:
+    """Remove what a restore cut short wrote (the files it names, then folders it left empty)."""
+    folders = set()
+    for name in names:
+        path = destination / name
+        with contextlib.suppress(OSError):
+            if os.path.lexists(path) and not path.is_dir():
+                path.unlink()
+        folders.update(path.parents)
+    for folder in sorted((f for f in folders if f.is_relative_to(destination) and f != destination), reverse=True):
+        with contextlib.suppress(OSError):
+            folder.rmdir()  # only when empty

@@ -1,0 +1,442 @@
+"""The package cache: a bumped pin costs one package, the zip stays byte-identical to a build from
+nothing, every check still runs on the assembled layer, and a damaged, truncated, linked, tampered or
+foreign entry is never used but rebuilt. Real uv, real PyPI packages, real processes and files."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from cdk_lambda_layer import UVBasedLambdaLayerLocalBuilder
+from cdk_lambda_layer.cache.packages.entry import PackageEntry
+from cdk_lambda_layer.cache.packages.key import PackageKey
+from cdk_lambda_layer.cache.packages.store import PackageCache
+from cdk_lambda_layer.cache.prune import prune
+from cdk_lambda_layer.cache.store import LayerCache
+from cdk_lambda_layer.core.tools import find_uv
+
+pytestmark = pytest.mark.network
+
+#: The host's Python: bytecode and the import check run on any machine that runs these tests.
+PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
+PINS = ["six==1.16.0", "idna==3.7", "attrs==24.2.0"]
+
+
+def uv_project(folder: Path, pins: list[str], name: str = "pkgcache") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    deps = ", ".join(f'"{p}"' for p in pins)
+    (folder / "pyproject.toml").write_text(
+        f'[project]\nname = "{name}"\nversion = "0.1.0"\nrequires-python = ">=3.10"\ndependencies = [{deps}]\n'
+    )
+    subprocess.run([find_uv(), "lock", "-q"], cwd=folder, check=True)
+    return folder
+
+
+def build(project: Path, cache: Path | bool, out: Path, **options):
+    return UVBasedLambdaLayerLocalBuilder(project, python=PYTHON, cache_dir=cache, build_dir=out, **options).run()
+
+
+def entries_of(cache: Path, name: str) -> list[PackageEntry]:
+    found = []
+    for entry in PackageCache(cache).entries():
+        if entry.metadata()["inputs"]["name"] == name:
+            found.append(entry)
+    return found
+
+
+def scratch_zip(project: Path, tmp_path: Path) -> bytes:
+    """The same inputs built from nothing: no layer cache, no package cache."""
+    return build(project, False, tmp_path / "scratch").layer_zip.read_bytes()
+
+
+@pytest.fixture
+def warm(tmp_path):
+    """A project built once into its own cache, then bumped: six 1.16.0 -> 1.17.0 (a pure-Python pin)."""
+    cache = tmp_path / "cache"
+    project = uv_project(tmp_path / "project", PINS)
+    first = build(project, cache, tmp_path / "b1")
+    assert first.manifest["package_cache"] == {"reused": [], "installed": ["attrs", "idna", "six"]}
+    uv_project(project, [p.replace("six==1.16.0", "six==1.17.0") for p in PINS])
+    return project, cache
+
+
+def test_one_bumped_pin_installs_one_package_and_the_zip_is_byte_identical(warm, tmp_path):
+    project, cache = warm
+    bumped = build(project, cache, tmp_path / "b2")
+    assert bumped.manifest["package_cache"] == {"reused": ["attrs", "idna"], "installed": ["six"]}
+    assert bumped.layer_zip.read_bytes() == scratch_zip(project, tmp_path)
+    assert {p.name: p.version for p in bumped.packages}["six"] == "1.17.0"
+    assert len(entries_of(cache, "six")) == 2  # 1.16.0 and 1.17.0: two files, two keys
+
+
+def test_every_check_runs_on_the_assembled_layer(warm, tmp_path):
+    project, cache = warm
+    bumped = build(project, cache, tmp_path / "b2").manifest
+    fresh = build(project, False, tmp_path / "scratch").manifest
+    assert bumped["import_check"]["ran"] and bumped["import_check"]["imported"] == fresh["import_check"]["imported"]
+    assert set(bumped["import_times"]) == set(fresh["import_times"])
+    assert bumped["bytecode"]["included"] and bumped["bytecode"]["compiled"] == fresh["bytecode"]["compiled"]
+    assert bumped["packages"] == fresh["packages"] and bumped["sizes"] == fresh["sizes"]
+
+
+def test_an_other_project_reuses_packages_of_the_same_target(warm, tmp_path):
+    _project, cache = warm
+    other = uv_project(tmp_path / "other", ["idna==3.7", "six==1.16.0"], name="other")
+    result = build(other, cache, tmp_path / "o1")
+    assert result.manifest["package_cache"] == {"reused": ["idna", "six"], "installed": []}
+    assert result.layer_zip.read_bytes() == scratch_zip(other, tmp_path)
+
+
+def test_a_zip_level_the_entries_lack_is_compressed_then_kept(warm, tmp_path):
+    project, cache = warm
+    level1 = build(project, cache, tmp_path / "l1", zip_level=1)
+    assert level1.layer_zip.read_bytes() == build(project, False, tmp_path / "s1", zip_level=1).layer_zip.read_bytes()
+    (idna,) = entries_of(cache, "idna")
+    assert {key.split("-")[0] for key in idna.metadata()["members"]} == {"1", "6"}
+
+
+def _tamper(entry: PackageEntry, how: str) -> None:
+    document = entry.metadata()
+    victim = next(name for name in sorted(document["files"]) if name.endswith(".py") and "dist-info" not in name)
+    path = entry.tree / victim
+    if how == "symlink":
+        path.unlink()
+        path.symlink_to("/etc/passwd")
+    elif how == "truncate":
+        path.write_bytes(path.read_bytes()[:10])
+    elif how == "listing-edited":  # the file and its listing changed together: RECORD still names the original
+        import hashlib
+
+        data = path.read_bytes() + b"\nimport os; os.system('echo owned')\n"
+        path.write_bytes(data)
+        document["files"][victim] = [len(data), hashlib.sha256(data).hexdigest()]
+        (entry.path / "entry.json").write_text(json.dumps(document))
+    elif how == "pyc-swapped":  # another module's .pyc put in its place, the listing edited to match
+        import hashlib
+
+        pycs = sorted(n for n in document["files"] if n.endswith(".pyc"))
+        first, second = entry.tree / pycs[0], entry.tree / pycs[1]
+        data = second.read_bytes()
+        first.write_bytes(data)
+        document["files"][pycs[0]] = [len(data), hashlib.sha256(data).hexdigest()]
+        (entry.path / "entry.json").write_text(json.dumps(document))
+    elif how == "extra-file":
+        (entry.tree / "planted.pth").write_text("import os\n")
+    elif how == "entry-link":  # the entry folder itself a link to a copy elsewhere
+        target = entry.path.parents[2] / "elsewhere"  # beside the cache folder
+        entry.path.rename(target)
+        entry.path.symlink_to(target)
+    elif how == "half-written":
+        (entry.path / "entry.json").unlink()
+    elif how == "garbage-json":
+        (entry.path / "entry.json").write_text("{not json")
+
+
+@pytest.mark.parametrize(
+    "how",
+    [
+        "symlink",
+        "truncate",
+        "listing-edited",
+        "pyc-swapped",
+        "extra-file",
+        "entry-link",
+        "half-written",
+        "garbage-json",
+    ],
+)
+def test_a_damaged_entry_is_never_used_and_is_rebuilt(warm, tmp_path, how):
+    project, cache = warm
+    (entry,) = entries_of(cache, "idna")
+    _tamper(entry, how)
+    rebuilt = build(project, cache, tmp_path / "b2")
+    assert "idna" in rebuilt.manifest["package_cache"]["installed"]
+    assert rebuilt.layer_zip.read_bytes() == scratch_zip(project, tmp_path)
+    assert not list(rebuilt.python_dir.rglob("planted.pth"))
+    if how == "entry-link":
+        assert (cache.parent / "elsewhere").is_dir()  # the link is removed, never what it points at
+    (repaired,) = entries_of(cache, "idna")
+    assert not repaired.path.is_symlink()
+    other = uv_project(tmp_path / "other", ["idna==3.7"], name="other")  # not a layer-cache hit
+    again = build(other, cache, tmp_path / "b3")
+    assert again.manifest["package_cache"]["reused"] == ["idna"]  # the repaired entry serves the next build
+
+
+def test_a_foreign_entry_under_another_key_is_refused(warm, tmp_path):
+    """An entry of six 1.16.0 copied (inputs and all edited) to the key of six 1.17.0."""
+    _project, cache = warm
+    (old,) = entries_of(cache, "six")
+    document = old.metadata()
+    sha = "0" * 64
+    key = PackageKey(
+        **{
+            **{k: document["inputs"][k] for k in ("name", "python", "architecture", "bytecode")},
+            "version": "1.17.0",
+            "file": "six-1.17.0-py2.py3-none-any.whl",
+            "sha256": sha,
+            "trim": (),
+        }
+    )
+    forged = PackageCache(cache).entry(key.digest)
+    subprocess.run(["cp", "-r", str(old.path), str(forged.path)], check=True)
+    (forged.path / "entry.json").write_text(json.dumps({**document, "key": key.digest, "inputs": key.inputs()}))
+    assert PackageCache(cache).lookup(key) is None  # its dist-info says 1.16.0: refused, and removed
+    assert not forged.path.exists()
+
+
+def test_a_tampered_zip_stream_is_compressed_again(warm, tmp_path):
+    """A members file and its listing changed together: the stream no longer inflates to its file."""
+    import hashlib
+
+    project, cache = warm
+    (entry,) = entries_of(cache, "attrs")
+    document = entry.metadata()
+    (members_key, listed), *_ = document["members"].items()
+    blob = bytearray((entry.path / listed["file"]).read_bytes())
+    blob[len(blob) // 2] ^= 0xFF
+    (entry.path / listed["file"]).write_bytes(bytes(blob))
+    listed["sha256"] = hashlib.sha256(bytes(blob)).hexdigest()
+    (entry.path / "entry.json").write_text(json.dumps(document))
+    rebuilt = build(project, cache, tmp_path / "b2")
+    assert rebuilt.layer_zip.read_bytes() == scratch_zip(project, tmp_path)
+    assert "attrs" in rebuilt.manifest["package_cache"]["reused"]  # its files were good; its streams were not
+    (stored,) = entries_of(cache, "attrs")
+    assert members_key not in stored.metadata()["members"] or stored.metadata()["members"][members_key] != listed
+
+
+def test_a_truncated_zip_stream_file_is_dropped(warm, tmp_path):
+    project, cache = warm
+    (entry,) = entries_of(cache, "attrs")
+    (listed,) = entry.metadata()["members"].values()
+    members = entry.path / listed["file"]
+    members.write_bytes(members.read_bytes()[:100])
+    rebuilt = build(project, cache, tmp_path / "b2")
+    assert rebuilt.layer_zip.read_bytes() == scratch_zip(project, tmp_path)
+
+
+def test_a_local_package_is_keyed_by_its_built_wheel(tmp_path):
+    """Same name and version, other content (as a same-named package from another index): another key."""
+    from package_helpers import hatch_package
+
+    cache = tmp_path / "cache"
+    project = tmp_path / "app"
+    hatch_package(tmp_path / "mylib", "mylib", "VALUE = 1\n")
+    project.mkdir()
+    (project / "pyproject.toml").write_text(
+        '[project]\nname = "app"\nversion = "0.1.0"\nrequires-python = ">=3.10"\n'
+        'dependencies = ["mylib", "six==1.16.0"]\n[tool.uv.sources]\nmylib = { path = "../mylib" }\n'
+    )
+    subprocess.run([find_uv(), "lock", "-q"], cwd=project, check=True)
+    first = build(project, cache, tmp_path / "b1")
+    assert first.manifest["package_cache"]["installed"] == ["mylib", "six"]
+    (tmp_path / "mylib" / "src" / "mylib" / "__init__.py").write_text("VALUE = 2\n")
+    second = build(project, cache, tmp_path / "b2")
+    assert second.manifest["package_cache"] == {"reused": ["six"], "installed": ["mylib"]}
+    assert (second.python_dir / "mylib" / "__init__.py").read_text() == "VALUE = 2\n"
+    assert len(entries_of(cache, "mylib")) == 2
+
+
+def test_the_package_cache_can_be_turned_off(warm, tmp_path):
+    project, cache = warm
+    result = build(project, cache, tmp_path / "b2", package_cache=False)
+    assert "package_cache" not in result.manifest
+
+
+def test_a_package_folder_that_is_a_link_is_a_warning_not_a_failure(tmp_path):
+    cache = tmp_path / "cache"
+    project = uv_project(tmp_path / "project", PINS)
+    LayerCache(cache).claim()
+    (tmp_path / "elsewhere").mkdir()
+    (cache / "packages").symlink_to(tmp_path / "elsewhere")
+    result = build(project, cache, tmp_path / "b1")
+    assert any(
+        "the package cache at" in w and "cannot be used" in w and "--no-package-cache" in w for w in result.warnings
+    )
+    assert not any((tmp_path / "elsewhere").iterdir())
+    assert result.layer_zip.read_bytes() == scratch_zip(project, tmp_path)
+
+
+def test_prune_removes_package_entries_too(warm, tmp_path):
+    _project, cache = warm
+    removed: list = []
+    prune(LayerCache(cache), older_than_days=0, removed_packages=removed)
+    assert len(removed) == 3 and PackageCache(cache).entries() == []
+
+
+def test_cache_list_and_prune_name_the_package_entries(warm):
+    _project, cache = warm
+    listed = subprocess.run(
+        [sys.executable, "-m", "cdk_lambda_layer", "cache", "list", "--cache-dir", str(cache)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "3 packages" in listed.stderr
+    pruned = subprocess.run(
+        [sys.executable, "-m", "cdk_lambda_layer", "cache", "prune", "--all", "--cache-dir", str(cache)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "removed 3 packages" in pruned.stderr
+
+
+# -- two processes, a killed one -----------------------------------------------------------------
+STORE = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    import cdk_lambda_layer.cache.packages.store as store
+    from cdk_lambda_layer.cache.packages.key import PackageKey
+
+    cache, site, delay = Path(sys.argv[1]), Path(sys.argv[2]), float(sys.argv[3])
+    original = store.copy_file
+
+    def slow(*args, **kwargs):  # the real copy, slowed down so the test can catch it mid-write
+        time.sleep(delay)
+        return original(*args, **kwargs)
+
+    store.copy_file = slow
+    key = PackageKey(name="demo", version="1", file="demo-1-py3-none-any.whl", sha256="a" * 64,
+                     python="3.12", architecture="x86_64", bytecode="none", trim=())
+    files = sorted(p.relative_to(site).as_posix() for p in site.rglob("*") if p.is_file())
+    packages = store.PackageCache(cache)
+    packages.claim()
+    print("storing", flush=True)
+    with packages.lock(key.digest):
+        print("stored" if packages.store(key, site, files, {"compiled": 0, "failed": []}) else "there", flush=True)
+""")
+DEMO_KEY = PackageKey(
+    name="demo",
+    version="1",
+    file="demo-1-py3-none-any.whl",
+    sha256="a" * 64,
+    python="3.12",
+    architecture="x86_64",
+    bytecode="none",
+    trim=(),
+)
+
+
+def demo_site(folder: Path, files: int = 40) -> Path:
+    (folder / "demo").mkdir(parents=True)
+    (folder / "demo-1.dist-info").mkdir()
+    for i in range(files):
+        (folder / "demo" / f"m{i}.py").write_text(f"X = {i}\n")
+    (folder / "demo-1.dist-info" / "METADATA").write_text("Name: demo\nVersion: 1\n")
+    (folder / "demo-1.dist-info" / "RECORD").write_text("")
+    return folder
+
+
+def store_process(cache: Path, site: Path, delay: float) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-c", STORE, str(cache), str(site), str(delay)], stdout=subprocess.PIPE, text=True
+    )
+
+
+def test_a_store_killed_mid_write_leaves_no_usable_entry(tmp_path):
+    cache, site = tmp_path / "cache", demo_site(tmp_path / "site")
+    child = store_process(cache, site, 0.2)
+    assert child.stdout.readline().strip() == "storing"
+    deadline = time.time() + 30
+    while not any(p.name.startswith(".tmp-") for p in (cache / "packages").iterdir()):
+        assert time.time() < deadline
+        time.sleep(0.05)
+    time.sleep(0.5)  # some files written, not all
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    packages = PackageCache(cache)
+    with packages.lock(DEMO_KEY.digest):
+        assert packages.lookup(DEMO_KEY) is None
+    assert len(packages.leftovers()) == 1  # its lock died with it
+    prune(LayerCache(cache), older_than_days=365)
+    assert packages.leftovers() == [] and not [p for p in (cache / "packages").iterdir() if p.name.startswith(".tmp-")]
+    done = store_process(cache, site, 0)
+    assert done.communicate()[0].split() == ["storing", "stored"]
+    with packages.lock(DEMO_KEY.digest):
+        assert packages.lookup(DEMO_KEY) is not None
+
+
+def test_two_processes_storing_one_entry_make_one_good_entry(tmp_path):
+    cache, site = tmp_path / "cache", demo_site(tmp_path / "site")
+    PackageCache(cache).claim()
+    first, second = store_process(cache, site, 0.01), store_process(cache, site, 0.01)
+    outputs = sorted(first.communicate()[0].split()[-1:] + second.communicate()[0].split()[-1:])
+    assert outputs == ["stored", "there"]  # the second waited on the lock, then found the entry
+    packages = PackageCache(cache)
+    with packages.lock(DEMO_KEY.digest):
+        document = packages.lookup(DEMO_KEY)
+    assert document is not None and len(document["files"]) == 42
+    assert [p.name for p in (cache / "packages").iterdir() if not p.name.startswith(".")] == [DEMO_KEY.digest]
+
+
+def test_two_builds_sharing_packages_at_once_both_pass_and_leave_good_entries(tmp_path):
+    cache = tmp_path / "cache"
+    one = uv_project(tmp_path / "one", ["six==1.16.0", "idna==3.7"], name="one")
+    two = uv_project(tmp_path / "two", ["six==1.16.0", "idna==3.7", "attrs==24.2.0"], name="two")
+    script = (
+        "import sys; from cdk_lambda_layer import UVBasedLambdaLayerLocalBuilder as B; "
+        f"r = B(sys.argv[1], python={PYTHON!r}, cache_dir=sys.argv[2], build_dir=sys.argv[3]).run(); "
+        "print(r.layer_zip)"
+    )
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, str(p), str(cache), str(tmp_path / f"out-{p.name}")],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for p in (one, two)
+    ]
+    zips = [Path(run.communicate()[0].strip()) for run in runs]
+    assert all(run.returncode == 0 for run in runs)
+    assert zips[0].read_bytes() == scratch_zip(one, tmp_path / "s1")
+    assert zips[1].read_bytes() == scratch_zip(two, tmp_path / "s2")
+    again = build(two, cache, tmp_path / "again", package_cache=True)
+    assert again.cached  # the layer cache has it; and every package entry is intact:
+    for name in ("six", "idna", "attrs"):
+        (entry,) = entries_of(cache, name)
+        key_inputs = entry.metadata()["inputs"]
+        key = PackageKey(
+            **{k: key_inputs[k] for k in ("name", "version", "file", "sha256", "python", "architecture", "bytecode")},
+            trim=tuple(key_inputs["trim"][1:]),
+        )
+        assert entry.checked_metadata(key) is not None
+
+
+def test_a_same_named_file_from_another_index_has_another_key():
+    base = {
+        "name": "six",
+        "version": "1.17.0",
+        "file": "six-1.17.0-py2.py3-none-any.whl",
+        "python": "3.12",
+        "architecture": "x86_64",
+        "bytecode": "none",
+        "trim": (),
+    }
+    assert PackageKey(**base, sha256="a" * 64).digest != PackageKey(**base, sha256="b" * 64).digest
+    with pytest.raises(ValueError, match="not a sha256"):
+        PackageKey(**base, sha256="nope")
+
+
+def test_no_entry_is_ever_a_hard_link_of_the_layer(warm, tmp_path):
+    project, cache = warm
+    result = build(project, cache, tmp_path / "b2")
+    layer = {os.stat(p).st_ino for p in result.python_dir.rglob("*") if p.is_file()}
+    cached = {os.stat(p).st_ino for p in (cache / "packages").rglob("*") if p.is_file()}
+    assert not layer & cached
+
+
+def test_the_summary_says_how_many_packages_came_from_the_package_cache(warm, tmp_path):
+    from cdk_lambda_layer.builders.summary import closing_lines, synth_line
+
+    project, cache = warm
+    result = build(project, cache, tmp_path / "b2")
+    assert "2 of 3 packages from the package cache" in synth_line("Stack/Deps", result)
+    assert "built, 2 of 3 packages from the package cache" in closing_lines(result)
