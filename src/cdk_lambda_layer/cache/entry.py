@@ -38,27 +38,11 @@ def tree_listing(root: Path) -> dict[str, list[Any]]:
 
 
 @dataclass(frozen=True)
-class CacheEntry:
+class EntryFolder:
+    """A folder of the cache holding one entry (a layer, or a package) and its ``entry.json``: what
+    listing, pruning and removal need of either kind."""
+
     path: Path
-
-    @property
-    def fingerprint(self) -> str:
-        return self.path.name
-
-    @property
-    def python(self) -> Path:
-        return self.path / "python"
-
-    @property
-    def layer_zip(self) -> Path:
-        return self.path / ZIP_FILE
-
-    @property
-    def complete(self) -> bool:
-        return (self.path / ENTRY_FILE).is_file()
-
-    def metadata(self) -> dict[str, Any]:
-        return json.loads(read_regular(self.path / ENTRY_FILE))
 
     def remove(self) -> None:
         """Delete the entry; one that is a link loses the link only, never what it points at."""
@@ -80,6 +64,28 @@ class CacheEntry:
             return (self.path / ENTRY_FILE).stat().st_mtime
         except OSError:
             return 0.0
+
+
+@dataclass(frozen=True)
+class CacheEntry(EntryFolder):
+    @property
+    def fingerprint(self) -> str:
+        return self.path.name
+
+    @property
+    def python(self) -> Path:
+        return self.path / "python"
+
+    @property
+    def layer_zip(self) -> Path:
+        return self.path / ZIP_FILE
+
+    @property
+    def complete(self) -> bool:
+        return (self.path / ENTRY_FILE).is_file()
+
+    def metadata(self) -> dict[str, Any]:
+        return json.loads(read_regular(self.path / ENTRY_FILE))
 
     def is_intact(self) -> bool:
         """Every listed file is there with its size and content, nothing else, and no link anywhere

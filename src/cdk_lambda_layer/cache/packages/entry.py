@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,8 +21,9 @@ from typing import Any
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from ...core.files import read_regular, walk_files
+from ...core.files import read_regular
 from ...errors import VerificationError
+from ..entry import EntryFolder
 from .key import PackageKey
 
 ENTRY_FILE = "entry.json"
@@ -38,9 +38,7 @@ def members_file(members_key: str) -> str:
 
 
 @dataclass(frozen=True)
-class PackageEntry:
-    path: Path
-
+class PackageEntry(EntryFolder):
     @property
     def key(self) -> str:
         return self.path.name
@@ -76,27 +74,6 @@ class PackageEntry:
             return document
         except (OSError, ValueError, KeyError, TypeError, AttributeError, VerificationError):
             return None
-
-    def remove(self) -> None:
-        """Delete the entry; one that is a link loses the link only, never what it points at."""
-        if self.path.is_symlink():
-            self.path.unlink()
-        else:
-            shutil.rmtree(self.path, ignore_errors=True)
-
-    @property
-    def size(self) -> int:
-        try:
-            return sum(size for _p, size in walk_files(self.path))
-        except (OSError, VerificationError):
-            return 0
-
-    @property
-    def last_used(self) -> float:
-        try:
-            return (self.path / ENTRY_FILE).stat().st_mtime
-        except OSError:
-            return 0.0
 
 
 def _holds(files: dict[str, Any], key: PackageKey) -> bool:
