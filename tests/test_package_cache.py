@@ -134,6 +134,21 @@ def _tamper(entry: PackageEntry, how: str) -> None:
         target = entry.path.parents[2] / "elsewhere"  # beside the cache folder
         entry.path.rename(target)
         entry.path.symlink_to(target)
+    elif how == "executable-bit":  # content intact; the zip would give the file 0755 instead of 0644
+        path.chmod(0o755)
+    elif how == "hard-link":  # the same bytes, but another name of the file outside the cache
+        outside = entry.path.parents[2] / "host-file"
+        outside.write_bytes(path.read_bytes())
+        path.unlink()
+        os.link(outside, path)
+    elif how == "world-writable-file":
+        path.chmod(0o646)
+    elif how == "world-writable-folder":
+        path.parent.chmod(0o777)
+    elif how == "foreign-owner":
+        for folder, _dirs, names in os.walk(entry.path):
+            for name in ["", *names]:
+                os.lchown(os.path.join(folder, name), 4242, 4242)
     elif how == "half-written":
         (entry.path / "entry.json").unlink()
     elif how == "garbage-json":
@@ -149,6 +164,13 @@ def _tamper(entry: PackageEntry, how: str) -> None:
         "pyc-swapped",
         "extra-file",
         "entry-link",
+        "executable-bit",
+        "hard-link",
+        "world-writable-file",
+        "world-writable-folder",
+        pytest.param(
+            "foreign-owner", marks=pytest.mark.skipif(os.geteuid() != 0, reason="chown to another user needs root")
+        ),
         "half-written",
         "garbage-json",
     ],
@@ -163,11 +185,32 @@ def test_a_damaged_entry_is_never_used_and_is_rebuilt(warm, tmp_path, how):
     assert not list(rebuilt.python_dir.rglob("planted.pth"))
     if how == "entry-link":
         assert (cache.parent / "elsewhere").is_dir()  # the link is removed, never what it points at
+    if how == "hard-link":
+        assert (cache.parent / "host-file").is_file()  # the other name stays
     (repaired,) = entries_of(cache, "idna")
     assert not repaired.path.is_symlink()
     other = uv_project(tmp_path / "other", ["idna==3.7"], name="other")  # not a layer-cache hit
     again = build(other, cache, tmp_path / "b3")
     assert again.manifest["package_cache"]["reused"] == ["idna"]  # the repaired entry serves the next build
+
+
+def test_entries_written_under_a_permissive_umask_are_private_and_used(tmp_path):
+    """Entries are written 0644/0755 whatever the umask, so they pass the check that refuses an entry
+    writable by other users."""
+    cache = tmp_path / "cache"
+    project = uv_project(tmp_path / "project", ["six==1.16.0", "idna==3.7"])
+    previous = os.umask(0)
+    try:
+        build(project, cache, tmp_path / "b1")
+    finally:
+        os.umask(previous)
+    for entry in PackageCache(cache).entries():
+        for folder, dirs, names in os.walk(entry.path):
+            for name in [*dirs, *names]:
+                if name != ".lock":
+                    assert not os.lstat(os.path.join(folder, name)).st_mode & 0o022, name
+    other = uv_project(tmp_path / "other", ["six==1.16.0", "idna==3.7"], name="other")
+    assert build(other, cache, tmp_path / "b2").manifest["package_cache"]["reused"] == ["idna", "six"]
 
 
 def test_a_foreign_entry_under_another_key_is_refused(warm, tmp_path):

@@ -32,6 +32,30 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def refusal(info: os.stat_result) -> str | None:
+    """Why a file or folder of an entry is not this user's alone (None when it is): another user's, writable
+    by others (a file: by anyone else; a folder: by others than its group), or a file with another name
+    elsewhere (a hard link). This library writes entries 0644/0755, one link each, as the user it runs as."""
+    folder = stat.S_ISDIR(info.st_mode)
+    if hasattr(os, "geteuid") and info.st_uid != os.geteuid():
+        return f"owned by another user (uid {info.st_uid})"
+    if info.st_mode & (stat.S_IWOTH if folder else stat.S_IWGRP | stat.S_IWOTH):
+        return "writable by other users"
+    if not folder and info.st_nlink != 1:
+        return "a hard link (it has other names)"
+    return None
+
+
+def read_own(path: Path) -> bytes:
+    """A regular file's bytes (see open_regular), refused (VerificationError) unless it is this user's
+    alone (``refusal``)."""
+    with os.fdopen(open_regular(path), "rb") as handle:
+        reason = refusal(os.fstat(handle.fileno()))
+        if reason is not None:
+            raise VerificationError(f"{path} is {reason}")
+        return handle.read()
+
+
 def tree_listing(root: Path) -> dict[str, list[Any]]:
     """relative path -> [size, sha256] for every file under ``root`` (a link or special file raises)."""
     return {p.relative_to(root).as_posix(): [size, file_sha256(p)] for p, size in sorted(walk_files(root))}

@@ -73,6 +73,7 @@ def _write_atomically(path: Path, text: str) -> None:
     partial = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
     try:
         partial.write_text(text)
+        partial.chmod(0o644)  # whatever the umask: a cache file writable by others is not used
         partial.replace(path)
     finally:
         partial.unlink(missing_ok=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ def copy_tree(
     expected: dict[str, list[Any]] | None = None,
     *,
     skip: frozenset[str] = frozenset(),
+    refuse: Callable[[str, os.stat_result], str | None] | None = None,
 ) -> dict[str, list[Any]]:
     """Copy the layer tree ``source`` into ``destination`` (regular files only, links refused) and
     return what was written: relative path -> [size, sha256].
@@ -46,8 +48,14 @@ def copy_tree(
     ``source`` is a VerificationError; errors writing the destination stay OSErrors (the disk's).
     ``skip``: relative paths checked by the walk but not copied (the destination has them already,
     from another tree: a package entry's file that another entry brings too); they are not listed.
+    ``refuse``: (relative path, lstat of a file or of a folder, ``""`` for ``source``) -> why it must not
+    be used, or None; a reason is a VerificationError (files before anything is written, folders as
+    they are entered).
     """
     seen = _first_walk(source)
+    for name, info in seen.items() if refuse is not None else ():
+        if (reason := refuse(name, info)) is not None:
+            raise VerificationError(f"{source}/{name} is {reason}")
     if expected is not None and {name: info.st_size for name, info in seen.items()} != {
         name: entry[0] for name, entry in expected.items()
     }:
@@ -56,6 +64,8 @@ def copy_tree(
     listing: dict[str, list[Any]] = {}
     for folder, _dirs, names, dir_fd in os.fwalk(source, follow_symlinks=False):
         relative = Path(folder).relative_to(source)
+        if refuse is not None and (reason := refuse(_folder_name(relative), os.fstat(dir_fd))):
+            raise VerificationError(f"{folder} is {reason}")
         if names:
             (destination / relative).mkdir(parents=True, exist_ok=True)
         for name in names:
@@ -70,6 +80,10 @@ def copy_tree(
     if listing.keys() != seen.keys() - skip:  # a folder swapped or gone mid-copy: fwalk did not enter it
         raise VerificationError(f"{source} changed while it was copied")
     return dict(sorted(listing.items()))
+
+
+def _folder_name(relative: Path) -> str:
+    return "" if relative == Path() else relative.as_posix()
 
 
 def _first_walk(source: Path) -> dict[str, os.stat_result]:

@@ -1,11 +1,13 @@
 """One package entry: ``<root>/packages/<key>/{tree/, entry.json, members-<level>-<zlib>.bin}``.
 
 ``entry.json`` names the key and its inputs, lists every file of ``tree/`` with its size and sha256,
-what the bytecode step made of the package, and for each zip level the members file: its size,
-sha256 and where each file's raw deflate stream lies in it. An entry is used only when it is a real
-folder holding nothing else, its key and inputs are the ones asked for, and every file it hands
-out matches its listing as it is copied (store.py); the members are checked by sha256 as they are
-read and each stream again by inflating it against the file's bytes (package/archive.py).
+which of them are executable (the zip keeps that bit), what the bytecode step made of the package, and
+for each zip level the members file: its size, sha256 and where each file's raw deflate stream lies in
+it. An entry is used only when it is a real folder holding nothing else, its key and inputs are the
+ones asked for, it and everything in it are this user's alone (no other owner, nothing writable by
+others, no hard link: cache/entry.py), and every file it hands out matches its listing, executable bit
+included, as it is copied (store.py); the members are checked by sha256 as they are read and each
+stream again by inflating it against the file's bytes (package/archive.py).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import json
 import os
 import re
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +26,7 @@ from packaging.version import InvalidVersion, Version
 
 from ...core.files import read_regular
 from ...errors import VerificationError
-from ..entry import EntryFolder
+from ..entry import EntryFolder, read_own, refusal
 from .key import PackageKey
 
 ENTRY_FILE = "entry.json"
@@ -58,9 +61,10 @@ class PackageEntry(EntryFolder):
         """The metadata, if this entry is a real folder holding only its own files, made for exactly ``key``;
         None otherwise (damaged, foreign, half-written). The tree is checked as it is copied."""
         try:
-            if not stat.S_ISDIR(os.lstat(self.path).st_mode) or not stat.S_ISDIR(os.lstat(self.tree).st_mode):
-                return None
-            document = self.metadata()
+            for folder in (os.lstat(self.path), os.lstat(self.tree)):
+                if not stat.S_ISDIR(folder.st_mode) or refusal(folder) is not None:
+                    return None
+            document = json.loads(read_own(self.path / ENTRY_FILE))
             if not well_formed(document) or document["key"] != self.key or self.key != key.digest:
                 return None
             if document["inputs"] != key.inputs() or not _holds(document["files"], key):
@@ -74,6 +78,22 @@ class PackageEntry(EntryFolder):
             return document
         except (OSError, ValueError, KeyError, TypeError, AttributeError, VerificationError):
             return None
+
+
+def refuse_in_tree(document: dict[str, Any]) -> Callable[[str, os.stat_result], str | None]:
+    """What copy_tree must refuse in an entry's tree: anything not this user's alone (``refusal``), and a
+    file whose executable bit is not the one its listing gives it."""
+    executable = frozenset(document["executable"])
+
+    def refuse(name: str, info: os.stat_result) -> str | None:
+        reason = refusal(info)
+        if reason is not None or not stat.S_ISREG(info.st_mode):
+            return reason
+        if bool(info.st_mode & stat.S_IXUSR) == (name in executable):
+            return None
+        return "not executable, though listed so" if name in executable else "executable, though its listing says not"
+
+    return refuse
 
 
 def _holds(files: dict[str, Any], key: PackageKey) -> bool:
@@ -138,5 +158,7 @@ def well_formed(document: Any) -> bool:
         and _listing(files)
         and all(_relative(name) for name in files)
         and _members(document.get("members"), files)
+        and isinstance(document.get("executable"), list)
+        and all(isinstance(name, str) and name in files for name in document["executable"])
         and isinstance(document.get("bytecode"), dict)
     )

@@ -19,6 +19,7 @@ from typing import Any
 
 from ...core.files import open_regular
 from ...errors import VerificationError
+from ..entry import refusal
 from ..ownership import _write_atomically
 from .entry import ENTRY_FILE, PackageEntry, members_file
 
@@ -98,13 +99,17 @@ def write_members(
                 offset += length
     finally:
         os.close(fd)
+    (folder / name).chmod(0o644)
     return {"file": name, "size": offset, "sha256": digest.hexdigest(), "index": index}
 
 
 def _read_checked(path: Path, size: int, sha256: str) -> bytes | None:
-    """The file's bytes if it is a regular file of exactly that size and sha256, else None."""
+    """The file's bytes if it is a regular file of this user's alone (cache/entry.py) of exactly that size
+    and sha256, else None."""
     fd = open_regular(path)
     try:
+        if refusal(os.fstat(fd)) is not None:
+            return None
         chunks, total = [], 0
         while block := os.read(fd, _BLOCK):
             chunks.append(block)

@@ -16,6 +16,7 @@ import contextlib
 import json
 import logging
 import os
+import stat
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -26,16 +27,19 @@ from ...core.files import read_regular
 from ...core.locking import held_folder, is_abandoned, open_lock_file, remove_held, sweep, try_lock
 from ...errors import CacheFolderError, VerificationError
 from ...install.inventory import record_rows
+from ...package.archive import layer_mode
 from .. import ownership
 from ..ownership import _TMP_PREFIX, _still_at
 from . import members
-from .entry import ENTRY_FILE, TREE, PackageEntry
+from .entry import ENTRY_FILE, TREE, PackageEntry, refuse_in_tree
 from .key import PackageKey
 
 logger = logging.getLogger(__name__)
 
 FOLDER = "packages"
 _BLOCK = 1 << 20
+#: An entry's folders: readable by all, writable by this user only (a folder writable by others is refused).
+_FOLDER_MODE = stat.S_IRWXU | stat.S_IRGRP | stat.S_IXGRP | stat.S_IROTH | stat.S_IXOTH
 
 
 class PackageCache:
@@ -106,7 +110,7 @@ class PackageCache:
         every .pyc beside its source must carry, with its source's hash."""
         entry = self.entry(key.digest)
         try:
-            copy_tree(entry.tree, destination, document["files"], skip=skip)
+            copy_tree(entry.tree, destination, document["files"], skip=skip, refuse=refuse_in_tree(document))
             check_against_record(destination, document["files"])
             if pyc is not None:
                 check_pycs(destination, document["files"], *pyc)
@@ -142,17 +146,15 @@ class PackageCache:
             return False
         with held_folder(self.root, f"{_TMP_PREFIX}{key.digest[:12]}-{uuid.uuid4().hex[:8]}") as temp:
             try:
-                listing = {}
-                for name in sorted(files):
-                    target = temp / TREE / name
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    listing[name] = copy_file(site / name, target)
+                listing, executable = _copy_in(site, temp / TREE, files)
                 document = {"key": key.digest, "inputs": key.inputs(), "files": listing, "bytecode": bytecode}
-                document["members"] = {}
+                document["executable"], document["members"] = executable, {}
                 if zipped is not None:
                     members_key, layer_zip, spans = zipped
                     document["members"][members_key] = members.write_members(temp, members_key, layer_zip, spans, files)
                 (temp / ENTRY_FILE).write_text(json.dumps(document, sort_keys=True))
+                (temp / ENTRY_FILE).chmod(0o644)
+                _private_folders(temp)
                 if os.path.lexists(entry.path):  # a damaged leftover
                     entry.remove()
                 temp.rename(entry.path)
@@ -199,6 +201,27 @@ class PackageCache:
             for p in sorted(self.root.iterdir())
             if p.name.startswith(_TMP_PREFIX) and p.is_dir() and not p.is_symlink() and is_abandoned(p)
         ]
+
+
+def _copy_in(site: Path, tree: Path, files: Sequence[str]) -> tuple[dict[str, list[Any]], list[str]]:
+    """Copy the package's files into an entry's tree, each with the mode the zip gives it (0644 or 0755,
+    whatever the installer or umask made); their listing, and which are executable."""
+    listing, executable = {}, []
+    for name in sorted(files):
+        target = tree / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        listing[name] = copy_file(site / name, target)
+        mode = layer_mode(stat.S_IMODE(os.lstat(target).st_mode))
+        target.chmod(mode)
+        if mode & stat.S_IXUSR:
+            executable.append(name)
+    return listing, executable
+
+
+def _private_folders(folder: Path) -> None:
+    """The entry's folders 0755, whatever the umask: an entry writable by others is never used."""
+    for path in [folder, *(Path(parent, name) for parent, dirs, _names in os.walk(folder) for name in dirs)]:
+        path.chmod(_FOLDER_MODE)
 
 
 def check_against_record(tree: Path, files: Mapping[str, list[Any]]) -> None:
