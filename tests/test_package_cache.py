@@ -149,6 +149,9 @@ def _tamper(entry: PackageEntry, how: str) -> None:
         for folder, _dirs, names in os.walk(entry.path):
             for name in ["", *names]:
                 os.lchown(os.path.join(folder, name), 4242, 4242)
+    elif how == "entry-is-a-file":  # a file where the entry folder goes: removed, so the store can go there
+        subprocess.run(["rm", "-r", str(entry.path)], check=True)
+        entry.path.write_text("not an entry")
     elif how == "half-written":
         (entry.path / "entry.json").unlink()
     elif how == "garbage-json":
@@ -171,6 +174,7 @@ def _tamper(entry: PackageEntry, how: str) -> None:
         pytest.param(
             "foreign-owner", marks=pytest.mark.skipif(os.geteuid() != 0, reason="chown to another user needs root")
         ),
+        "entry-is-a-file",
         "half-written",
         "garbage-json",
     ],
@@ -192,6 +196,21 @@ def test_a_damaged_entry_is_never_used_and_is_rebuilt(warm, tmp_path, how):
     other = uv_project(tmp_path / "other", ["idna==3.7"], name="other")  # not a layer-cache hit
     again = build(other, cache, tmp_path / "b3")
     assert again.manifest["package_cache"]["reused"] == ["idna"]  # the repaired entry serves the next build
+
+
+def test_a_fifo_in_place_of_an_entry_is_removed_without_waiting_on_it(tmp_path):
+    import threading
+
+    packages = PackageCache(tmp_path / "cache")
+    packages.claim()
+    os.mkfifo(packages.entry(DEMO_KEY.digest).path)
+    looked = threading.Thread(target=packages.lookup, args=(DEMO_KEY,), daemon=True)
+    looked.start()
+    looked.join(10)
+    if looked.is_alive():  # opened for reading: let it go, then fail
+        os.close(os.open(packages.entry(DEMO_KEY.digest).path, os.O_WRONLY | os.O_NONBLOCK))
+    assert not looked.is_alive()
+    assert not os.path.lexists(packages.entry(DEMO_KEY.digest).path)
 
 
 def test_entries_written_under_a_permissive_umask_are_private_and_used(tmp_path):

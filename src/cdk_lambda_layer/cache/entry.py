@@ -69,11 +69,17 @@ class EntryFolder:
     path: Path
 
     def remove(self) -> None:
-        """Delete the entry; one that is a link loses the link only, never what it points at."""
-        if self.path.is_symlink():
-            self.path.unlink()
-        else:
+        """Delete the entry; one that is a link loses the link only, never what it points at, and anything
+        else in its place that is not a folder (a file, a fifo: rmtree would open it, and wait on a fifo
+        forever) is unlinked, so a store can put the entry there."""
+        try:
+            folder = stat.S_ISDIR(os.lstat(self.path).st_mode)
+        except FileNotFoundError:
+            return
+        if folder:
             shutil.rmtree(self.path, ignore_errors=True)
+        else:
+            self.path.unlink(missing_ok=True)
 
     @property
     def size(self) -> int:
