@@ -144,7 +144,9 @@ class HostSteps:
             entries = layer_entries(work.python, self._stats)
             self._zip = self.side.start(lambda: self._write_zip(work.python, work.layer_zip, zip_level, entries))
         return self._settling(
-            lambda: self.log.run("import check", lambda: check_imports(work.python, self.target, self.options))
+            lambda: self.log.run(
+                "import check", lambda: check_imports(work.python, self.target, self.options, jobs=parallel.jobs())
+            )
         )
 
     def verify(self, work: LayerPathLayout) -> VerifyReport:
