@@ -53,6 +53,19 @@ def test_bytecode_on_every_core_writes_what_one_process_and_compileall_write(tmp
     assert first["compiled"] == second["compiled"] == 120 and second["jobs"] == 4
 
 
+def test_a_packages_test_suite_stays_source_only(tmp_path):
+    """Lambda never imports numpy/tests: compiling it would cost a third of a scientific layer's bytecode."""
+    site = source_tree(tmp_path / "site", count=14)
+    (site / "pkg1" / "tests").mkdir()
+    (site / "pkg1" / "tests" / "test_mod.py").write_text("def test_it():\n    assert True\n")
+    (site / "pkg1" / "testing.py").write_text("HELPER = 1\n")
+    report = compile_tree(site, jobs=2)
+    compiled = set(pycs(site))
+    assert f"pkg1/__pycache__/testing.{sys.implementation.cache_tag}.pyc" in compiled
+    assert not [name for name in compiled if "/tests/" in name]
+    assert report["compiled"] == 14 + 1  # the tree's modules but its broken one, and testing.py
+
+
 def test_files_are_dealt_by_size_each_once(tmp_path):
     files = []
     for i, size in enumerate([900, 10, 500, 400, 20, 30]):

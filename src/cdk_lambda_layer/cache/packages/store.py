@@ -106,7 +106,7 @@ class PackageCache:
         every .pyc beside its source must carry, with its source's hash."""
         entry = self.entry(key.digest)
         try:
-            copy_tree(entry.tree, destination, document["files"], skip=skip)
+            copy_tree(entry.tree, destination, document["files"], skip=skip, workers=1)
             check_against_record(destination, document["files"])
             if pyc is not None:
                 check_pycs(destination, document["files"], *pyc)
