@@ -98,11 +98,11 @@ def _distributions(site: Path) -> dict[str, tuple[set[str], set[str]]]:
     return found
 
 
-def groups(site: Path, modules: Sequence[str]) -> list[list[str]]:
+def groups(site: Path, modules: Sequence[str], sizes: dict[str, tuple[int, ...]] | None = None) -> list[list[str]]:
     """``modules`` (in dependency order) in groups that share no distribution: the modules of distributions
     that require each other (directly or not) stay in one group, in the order given, so a worker importing
-    a group sees exactly the dependencies one process would have loaded. Largest (bytes on disk) first,
-    the order workers take them in."""
+    a group sees exactly the dependencies one process would have loaded. Largest (bytes on disk, from
+    ``sizes``: a snapshot of the layer) first, the order workers take them in."""
     distributions = _distributions(site)
     parent = {name: name for name in distributions}
 
@@ -119,16 +119,19 @@ def groups(site: Path, modules: Sequence[str]) -> list[list[str]]:
     component: dict[str, list[str]] = {}
     for module in modules:
         component.setdefault(owner.get(module, f"module {module}"), []).append(module)
-    weight = {name: sum(_size(site, m) for m in members) for name, members in component.items()}
+    totals = _module_sizes(snapshot(site) if sizes is None else sizes)
+    weight = {name: sum(totals.get(m, 0) for m in members) for name, members in component.items()}
     return [component[name] for name in sorted(component, key=lambda c: (-weight[c], c))]
 
 
-def _size(site: Path, module: str) -> int:
-    """The bytes of a top-level module on disk (its folder's files, or its single file)."""
-    folder = site / module
-    if folder.is_dir() and not folder.is_symlink():
-        return sum(os.lstat(Path(d, n)).st_size for d, _dirs, names in os.walk(folder) for n in names)
-    return sum(path.lstat().st_size for path in site.glob(f"{module}.*"))
+def _module_sizes(sizes: dict[str, tuple[int, ...]]) -> dict[str, int]:
+    """top-level name -> the bytes of its folder's files, or of its single file, in a snapshot."""
+    totals: dict[str, int] = {}
+    for path, info in sizes.items():
+        first, slash, _rest = path.partition("/")
+        name = first if slash else first.partition(".")[0]
+        totals[name] = totals.get(name, 0) + info[1]
+    return totals
 
 
 def _rows(dist_info: Path) -> list[list[str]]:
@@ -287,20 +290,23 @@ def snapshot(site: Path) -> dict[str, tuple[int, ...]]:
     """relative path -> (mode, size, inode, mtime, ctime in ns) of everything under ``site``, links not
     followed. The change time is the kernel's: writing a file in place and putting its modification
     time back (another package's compiled bytecode, a file and its RECORD line) still moves it, and no
-    process can set it back, so nothing needs to be read or hashed."""
-    found = {}
-    for folder, dirs, names in os.walk(site):
-        for name in [*dirs, *names]:
-            path = Path(folder, name)
-            info = path.lstat()
-            found[path.relative_to(site).as_posix()] = (
-                info.st_mode,
-                info.st_size,
-                info.st_ino,
-                info.st_mtime_ns,
-                info.st_ctime_ns,
-            )
-    return found
+    process can set it back, so nothing needs to be read or hashed. (os.scandir and plain strings: a
+    layer has thousands of entries, and this runs before and after the imports.)"""
+    found: dict[str, tuple[int, ...]] = {}
+    pending = [(str(site), "")]
+    while pending:
+        folder, prefix = pending.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:  # unreadable (as os.walk, which skips it): its entries count as gone
+            continue
+        for entry in entries:
+            info = entry.stat(follow_symlinks=False)
+            relative = prefix + entry.name
+            found[relative] = (info.st_mode, info.st_size, info.st_ino, info.st_mtime_ns, info.st_ctime_ns)
+            if stat.S_ISDIR(info.st_mode):
+                pending.append((entry.path, relative + "/"))
+    return dict(sorted(found.items()))
 
 
 def undo_writes(site: Path, before: dict[str, tuple[int, ...]]) -> dict[str, list[str]]:
@@ -329,7 +335,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     before = snapshot(site)
     order = dependency_order(site, top_level_modules(site))
     try:
-        report = check_in_workers(site, groups(site, order), args.provided, args.jobs or default_jobs())
+        report = check_in_workers(site, groups(site, order, before), args.provided, args.jobs or default_jobs())
     except WorkerCrashed as crash:
         undo_writes(site, before)
         print(f"importing {crash.module}", file=sys.stderr, flush=True)  # the module the caller names
