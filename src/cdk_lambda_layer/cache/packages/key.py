@@ -22,7 +22,7 @@ from typing import Any
 from ...identity.fingerprint import LAYER_FORMAT_VERSION
 
 #: Bump when a change in this library changes the tree or members stored for the same inputs.
-PACKAGE_FORMAT_VERSION = "1"
+PACKAGE_FORMAT_VERSION = "2"
 #: Bump when trim.py's rules change (what a layer never needs).
 TRIM_RULES_VERSION = "1"
 
