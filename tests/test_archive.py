@@ -132,3 +132,29 @@ def test_a_file_swapped_for_a_link_after_the_walk_is_not_followed(tmp_path):
     swapped.symlink_to(secret)
     with pytest.raises(VerificationError, match="cannot be read as a regular file"):
         read_regular(swapped)
+
+
+def test_a_stored_zip_stream_must_inflate_to_its_file(tmp_path):
+    """The package cache keeps each file's deflate stream out of layer.zip: inflated once against the file's
+    CRC-32 when stored, then trusted by its two CRC-32s; a stream that is not its file's is never stored."""
+    from cdk_lambda_layer.cache.packages.members import write_members
+    from cdk_lambda_layer.package.archive import Stream, member_spans
+
+    site = tmp_path / "python"
+    (site / "pkg").mkdir(parents=True)
+    (site / "pkg" / "a.py").write_text("A = 1\n" * 50)
+    (site / "pkg" / "b.py").write_text("B = 2\n" * 70)
+    layer_zip = tmp_path / "layer.zip"
+    write_layer_zip(site, layer_zip, 6)
+    spans = member_spans(layer_zip)
+    listed = write_members(tmp_path, "6-x", layer_zip, spans, ["pkg/a.py", "pkg/b.py"])
+    blob = (tmp_path / listed["file"]).read_bytes()
+    for name in ("pkg/a.py", "pkg/b.py"):
+        start, length, crc, blob_crc = listed["index"][name]
+        stream = Stream(blob[start : start + length], crc, blob_crc)
+        assert stream.made_from((site / name).read_bytes())
+        assert not stream.made_from((site / name).read_bytes() + b"#")
+    swapped = {**spans, "pkg/a.py": (*spans["pkg/b.py"][:2], spans["pkg/a.py"][2])}  # b's stream under a's name
+    (tmp_path / listed["file"]).unlink()
+    with pytest.raises(VerificationError, match="does not inflate to its CRC"):
+        write_members(tmp_path, "6-x", layer_zip, swapped, ["pkg/a.py", "pkg/b.py"])

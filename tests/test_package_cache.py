@@ -255,7 +255,7 @@ def test_a_foreign_entry_under_another_key_is_refused(warm, tmp_path):
 
 
 def test_a_tampered_zip_stream_is_compressed_again(warm, tmp_path):
-    """A members file and its listing changed together: the stream no longer inflates to its file."""
+    """A members file and its sha256 changed together: the stream is no longer the one recorded for its file."""
     import hashlib
 
     project, cache = warm

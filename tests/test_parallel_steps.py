@@ -5,6 +5,7 @@ byte of the layer, and a failure while a side task runs leaves nothing behind.""
 from __future__ import annotations
 
 import compileall
+import json
 import os
 import py_compile
 import shutil
@@ -50,6 +51,19 @@ def test_bytecode_on_every_core_writes_what_one_process_and_compileall_write(tmp
     assert pycs(one) == pycs(many) == pycs(reference) and len(pycs(one)) == 120
     assert first["failed"] == second["failed"] == ["pkg0/broken.py"]
     assert first["compiled"] == second["compiled"] == 120 and second["jobs"] == 4
+
+
+def test_a_packages_test_suite_stays_source_only(tmp_path):
+    """Lambda never imports numpy/tests: compiling it would cost a third of a scientific layer's bytecode."""
+    site = source_tree(tmp_path / "site", count=14)
+    (site / "pkg1" / "tests").mkdir()
+    (site / "pkg1" / "tests" / "test_mod.py").write_text("def test_it():\n    assert True\n")
+    (site / "pkg1" / "testing.py").write_text("HELPER = 1\n")
+    report = compile_tree(site, jobs=2)
+    compiled = set(pycs(site))
+    assert f"pkg1/__pycache__/testing.{sys.implementation.cache_tag}.pyc" in compiled
+    assert not [name for name in compiled if "/tests/" in name]
+    assert report["compiled"] == 14 + 1  # the tree's modules but its broken one, and testing.py
 
 
 def test_files_are_dealt_by_size_each_once(tmp_path):
@@ -116,3 +130,58 @@ def test_bytecode_workers_env_is_read_as_a_count(monkeypatch):
 def test_a_bytecode_run_without_sources_does_nothing(tmp_path):
     assert compile_tree(tmp_path, jobs=2)["compiled"] == 0
     shutil.rmtree(tmp_path)
+
+
+def fake_site(folder: Path, modules: dict[str, tuple[str, str]]) -> Path:
+    """A layer folder of one-module distributions: name -> (its __init__.py, its Requires-Dist name or '')."""
+    for name, (code, requires) in modules.items():
+        (folder / name).mkdir(parents=True)
+        (folder / name / "__init__.py").write_text(code)
+        dist_info = folder / f"{name}-1.0.dist-info"
+        dist_info.mkdir()
+        (dist_info / "RECORD").write_text(f"{name}/__init__.py,,\n")
+        (dist_info / "METADATA").write_text(f"Name: {name}\n" + (f"Requires-Dist: {requires}\n" if requires else ""))
+    return folder
+
+
+def import_check(site: Path, jobs: int) -> subprocess.CompletedProcess[str]:
+    script = Path(__file__).parents[1] / "src" / "cdk_lambda_layer" / "install" / "import_check.py"
+    argv = [sys.executable, "-I", "-S", "-B", str(script), str(site), "--jobs", str(jobs), "--provided", "boto3"]
+    return subprocess.run(argv, capture_output=True, text=True, check=False)
+
+
+def test_the_import_check_on_every_core_reports_what_one_process_reports(tmp_path):
+    """Groups of distributions that require each other go to one worker, after their dependencies: a
+    module that needs its dependency already imported (as one process would have it) still sees it."""
+    modules = {
+        "base": ("import sys\nsys.modules.setdefault('loaded_by_base', sys)\n", ""),
+        "needs_base": ("import sys\nassert 'loaded_by_base' in sys.modules, 'base not first'\n", "base"),
+        "alone": ("import json\n", ""),
+        "broken": ("import acme_missing\n", ""),
+        "wants_boto": ("import boto3\n", ""),
+        "raises": ("raise RuntimeError('needs AWS_REGION')\n", ""),
+    }
+    reports = []
+    for jobs in (1, 3):
+        done = import_check(fake_site(tmp_path / str(jobs), modules), jobs)
+        assert done.returncode == 0, done.stderr
+        reports.append(json.loads(done.stdout.splitlines()[-1]))
+    one, many = ({k: v for k, v in r.items() if k != "times"} for r in reports)
+    assert one == many
+    assert sorted(one["imported"]) == ["alone", "base", "needs_base"]
+    assert one["imported"].index("base") < one["imported"].index("needs_base")
+    assert [f["module"] for f in one["failed"]] == ["broken"]
+    assert one["skipped"] == [{"module": "wants_boto", "needs": "boto3"}]
+    assert [w["module"] for w in one["warnings"]] == ["raises"]
+    assert set(reports[1]["times"]) == {"alone", "base", "needs_base"}
+
+
+def test_a_worker_that_crashes_names_the_module_it_died_on(tmp_path):
+    modules = {
+        "calm": ("import json\n", ""),
+        "boom": ("import ctypes\nctypes.string_at(0)\n", ""),
+        "quiet": ("", ""),
+    }
+    done = import_check(fake_site(tmp_path / "site", modules), 2)
+    assert done.returncode != 0
+    assert [line for line in done.stderr.splitlines() if line.startswith("importing ")][-1] == "importing boom"

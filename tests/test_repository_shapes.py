@@ -10,6 +10,7 @@ fingerprint follows the local packages' sources, and nothing else.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -570,3 +571,28 @@ def test_a_synth_into_the_project_does_not_change_the_next_asset_hash(tmp_path, 
         keys.append(layer_s3_key(template))
     assert list((project / outdir).glob("asset.*"))  # the first synth's layer is in the project
     assert keys[0] == keys[1]
+
+
+def test_services_sharing_a_library_build_it_once_per_process(repo, caplog):
+    """A synth of a workspace's services builds their shared library once; a change to its files is
+    built again, and the layers hold what a build of each alone holds."""
+    root = repo("uv_workspace")
+    caplog.set_level(logging.INFO, logger="cdk_lambda_layer")
+
+    def layer(service: str) -> dict[str, bytes]:
+        found = (
+            BasedLambdaLayerLocalBuilder(root / "services" / service, python="3.12", cache_dir=False).run().python_dir
+        )
+        return {p.relative_to(found).as_posix(): p.read_bytes() for p in found.rglob("ledger*/*") if p.is_file()}
+
+    first = layer("orders")
+    caplog.clear()
+    second = layer("billing")
+    assert "ledger: the wheel built earlier in this process" in caplog.text
+    assert first == second and any(name.startswith("ledger/") for name in first)
+    source = root / "libs" / "ledger" / "src" / "ledger" / "__init__.py"
+    source.write_text(source.read_text() + "\nCHANGED = True\n")
+    caplog.clear()
+    third = layer("billing")
+    assert "ledger: the wheel built earlier" not in caplog.text
+    assert b"CHANGED = True" in third["ledger/__init__.py"]

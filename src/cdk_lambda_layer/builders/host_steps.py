@@ -59,7 +59,7 @@ class HostSteps:
         self._storing: Future[int] | None = None
         self._zip_level: int | None = None
         self._zip: Future[int] | None = None
-        #: Paths whose cached zip stream did not inflate to the file (their entries are removed).
+        #: Paths whose cached zip stream was not the file's (their entries are removed).
         self.rejected: list[str] = []
         #: The finished tree's walk and packages (_walk).
         self._stats: list[tuple[Path, os.stat_result]] = []
@@ -144,7 +144,9 @@ class HostSteps:
             entries = layer_entries(work.python, self._stats)
             self._zip = self.side.start(lambda: self._write_zip(work.python, work.layer_zip, zip_level, entries))
         return self._settling(
-            lambda: self.log.run("import check", lambda: check_imports(work.python, self.target, self.options))
+            lambda: self.log.run(
+                "import check", lambda: check_imports(work.python, self.target, self.options, jobs=parallel.jobs())
+            )
         )
 
     def verify(self, work: LayerPathLayout) -> VerifyReport:

@@ -5,10 +5,11 @@ target, the installer, the bytecode, the trim). Entries found are copied into th
 checked against their listings as they are copied; the rest (the misses) are installed into a
 folder of their own, trimmed and compiled there, and moved in. Every check then runs on the
 assembled layer as on one built from nothing: the import check, RECORD hashes, the ELF audit,
-exactly-the-plan, sizes. The zip takes the entries' raw deflate streams (each inflated and
-compared with its file first) and compresses only the rest, so it is byte-identical to a zip of a
-layer built from nothing. After the layer passed, each miss is stored as an entry (its files and its
-streams, read back out of layer.zip), and hits that had no streams at this zip level get them.
+exactly-the-plan, sizes. The zip takes the entries' raw deflate streams (each shown to be the
+one made from its file by the CRC-32s recorded when it was stored, and inflated then) and
+compresses only the rest, so it is byte-identical to a zip of a layer built from nothing. After
+the layer passed, each miss is stored as an entry (its files and its streams, read back out of
+layer.zip), and hits that had no streams at this zip level get them.
 
 A package cache that cannot be used (read-only, full, not ours) is a warning and the build goes on
 without it; a damaged or foreign entry is removed and its package installed again.
@@ -32,6 +33,7 @@ from ..errors import CacheFolderError
 from ..install.local_packages import BuiltPackage
 from ..install.target_python import BytecodeOutcome
 from ..options import LayerOptions
+from ..package.archive import Stream
 from ..plan.interpreter import TargetInterpreter
 from ..plan.model import InstallPlan, Pin
 from ..target import LambdaTarget
@@ -58,7 +60,7 @@ class Reused:
 
     hits: dict[str, tuple[PackageKey, dict[str, Any]]] = field(default_factory=dict)
     misses: list[Planned] = field(default_factory=list)
-    members: dict[str, bytes] = field(default_factory=dict)
+    members: dict[str, Stream] = field(default_factory=dict)
 
 
 def bytecode_id(interpreter: TargetInterpreter | None, options: LayerOptions) -> str:

@@ -1,6 +1,6 @@
 """After the layer passed every check: its new packages kept in the package cache.
 
-Each package installed this build (and each entry whose zip streams did not inflate to its files,
+Each package installed this build (and each entry whose zip streams were not those of its files,
 replaced) becomes an entry: its files out of the verified layer (cache/packages/split.py says which),
 copied and hashed on the way, with their raw deflate streams read back out of layer.zip; hits that had
 no streams at this zip level get them. A few entries are written at a time, each under its key's lock.
@@ -71,7 +71,7 @@ def store_new(
 
 
 def _drop_rejected(reuse: PackageReuse, rejected: Sequence[str]) -> list[PackageKey]:
-    """Entries whose streams did not inflate to their files (consistently tampered) are removed, to be
+    """Entries whose streams were not those of their files (consistently tampered) are removed, to be
     stored again from the layer (which passed every check); their keys."""
     wrong, again = set(rejected), []
     for key, document in reuse.reused.hits.values():

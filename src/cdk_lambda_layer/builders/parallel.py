@@ -4,11 +4,12 @@ On the host a local build overlaps the checks that read the installed files (REC
 ELF audit, Requires-Dist, exactly-the-plan: verify/layer.py ``check_content``) with the bytecode
 step, and compresses layer.zip while the import check runs (its file list is taken first; the import
 check fails the build if the packages' code changed a file, and removes what it added). The
-bytecode step compiles on one forked worker per CPU (install/bytecode.py).
+bytecode step compiles on one forked worker per CPU (install/bytecode.py), and the import check
+imports independent groups of distributions on one forked worker per CPU (install/import_check.py).
 
 Two environment variables, for measuring what each pays (bench/run.py) or for a machine that must
 stay quiet: ``CDK_LAYER_OVERLAP=0`` runs every step after the other, ``CDK_LAYER_JOBS=N`` gives the
-bytecode step and the zip N workers.
+bytecode step, the import check and the zip N workers.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ def overlap() -> bool:
 
 
 def jobs() -> int | None:
-    """Workers for the bytecode step and the zip (None: one per CPU)."""
+    """Workers for the bytecode step, the import check and the zip (None: one per CPU)."""
     value = os.environ.get(JOBS_ENV, "").strip()
     return int(value) if value.isdigit() and int(value) > 0 else None
 

@@ -9,6 +9,7 @@ import hashlib
 import os
 import stat
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ def copy_tree(
     *,
     skip: frozenset[str] = frozenset(),
     refuse: Callable[[str, os.stat_result], str | None] | None = None,
+    workers: int = 4,
 ) -> dict[str, list[Any]]:
     """Copy the layer tree ``source`` into ``destination`` (regular files only, links refused) and
     return what was written: relative path -> [size, sha256].
@@ -51,6 +53,8 @@ def copy_tree(
     ``refuse``: (relative path, lstat of a file or of a folder, ``""`` for ``source``) -> why it must not
     be used, or None; a reason is a VerificationError (files before anything is written, folders as
     they are entered).
+    ``workers``: threads copying files at once (1: this thread only, for callers that copy several
+    trees at once already).
     """
     seen = _first_walk(source)
     for name, info in seen.items() if refuse is not None else ():
@@ -61,22 +65,21 @@ def copy_tree(
     }:
         raise VerificationError(f"{source} does not hold the files its listing names")
     destination.mkdir(parents=True, exist_ok=True)
-    listing: dict[str, list[Any]] = {}
-    for folder, _dirs, names, dir_fd in os.fwalk(source, follow_symlinks=False):
-        relative = Path(folder).relative_to(source)
-        if refuse is not None and (reason := refuse(_folder_name(relative), os.fstat(dir_fd))):
-            raise VerificationError(f"{folder} is {reason}")
-        if names:
-            (destination / relative).mkdir(parents=True, exist_ok=True)
-        for name in names:
-            key = (relative / name).as_posix()
-            if key not in seen:
-                raise VerificationError(f"{source} changed while it was copied ({key} appeared)")
-            if key in skip:
-                continue
-            listing[key] = copy_file(Path(folder, name), destination / key, seen=seen[key], dir_fd=dir_fd)
-            if expected is not None and listing[key] != expected[key]:
-                raise VerificationError(f"{folder}/{name} is not the file its listing names")
+    with _Copier(workers, source, expected) as copier:
+        for folder, _dirs, names, dir_fd in os.fwalk(source, follow_symlinks=False):
+            relative = Path(folder).relative_to(source)
+            if refuse is not None and (reason := refuse(_folder_name(relative), os.fstat(dir_fd))):
+                raise VerificationError(f"{folder} is {reason}")
+            if names:
+                (destination / relative).mkdir(parents=True, exist_ok=True)
+            keys = [(relative / name).as_posix() for name in names]
+            for key in keys:
+                if key not in seen:
+                    raise VerificationError(f"{source} changed while it was copied ({key} appeared)")
+            wanted = [(name, key) for name, key in zip(names, keys, strict=True) if key not in skip]
+            if wanted:
+                copier.folder(Path(folder), dir_fd, [(name, key, destination / key, seen[key]) for name, key in wanted])
+        listing = copier.finish()
     if listing.keys() != seen.keys() - skip:  # a folder swapped or gone mid-copy: fwalk did not enter it
         raise VerificationError(f"{source} changed while it was copied")
     return dict(sorted(listing.items()))
@@ -84,6 +87,67 @@ def copy_tree(
 
 def _folder_name(relative: Path) -> str:
     return "" if relative == Path() else relative.as_posix()
+
+
+class _Copier:
+    """Copies of one tree's files on a few threads (creating files is most of a copy's cost, and it waits
+    on the kernel, not on Python). Each folder's files are opened relative to a duplicate of the walk's
+    descriptor of that folder, held until they are copied; at most a few folders are held at once (a low
+    open-file limit must not fail a big tree)."""
+
+    _HELD = 4
+
+    def __init__(self, workers: int, source: Path, expected: dict[str, list[Any]] | None) -> None:
+        self.pool = ThreadPoolExecutor(max_workers=workers) if workers > 1 else None
+        self.source = source
+        self.expected = expected
+        self.pending: list[tuple[int, list[tuple[str, Future[list[Any]]]]]] = []
+        self.done: dict[str, list[Any]] = {}
+
+    def folder(self, folder: Path, dir_fd: int, files: list[tuple[str, str, Path, os.stat_result]]) -> None:
+        """Copy ``files`` (name, relative path, target, the walk's lstat) of ``folder``, open as ``dir_fd``."""
+        if self.pool is None:
+            for name, key, target, seen in files:
+                self._check(key, copy_file(folder / name, target, seen=seen, dir_fd=dir_fd))
+            return
+        while len(self.pending) >= self._HELD:
+            self._settle(self.pending.pop(0))
+        held = os.dup(dir_fd)
+        pool = self.pool
+        jobs = [(k, pool.submit(copy_file, folder / n, t, seen=s, dir_fd=held)) for n, k, t, s in files]
+        self.pending.append((held, jobs))
+
+    def _check(self, key: str, written: list[Any]) -> None:
+        """A copied file against the listing, right after its copy."""
+        if self.expected is not None and written != self.expected[key]:
+            raise VerificationError(f"{self.source / key} is not the file its listing names")
+        self.done[key] = written
+
+    def _settle(self, held_jobs: tuple[int, list[tuple[str, Future[list[Any]]]]]) -> None:
+        held, jobs = held_jobs
+        try:
+            for key, future in jobs:
+                self._check(key, future.result())
+        finally:
+            wait([future for _key, future in jobs])
+            os.close(held)
+
+    def finish(self) -> dict[str, list[Any]]:
+        while self.pending:
+            self._settle(self.pending.pop(0))
+        return self.done
+
+    def __enter__(self) -> _Copier:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """On the way out, even on an error: no copy still running, no descriptor left open."""
+        for held, jobs in self.pending:
+            wait([future for _target, future in jobs])
+            os.close(held)
+        self.pending.clear()
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
 
 
 def _first_walk(source: Path) -> dict[str, os.stat_result]:

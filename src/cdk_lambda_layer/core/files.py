@@ -73,14 +73,23 @@ def walk_stats(root: Path) -> list[tuple[Path, os.stat_result]]:
         return found
     if not stat.S_ISDIR(top.st_mode):  # os.walk would follow a link given as its root
         odd.append(_describe(root, root.parent, top.st_mode))
-    for folder, dirs, names in os.walk(root) if not odd else ():  # never descends into a linked folder
-        for name in [*dirs, *names]:
-            path = Path(folder, name)
-            info = os.lstat(path)
+    pending = [] if odd else [root]
+    while pending:  # top-down, a folder's files before its subfolders' (as os.walk); never through a link
+        folder = pending.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:  # unreadable, or gone (as os.walk, which skips it)
+            continue
+        subfolders = []
+        for entry in entries:
+            info = entry.stat(follow_symlinks=False)
             if stat.S_ISREG(info.st_mode):
-                found.append((path, info))
-            elif not stat.S_ISDIR(info.st_mode):
-                odd.append(_describe(path, root, info.st_mode))
+                found.append((folder / entry.name, info))
+            elif stat.S_ISDIR(info.st_mode):
+                subfolders.append(folder / entry.name)
+            else:
+                odd.append(_describe(folder / entry.name, root, info.st_mode))
+        pending.extend(reversed(subfolders))
     if odd:
         more = f" (and {len(odd) - 10} more)" if len(odd) > 10 else ""
         raise VerificationError(

@@ -34,7 +34,7 @@ from ..target import LambdaTarget
 from .sources import content_digest, tree_digest
 
 #: Bump when a change in this library changes the layer built from the same inputs.
-LAYER_FORMAT_VERSION = "2"
+LAYER_FORMAT_VERSION = "3"
 
 #: Kept for callers of the first release; the digest of one file's content.
 file_digest = content_digest

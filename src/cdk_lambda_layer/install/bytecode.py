@@ -7,6 +7,11 @@ is never checked against the source, ``checked-hash`` hashes the source on impor
 Code objects name the file where Lambda will see it (``/opt/python/<relative path>``), so
 tracebacks point at real files and the bytes do not depend on the build folder.
 
+A package's own test suite (every ``tests`` folder: numpy's, pandas', scipy's) stays source only: a
+function never imports it, and it is a third of the source of a scientific layer, so compiling it
+would cost a third of this step and add its .pyc to the layer's size for nothing (should something
+import it after all, Python compiles it in memory, as it would with no bytecode at all).
+
 Standard library only, run as a script by the target interpreter (on the host, or in the
 build image by the in-container step):
 
@@ -34,15 +39,18 @@ _MODES = {
     "unchecked-hash": py_compile.PycInvalidationMode.UNCHECKED_HASH,
     "checked-hash": py_compile.PycInvalidationMode.CHECKED_HASH,
 }
+#: Folders whose modules are left as source (a package's test suite).
+SOURCE_ONLY = frozenset({"__pycache__", "tests"})
 #: Fewer files than this per worker are not worth a fork.
 _MIN_SHARE = 16
 
 
 def sources(site: Path) -> list[Path]:
-    """Every .py file under ``site`` (regular files, no link followed, ``__pycache__`` skipped), sorted."""
+    """Every .py file under ``site`` (regular files, no link followed, ``__pycache__`` and test suites
+    skipped: SOURCE_ONLY), sorted."""
     found = []
     for folder, dirs, names in os.walk(site):
-        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        dirs[:] = sorted(d for d in dirs if d not in SOURCE_ONLY)
         for name in names:
             path = Path(folder, name)
             if name.endswith(".py") and path.is_file() and not path.is_symlink():

@@ -13,16 +13,19 @@ business, not the packaging's.
 Standard library only, run as a script by the target interpreter (on the host, or in the
 build image by the in-container step):
 
-    python3.X -I -S -B import_check.py SITE [--provided NAME ...]
+    python3.X -I -S -B import_check.py SITE [--provided NAME ...] [--jobs N]
 
 prints progress on stderr and one JSON object on stdout.
 
-The import-time profile: the modules are imported in one process, each distribution's after those
-it requires (dependency_order), and each import is timed with ``time.perf_counter``: a module's
-time is what importing it adds once its dependencies are loaded (numpy's own start-up, not
-pandas' share of it), and the times add up to the cost of importing the whole layer, as a cold
-start that imports it pays. ``.pyc`` are read where the build compiled them (``-B`` only stops
-new ones being written), as on Lambda.
+The import-time profile: each distribution's modules are imported after those it requires
+(dependency_order), and each import is timed with ``time.perf_counter``: a module's time is what
+importing it adds once its dependencies are loaded (numpy's own start-up, not pandas' share of it).
+The layer's distributions fall into groups that require nothing of each other (numpy; requests with
+urllib3 and idna; ...); with ``--jobs`` above 1 the groups are dealt to that many forked workers by
+size, each importing its groups in dependency order, so a module still sees its dependencies loaded
+and no other group's, and the check takes the longest worker's time, not the sum. Standard-library
+modules two workers both need are loaded, and counted, in each. ``.pyc`` are read where the build
+compiled them (``-B`` only stops new ones being written), as on Lambda.
 """
 
 from __future__ import annotations
@@ -35,10 +38,12 @@ import os
 import re
 import shutil
 import stat
+import struct
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 #: Top-level names that are not importable modules of the package (tests, docs, vendored libraries).
 NOT_MODULES = frozenset({"test", "tests", "testing", "docs", "doc", "examples", "example", "benchmarks", "scripts"})
@@ -93,6 +98,42 @@ def _distributions(site: Path) -> dict[str, tuple[set[str], set[str]]]:
     return found
 
 
+def groups(site: Path, modules: Sequence[str], sizes: dict[str, tuple[int, ...]] | None = None) -> list[list[str]]:
+    """``modules`` (in dependency order) in groups that share no distribution: the modules of distributions
+    that require each other (directly or not) stay in one group, in the order given, so a worker importing
+    a group sees exactly the dependencies one process would have loaded. Largest (bytes on disk, from
+    ``sizes``: a snapshot of the layer) first, the order workers take them in."""
+    distributions = _distributions(site)
+    parent = {name: name for name in distributions}
+
+    def root(name: str) -> str:
+        while parent[name] != name:
+            parent[name] = parent[parent[name]]
+            name = parent[name]
+        return name
+
+    for name, (_owned, requires) in sorted(distributions.items()):
+        for needed in sorted(requires & parent.keys()):
+            parent[root(needed)] = root(name)
+    owner = {m: root(d) for d, (owned, _req) in sorted(distributions.items()) for m in sorted(owned)}
+    component: dict[str, list[str]] = {}
+    for module in modules:
+        component.setdefault(owner.get(module, f"module {module}"), []).append(module)
+    totals = _module_sizes(snapshot(site) if sizes is None else sizes)
+    weight = {name: sum(totals.get(m, 0) for m in members) for name, members in component.items()}
+    return [component[name] for name in sorted(component, key=lambda c: (-weight[c], c))]
+
+
+def _module_sizes(sizes: dict[str, tuple[int, ...]]) -> dict[str, int]:
+    """top-level name -> the bytes of its folder's files, or of its single file, in a snapshot."""
+    totals: dict[str, int] = {}
+    for path, info in sizes.items():
+        first, slash, _rest = path.partition("/")
+        name = first if slash else first.partition(".")[0]
+        totals[name] = totals.get(name, 0) + info[1]
+    return totals
+
+
 def _rows(dist_info: Path) -> list[list[str]]:
     record = dist_info / "RECORD"
     if not record.is_file():
@@ -125,18 +166,23 @@ def dependency_order(site: Path, modules: Sequence[str]) -> list[str]:
     return [*placed, *sorted(m for m in wanted if m not in placed)]
 
 
-def check(site: Path, modules: Iterable[str], provided: Iterable[str]) -> dict[str, list[object]]:
+def check(
+    site: Path, modules: Iterable[str], provided: Iterable[str], started: Callable[[str], None] | None = None
+) -> dict[str, list[object]]:
     """Import each module; sort outcomes into failed, skipped (needs a provided package) and warnings.
 
     ``times``: each module's import in seconds (perf_counter around its first import, in this one
     process, in the order given), for the modules that imported.
     """
     allowed = {_normal(p) for p in provided}
-    sys.path.insert(0, str(site))
+    if str(site) not in sys.path:
+        sys.path.insert(0, str(site))
     failed, skipped, warnings, ok, times = [], [], [], [], {}
     for module in modules:
         print(f"importing {module}", file=sys.stderr, flush=True)
-        started = time.perf_counter()
+        if started is not None:
+            started(module)
+        began = time.perf_counter()
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:
@@ -151,28 +197,116 @@ def check(site: Path, modules: Iterable[str], provided: Iterable[str]) -> dict[s
             warnings.append({"module": module, "error": f"{type(exc).__name__}: {exc}"})
         else:
             ok.append(module)
-            times[module] = round(time.perf_counter() - started, 6)
+            times[module] = round(time.perf_counter() - began, 6)
     return {"imported": ok, "failed": failed, "skipped": skipped, "warnings": warnings, "times": times}
+
+
+class WorkerCrashed(Exception):
+    """A worker died while importing ``module`` (a native extension that crashes the interpreter)."""
+
+    def __init__(self, module: str, status: int) -> None:
+        super().__init__(module, status)
+        self.module = module
+        self.status = status
+
+
+def check_in_workers(
+    site: Path, parts: Sequence[Sequence[str]], provided: Sequence[str], jobs: int
+) -> dict[str, list[object]]:
+    """``check`` of the groups ``parts`` on ``jobs`` forked workers, each taking the next group from a queue
+    as it finishes one (import times cannot be known before); merged in the order of ``parts``. Each worker
+    reports on a pipe, first the name of each module before it imports it, so a worker that dies names the
+    module it died on (WorkerCrashed)."""
+    order = [m for part in parts for m in part]
+    if jobs < 2 or len(parts) < 2 or not hasattr(os, "fork"):
+        return check(site, order, provided)
+    queue_read, queue_write = os.pipe()  # the groups' numbers, 4 bytes each: a read of 4 takes one
+    os.write(queue_write, b"".join(struct.pack("<I", i) for i in range(len(parts))))
+    os.close(queue_write)
+    try:
+        children = [_fork_worker(site, parts, provided, queue_read) for _ in range(min(jobs, len(parts)))]
+    finally:
+        os.close(queue_read)
+    reports, crash = [], None
+    for pid, read in children:
+        with os.fdopen(read) as pipe:
+            lines = pipe.read().splitlines()
+        _pid, status = os.waitpid(pid, 0)
+        if status != 0 or not lines or not lines[-1].startswith("report "):
+            begun = [line.removeprefix("start ") for line in lines if line.startswith("start ")]
+            crash = crash or WorkerCrashed(begun[-1] if begun else "?", status)
+        else:
+            reports.append(json.loads(lines[-1].removeprefix("report ")))
+    if crash is not None:
+        raise crash
+    return _merge(reports, order)
+
+
+def _merge(reports: Sequence[dict[str, Any]], order: Sequence[str]) -> dict[str, Any]:
+    """One report of several checks' reports, each list and the times in ``order`` (the workers finish in
+    any order; the report must not depend on it)."""
+    position = {m: i for i, m in enumerate(order)}
+    merged: dict[str, Any] = {
+        "imported": sorted((m for r in reports for m in r["imported"]), key=position.__getitem__),
+        "times": dict(sorted(((m, t) for r in reports for m, t in r["times"].items()), key=lambda i: position[i[0]])),
+    }
+    for name in ("failed", "skipped", "warnings"):
+        merged[name] = sorted((o for r in reports for o in r[name]), key=lambda o: position[o["module"]])
+    return merged
+
+
+def _fork_worker(site: Path, parts: Sequence[Sequence[str]], provided: Sequence[str], queue: int) -> tuple[int, int]:
+    """A worker importing the groups it takes from ``queue``: (its pid, the read end of its report pipe)."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the worker: import, report, and leave without running the parent's cleanup
+        code = 0
+        try:
+            os.close(read)
+            with os.fdopen(write, "w", buffering=1) as out:
+                reports, order = [], []
+                while len(number := os.read(queue, 4)) == 4:
+                    part = parts[struct.unpack("<I", number)[0]]
+                    order += part
+                    reports.append(check(site, part, provided, lambda m: print(f"start {m}", file=out)))
+                print("report " + json.dumps(_merge(reports, order)), file=out, flush=True)
+        except BaseException:
+            code = 1
+        finally:
+            os._exit(code)
+    os.close(write)
+    return pid, read
+
+
+def default_jobs() -> int:
+    """One worker per CPU this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 def snapshot(site: Path) -> dict[str, tuple[int, ...]]:
     """relative path -> (mode, size, inode, mtime, ctime in ns) of everything under ``site``, links not
     followed. The change time is the kernel's: writing a file in place and putting its modification
     time back (another package's compiled bytecode, a file and its RECORD line) still moves it, and no
-    process can set it back, so nothing needs to be read or hashed."""
-    found = {}
-    for folder, dirs, names in os.walk(site):
-        for name in [*dirs, *names]:
-            path = Path(folder, name)
-            info = path.lstat()
-            found[path.relative_to(site).as_posix()] = (
-                info.st_mode,
-                info.st_size,
-                info.st_ino,
-                info.st_mtime_ns,
-                info.st_ctime_ns,
-            )
-    return found
+    process can set it back, so nothing needs to be read or hashed. (os.scandir and plain strings: a
+    layer has thousands of entries, and this runs before and after the imports.)"""
+    found: dict[str, tuple[int, ...]] = {}
+    pending = [(str(site), "")]
+    while pending:
+        folder, prefix = pending.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:  # unreadable (as os.walk, which skips it): its entries count as gone
+            continue
+        for entry in entries:
+            info = entry.stat(follow_symlinks=False)
+            relative = prefix + entry.name
+            found[relative] = (info.st_mode, info.st_size, info.st_ino, info.st_mtime_ns, info.st_ctime_ns)
+            if stat.S_ISDIR(info.st_mode):
+                pending.append((entry.path, relative + "/"))
+    return dict(sorted(found.items()))
 
 
 def undo_writes(site: Path, before: dict[str, tuple[int, ...]]) -> dict[str, list[str]]:
@@ -195,10 +329,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="import_check")
     parser.add_argument("site")
     parser.add_argument("--provided", action="append", default=[], help="a package the runtime or a layer provides")
+    parser.add_argument("--jobs", type=int, default=0, help="worker processes (default: one per CPU)")
     args = parser.parse_args(argv)
     site = Path(args.site).resolve()
     before = snapshot(site)
-    report = check(site, dependency_order(site, top_level_modules(site)), args.provided)
+    order = dependency_order(site, top_level_modules(site))
+    try:
+        report = check_in_workers(site, groups(site, order, before), args.provided, args.jobs or default_jobs())
+    except WorkerCrashed as crash:
+        undo_writes(site, before)
+        print(f"importing {crash.module}", file=sys.stderr, flush=True)  # the module the caller names
+        print(f"the worker importing {crash.module} died (wait status {crash.status})", file=sys.stderr)
+        return 70
     report["writes"] = undo_writes(site, before)
     sys.stdout.flush()
     print(json.dumps(report), flush=True)

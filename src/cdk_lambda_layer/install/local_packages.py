@@ -13,11 +13,14 @@ distribution to the build image, which compiles it for the runtime.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
+import json
 import logging
 import re
 import shutil
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +30,7 @@ from packaging.version import InvalidVersion, Version
 from ..core.runner import Command, cause_line, run, without_user_config
 from ..core.tools import find_uv
 from ..errors import CommandError, ProjectError
-from ..identity.sources import source_files
+from ..identity.sources import source_files, tree_digest
 from ..plan.machine_config import index_environment
 from ..plan.model import LocalPin, Refusal
 from ..plan.wheels import no_wheel_error
@@ -79,6 +82,60 @@ def _built(out: Path, suffix: str) -> Path:
     if len(found) != 1:
         raise ProjectError(f"uv build left {len(found)} {suffix} files in {out}; expected one.")
     return found[0]
+
+
+class _BuiltWheels:
+    """Wheels this process built, by what determines them: a uv workspace's services that share a library
+    build it once per synth, not once per layer. Kept in a private folder of this process (removed when
+    it ends) and checked against their hash when handed out again. Packages whose version comes from git
+    are always built again (the fingerprint of their files does not see the repository)."""
+
+    def __init__(self) -> None:
+        self.folder: Path | None = None
+        self.wheels: dict[tuple[str, ...], tuple[Path, str]] = {}
+
+    def key(self, pin: LocalPin, where: Path | None) -> tuple[str, ...] | None:
+        if versions_from_git(pin.path):
+            return None
+        settings = hashlib.sha256(json.dumps(sorted(index_environment().items())).encode()).hexdigest()
+        return (pin.name, pin.version or "", tree_digest(pin.path), str(where), sys.executable, find_uv(), settings)
+
+    def get(self, key: tuple[str, ...], out: Path) -> Path | None:
+        kept = self.wheels.get(key)
+        if kept is None or not kept[0].is_file():
+            return None
+        out.mkdir(parents=True, exist_ok=True)
+        wheel = out / kept[0].name
+        shutil.copyfile(kept[0], wheel)
+        if hashlib.sha256(wheel.read_bytes()).hexdigest() != kept[1]:
+            wheel.unlink()
+            del self.wheels[key]
+            return None
+        return wheel
+
+    def put(self, key: tuple[str, ...], wheel: Path) -> None:
+        if self.folder is None:
+            self.folder = Path(tempfile.mkdtemp(prefix="cdk-lambda-layer-wheels-"))
+            atexit.register(shutil.rmtree, self.folder, ignore_errors=True)
+        kept = Path(tempfile.mkdtemp(dir=self.folder)) / wheel.name
+        shutil.copyfile(wheel, kept)
+        self.wheels[key] = (kept, hashlib.sha256(kept.read_bytes()).hexdigest())
+
+
+_BUILT = _BuiltWheels()
+
+
+def _wheel(pin: LocalPin, out: Path, where: Path | None) -> Path:
+    """The local package's wheel: built now, or the one this process built from the very same inputs."""
+    key = _BUILT.key(pin, where)
+    reused = _BUILT.get(key, out) if key is not None else None
+    if reused is not None:
+        logger.info("local package %s: the wheel built earlier in this process from the same files", pin.name)
+        return reused
+    wheel = _run_build(pin, out, "wheel", where)
+    if key is not None:
+        _BUILT.put(key, wheel)
+    return wheel
 
 
 def _run_build(pin: LocalPin, out: Path, kind: str, where: Path | None = None) -> Path:
@@ -253,7 +310,7 @@ def build_local_packages(
             folder.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(pin.path, wheel)
         else:
-            wheel = _run_build(pin, folder / "wheel", "wheel", where)
+            wheel = _wheel(pin, folder / "wheel", where)
         _same_version(pin, str(parse_wheel_filename(wheel.name)[1]))
         if _wheel_fits(wheel, target):
             package = _described(wheel, pin.name)

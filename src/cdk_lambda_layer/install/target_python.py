@@ -146,7 +146,9 @@ def outcome_from_report(report: dict[str, Any], options: LayerOptions) -> Byteco
     )
 
 
-def check_imports(site: Path, target: LambdaTarget, options: LayerOptions) -> ImportOutcome:
+def check_imports(site: Path, target: LambdaTarget, options: LayerOptions, jobs: int | None = None) -> ImportOutcome:
+    """The import check (install/import_check.py) on the target's Python, in a sandbox where Linux allows
+    one; ``jobs``: its workers (None: one per CPU)."""
     if not options.import_check:
         return ImportOutcome(ran=False, reason="turned off (import_check=False)")
     interpreter = find_interpreter(target.python)
@@ -162,6 +164,7 @@ def check_imports(site: Path, target: LambdaTarget, options: LayerOptions) -> Im
     argv = [interpreter.path, "-I", "-S", "-B", str(_HERE / "import_check.py"), str(site)]
     for name in sorted(set(options.provided) | set(AWS_RUNTIME_PACKAGES)):
         argv += ["--provided", name]
+    argv += ["--jobs", str(jobs)] if jobs else []
     with tempfile.TemporaryDirectory(prefix="cdk-lambda-layer-import-") as scratch:
         # Importing runs the packages' own code: give it a scratch home and folder, none of our
         # environment's variables (credentials, tokens), only PATH and the locale, and, where Linux

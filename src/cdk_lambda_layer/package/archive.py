@@ -27,6 +27,7 @@ import zlib
 from collections import deque
 from collections.abc import Collection, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.files import open_regular, read_regular, walk_files, walk_stats
@@ -98,6 +99,24 @@ class _Precompressed:
         return b""
 
 
+@dataclass(frozen=True)
+class Stream:
+    """A raw deflate stream made earlier (a package cache entry's zip member), with the CRC-32 of the
+    file it was made from and of the stream itself, as the entry recorded them when it was stored
+    (after inflating it once against the file); None where an entry recorded none."""
+
+    blob: bytes
+    crc: int | None = None
+    blob_crc: int | None = None
+
+    def made_from(self, data: bytes) -> bool:
+        """Whether this stream is the one made from ``data``: both checksums as recorded (two CRC-32s, a
+        fraction of inflating it), or, without them, by inflating it."""
+        if self.crc is not None and self.blob_crc is not None:
+            return zlib.crc32(data) == self.crc and zlib.crc32(self.blob) == self.blob_crc
+        return inflates_to(self.blob, data)
+
+
 def inflates_to(blob: bytes, data: bytes) -> bool:
     """``blob`` is one whole raw deflate stream of exactly ``data`` (nothing after it)."""
     inflater = zlib.decompressobj(-15)
@@ -111,22 +130,22 @@ def _prepared(
     entries: list[tuple[str, Path, int]],
     level: int,
     workers: int,
-    precompressed: Mapping[str, bytes],
+    precompressed: Mapping[str, Stream],
     rejected: list[str],
 ) -> Iterator[tuple[str, int, bytes, bytes]]:
     """(name, mode, data, deflated) in the entries' order, compressed ``workers`` at a time.
 
     An entry given in ``precompressed`` (by its path under python/) takes that stream instead of being
-    deflated again, once the stream inflates to the file's bytes; one that does not is deflated and
-    its name added to ``rejected``.
+    deflated again, once the stream is shown to be the one made from the file's bytes (Stream.made_from);
+    one that is not is deflated and its name added to ``rejected``.
     """
 
     def job(name: str, path: Path) -> tuple[bytes, bytes]:
         data = read_regular(path)
-        blob = precompressed.get(name[len("python/") :])
-        if blob is not None:
-            if inflates_to(blob, data):
-                return data, blob
+        stream = precompressed.get(name[len("python/") :])
+        if stream is not None:
+            if stream.made_from(data):
+                return data, stream.blob
             rejected.append(name[len("python/") :])
         return data, deflate(data, level)
 
@@ -151,7 +170,7 @@ def _write_parallel(
     entries: list[tuple[str, Path, int]],
     level: int,
     workers: int,
-    precompressed: Mapping[str, bytes],
+    precompressed: Mapping[str, Stream],
     rejected: list[str],
 ) -> bool:
     """Write every entry with parallel compression; False if this zipfile offers no hook for it."""
@@ -176,7 +195,7 @@ def write_layer_zip(
     level: int = DEFAULT_ZIP_LEVEL,
     *,
     workers: int | None = None,
-    precompressed: Mapping[str, bytes] | None = None,
+    precompressed: Mapping[str, Stream] | None = None,
     rejected: list[str] | None = None,
     entries: list[tuple[str, Path, int]] | None = None,
 ) -> int:
@@ -184,8 +203,8 @@ def write_layer_zip(
 
     ``workers``: compressing threads (default: one per CPU; 1 writes single-threaded).
     ``precompressed``: raw deflate streams made earlier at this ``level`` with this zlib (the package
-    cache's members), by path under python/: copied, not compressed again, each checked by inflating
-    it against the file; those that do not match are deflated anew and named in ``rejected``. The
+    cache's members), by path under python/: copied, not compressed again, each checked against the
+    file (Stream.made_from); those that do not match are deflated anew and named in ``rejected``. The
     bytes are the same either way. ``entries``: layer_entries(site) made earlier.
     """
     entries = layer_entries(site) if entries is None else entries
@@ -210,10 +229,11 @@ def write_layer_zip(
 _LOCAL_HEADER = struct.Struct("<IHHHHHIIIHH")  # PKZIP local file header, 30 bytes
 
 
-def member_spans(archive: Path, names: Collection[str] | None = None) -> dict[str, tuple[int, int]]:
+def member_spans(archive: Path, names: Collection[str] | None = None) -> dict[str, tuple[int, int, int]]:
     """Where each member's raw deflate stream lies in a zip this module wrote: path under python/ ->
-    (offset, length), read from the central directory and each local header (``names``: these only)."""
-    spans: dict[str, tuple[int, int]] = {}
+    (offset, length, CRC-32 of the file's bytes), read from the central directory and each local header
+    (``names``: these only)."""
+    spans: dict[str, tuple[int, int, int]] = {}
     with zipfile.ZipFile(archive) as opened, archive.open("rb") as raw:
         for info in opened.infolist():
             if names is not None and info.filename.removeprefix("python/") not in names:
@@ -223,5 +243,5 @@ def member_spans(archive: Path, names: Collection[str] | None = None) -> dict[st
             if header[0] != 0x04034B50 or info.compress_type != zipfile.ZIP_DEFLATED:
                 continue
             start = info.header_offset + _LOCAL_HEADER.size + header[9] + header[10]
-            spans[info.filename.removeprefix("python/")] = (start, info.compress_size)
+            spans[info.filename.removeprefix("python/")] = (start, info.compress_size, info.CRC)
     return spans

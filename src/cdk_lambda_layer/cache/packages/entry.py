@@ -3,11 +3,12 @@
 ``entry.json`` names the key and its inputs, lists every file of ``tree/`` with its size and sha256,
 which of them are executable (the zip keeps that bit), what the bytecode step made of the package, and
 for each zip level the members file: its size, sha256 and where each file's raw deflate stream lies in
-it. An entry is used only when it is a real folder holding nothing else, its key and inputs are the
-ones asked for, it and everything in it are this user's alone (no other owner, nothing writable by
-others, no hard link: cache/entry.py), and every file it hands out matches its listing, executable bit
-included, as it is copied (store.py); the members are checked by sha256 as they are read and each
-stream again by inflating it against the file's bytes (package/archive.py).
+it, with the CRC-32s of the file and of the stream. An entry is used only when it is a real folder
+holding nothing else, its key and inputs are the ones asked for, it and everything in it are this
+user's alone (no other owner, nothing writable by others, no hard link: cache/entry.py), and every
+file it hands out matches its listing, executable bit included, as it is copied (store.py); the
+members are checked by sha256 as they are read and each stream against its two CRC-32s, the file's
+computed from the bytes in the layer (package/archive.py Stream).
 """
 
 from __future__ import annotations
@@ -141,7 +142,7 @@ def _members(value: Any, files: dict[str, Any]) -> bool:
         if not (isinstance(item.get("size"), int) and isinstance(item.get("sha256"), str) and isinstance(index, dict)):
             return False
         if not set(index) <= set(files) or not all(
-            isinstance(s, list) and len(s) == 2 and all(isinstance(n, int) and n >= 0 for n in s)
+            isinstance(s, list) and len(s) == 4 and all(isinstance(n, int) and n >= 0 for n in s)
             for s in index.values()
         ):
             return False

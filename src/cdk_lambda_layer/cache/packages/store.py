@@ -27,7 +27,7 @@ from ...core.files import read_regular
 from ...core.locking import held_folder, is_abandoned, open_lock_file, remove_held, sweep, try_lock
 from ...errors import CacheFolderError, VerificationError
 from ...install.inventory import record_rows
-from ...package.archive import layer_mode
+from ...package.archive import Stream, layer_mode
 from .. import ownership
 from ..ownership import _TMP_PREFIX, _still_at
 from . import members
@@ -110,7 +110,7 @@ class PackageCache:
         every .pyc beside its source must carry, with its source's hash."""
         entry = self.entry(key.digest)
         try:
-            copy_tree(entry.tree, destination, document["files"], skip=skip, refuse=refuse_in_tree(document))
+            copy_tree(entry.tree, destination, document["files"], skip=skip, refuse=refuse_in_tree(document), workers=1)
             check_against_record(destination, document["files"])
             if pyc is not None:
                 check_pycs(destination, document["files"], *pyc)
@@ -126,7 +126,7 @@ class PackageCache:
             _undo(destination, [name for name in document["files"] if name not in skip])
             raise
 
-    def read_members(self, key: PackageKey, document: dict[str, Any], members_key: str) -> dict[str, bytes] | None:
+    def read_members(self, key: PackageKey, document: dict[str, Any], members_key: str) -> dict[str, Stream] | None:
         """The entry's raw deflate streams at ``members_key`` (members.py). Under ``lock``."""
         return members.read_members(self.entry(key.digest), document, members_key)
 
@@ -168,7 +168,7 @@ class PackageCache:
         sweep(self.root, (_TMP_PREFIX,))
 
     def add_members(
-        self, key: PackageKey, members_key: str, layer_zip: Path, spans: Mapping[str, tuple[int, int]]
+        self, key: PackageKey, members_key: str, layer_zip: Path, spans: Mapping[str, tuple[int, int, int]]
     ) -> None:
         """Keep the zip members at a level the entry had none for (members.py). Under ``lock``."""
         entry = self.entry(key.digest)
