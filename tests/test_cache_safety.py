@@ -319,3 +319,43 @@ def test_a_layer_with_no_packages_is_cached(tmp_path, isolated_layer_cache):
     shadowed = cli("build", str(project), "--python", "3.12")
     assert shadowed.returncode == 0, shadowed.stderr
     assert "not read when there is a requirements.txt" in shadowed.stderr
+
+
+@pytest.mark.parametrize(
+    "kind", ["hard-link", "world-writable-file", "world-writable-folder", "hard-linked-entry-json"]
+)
+def test_a_layer_cache_entry_not_ours_alone_is_never_used(project_copy, isolated_layer_cache, tmp_path, kind):
+    """A file with a second name elsewhere (a host file hard-linked in), or anything others may write, is
+    not the cache's own: the entry is rebuilt, and nothing outside the cache is touched."""
+    project = project_copy("uv_app")
+    first = UVBasedLambdaLayerLocalBuilder(project, python="3.12").run()
+    (entry,) = LayerCache(isolated_layer_cache).entries()
+    victim = next(p for p in sorted(entry.python.rglob("*.py")) if p.stat().st_size > 100)
+    outside = tmp_path / "host-file"
+    if kind == "hard-link":
+        os.link(victim, outside)
+    elif kind == "world-writable-file":
+        victim.chmod(0o666)
+    elif kind == "world-writable-folder":
+        victim.parent.chmod(0o777)
+    else:
+        os.link(entry.path / "entry.json", outside)
+    before = outside.stat().st_mtime_ns if outside.exists() else None
+    again = UVBasedLambdaLayerLocalBuilder(project, python="3.12", cache_dir=isolated_layer_cache).run()
+    assert not again.cached
+    assert again.layer_zip.read_bytes() == first.layer_zip.read_bytes()
+    if before is not None:
+        assert outside.exists() and outside.stat().st_mtime_ns == before  # the host file's last use unchanged
+
+
+def test_layer_cache_entries_written_under_a_permissive_umask_are_used(project_copy, isolated_layer_cache):
+    project = project_copy("uv_app")
+    old = os.umask(0)
+    try:
+        UVBasedLambdaLayerLocalBuilder(project, python="3.12").run()
+    finally:
+        os.umask(old)
+    (entry,) = LayerCache(isolated_layer_cache).entries()
+    modes = [p.stat().st_mode & 0o022 for p in [entry.path, *entry.path.rglob("*")]]
+    assert not any(modes)  # nothing in it writable by others
+    assert UVBasedLambdaLayerLocalBuilder(project, python="3.12").run().cached

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..core.files import open_regular, read_regular, walk_files
+from ..core.files import open_regular, walk_files
 from ..errors import VerificationError
 
 ENTRY_FILE = "entry.json"
@@ -44,6 +44,22 @@ def refusal(info: os.stat_result) -> str | None:
     if not folder and info.st_nlink != 1:
         return "a hard link (it has other names)"
     return None
+
+
+#: An entry's folders: readable by all, writable by this user only (a folder writable by others is refused).
+FOLDER_MODE = stat.S_IRWXU | stat.S_IRGRP | stat.S_IXGRP | stat.S_IROTH | stat.S_IXOTH
+
+
+def private_folders(folder: Path) -> None:
+    """An entry's folders 0755 (``folder`` and every folder in it), whatever the umask: an entry writable
+    by others is never used (``refusal``)."""
+    for path in [folder, *(Path(parent, name) for parent, dirs, _names in os.walk(folder) for name in dirs)]:
+        path.chmod(FOLDER_MODE)
+
+
+def refuse_foreign(_name: str, info: os.stat_result) -> str | None:
+    """``refusal`` in the shape copy_tree's ``refuse`` takes."""
+    return refusal(info)
 
 
 def read_own(path: Path) -> bytes:
@@ -115,7 +131,7 @@ class CacheEntry(EntryFolder):
         return (self.path / ENTRY_FILE).is_file()
 
     def metadata(self) -> dict[str, Any]:
-        return json.loads(read_regular(self.path / ENTRY_FILE))
+        return json.loads(read_own(self.path / ENTRY_FILE))
 
     def is_intact(self) -> bool:
         """Every listed file is there with its size and content, nothing else, and no link anywhere

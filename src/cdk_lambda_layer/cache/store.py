@@ -31,7 +31,16 @@ from ..core.locking import held_folder, is_abandoned, open_lock_file, remove_hel
 from ..errors import VerificationError
 from ..package.unpack import unpack_layer_zip
 from . import ownership
-from .entry import ENTRY_FILE, ZIP_FILE, CacheEntry, _well_formed, file_sha256
+from .entry import (
+    ENTRY_FILE,
+    ZIP_FILE,
+    CacheEntry,
+    _well_formed,
+    file_sha256,
+    private_folders,
+    refusal,
+    refuse_foreign,
+)
 from .ownership import (
     _FINGERPRINT,
     _TMP_PREFIX,
@@ -49,7 +58,7 @@ def _copy_checked(source: Path, destination: Path, expected: dict[str, Any]) -> 
     or unreadable file, a link, a special file) the destination is emptied again.
     """
     try:
-        copy_tree(source, destination, expected)
+        copy_tree(source, destination, expected, refuse=refuse_foreign)
         return True
     except VerificationError:  # damaged (errors writing the destination are the disk's: they propagate)
         _empty(destination)
@@ -60,10 +69,11 @@ def _copy_zip_checked(source: Path, target: Path, expected: dict[str, Any]) -> b
     """Copy the cached layer.zip out, hashing it on the way; False (nothing left behind) if it differs."""
     done = False
     try:
-        done = copy_file(source, target) == [expected["size"], expected["sha256"]]
+        seen = os.lstat(source)
+        done = refusal(seen) is None and copy_file(source, target, seen) == [expected["size"], expected["sha256"]]
     except FileExistsError:
         raise  # not ours to remove
-    except VerificationError:
+    except (VerificationError, FileNotFoundError):
         pass
     finally:
         if not done:
@@ -230,6 +240,8 @@ class LayerCache:
             try:
                 document = {**metadata, "fingerprint": fingerprint, **fill(temp)}
                 (temp / ENTRY_FILE).write_text(json.dumps(document, sort_keys=True))
+                (temp / ENTRY_FILE).chmod(0o644)
+                private_folders(temp)
                 if os.path.lexists(entry.path):  # a damaged leftover
                     entry.remove()
                 temp.rename(entry.path)
@@ -255,6 +267,7 @@ class LayerCache:
     def _copy_zip(source: Path, folder: Path, name: str = ZIP_FILE, level: int | None = None) -> dict[str, Any]:
         target = folder / name
         shutil.copyfile(source, target, follow_symlinks=False)
+        target.chmod(0o644)  # whatever the umask: a cache file writable by others is not used
         return {"size": target.stat().st_size, "sha256": file_sha256(target), "level": level}
 
     # -- listing and pruning -----------------------------------------------------------------

@@ -29,6 +29,7 @@ from ...errors import CacheFolderError, VerificationError
 from ...install.inventory import record_rows
 from ...package.archive import Stream, layer_mode
 from .. import ownership
+from ..entry import private_folders
 from ..ownership import _TMP_PREFIX, _still_at
 from . import members
 from .entry import ENTRY_FILE, TREE, PackageEntry, refuse_in_tree
@@ -38,8 +39,6 @@ logger = logging.getLogger(__name__)
 
 FOLDER = "packages"
 _BLOCK = 1 << 20
-#: An entry's folders: readable by all, writable by this user only (a folder writable by others is refused).
-_FOLDER_MODE = stat.S_IRWXU | stat.S_IRGRP | stat.S_IXGRP | stat.S_IROTH | stat.S_IXOTH
 
 
 class PackageCache:
@@ -154,7 +153,7 @@ class PackageCache:
                     document["members"][members_key] = members.write_members(temp, members_key, layer_zip, spans, files)
                 (temp / ENTRY_FILE).write_text(json.dumps(document, sort_keys=True))
                 (temp / ENTRY_FILE).chmod(0o644)
-                _private_folders(temp)
+                private_folders(temp)
                 if os.path.lexists(entry.path):  # a damaged leftover
                     entry.remove()
                 temp.rename(entry.path)
@@ -216,12 +215,6 @@ def _copy_in(site: Path, tree: Path, files: Sequence[str]) -> tuple[dict[str, li
         if mode & stat.S_IXUSR:
             executable.append(name)
     return listing, executable
-
-
-def _private_folders(folder: Path) -> None:
-    """The entry's folders 0755, whatever the umask: an entry writable by others is never used."""
-    for path in [folder, *(Path(parent, name) for parent, dirs, _names in os.walk(folder) for name in dirs)]:
-        path.chmod(_FOLDER_MODE)
 
 
 def check_against_record(tree: Path, files: Mapping[str, list[Any]]) -> None:
