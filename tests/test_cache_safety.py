@@ -25,6 +25,7 @@ from cdk_lambda_layer import UVBasedLambdaLayerLocalBuilder, VerificationError
 from cdk_lambda_layer.cache.ownership import MARKER
 from cdk_lambda_layer.cache.store import LayerCache
 from cdk_lambda_layer.core.copy import copy_tree
+from cdk_lambda_layer.errors import CacheFolderError
 
 
 # -- prune and adoption: only what the cache made ------------------------------------------------------------
@@ -359,3 +360,21 @@ def test_layer_cache_entries_written_under_a_permissive_umask_are_used(project_c
     modes = [p.stat().st_mode & 0o022 for p in [entry.path, *entry.path.rglob("*")]]
     assert not any(modes)  # nothing in it writable by others
     assert UVBasedLambdaLayerLocalBuilder(project, python="3.12").run().cached
+
+
+def test_two_builds_claiming_a_new_cache_folder_at_once_both_use_it(tmp_path):
+    """The first build's marker is written beside it and renamed in: the second build, looking in between,
+    sees that partial file (or its name gone again) and must not take the folder for someone else's."""
+    from cdk_lambda_layer.cache.ownership import claim, is_ours
+
+    root = tmp_path / "cache"
+    root.mkdir()
+    (root / f".{MARKER}.0123abcd").write_text("being written by another build")
+    claim(root)
+    assert is_ours(root)
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / f".{MARKER}.0123abcd").write_text("x")
+    (other / "notes.txt").write_text("someone's")
+    with pytest.raises(CacheFolderError):
+        claim(other)  # anything else in the folder still makes it someone else's

@@ -56,11 +56,17 @@ def _is_our_marker(path: Path) -> bool:
 
 
 def _proven_ours(path: Path) -> bool:
-    """What a cache made before the marker existed holds: finished entries and their lock files."""
+    """What a cache made before the marker existed holds: finished entries and their lock files; and what
+    another build claiming the same new folder at this moment leaves on the way: its marker's partial
+    file, or a name gone again (renamed into the marker)."""
     try:
         info = os.lstat(path)
+    except FileNotFoundError:
+        return True
     except OSError:
         return False
+    if stat.S_ISREG(info.st_mode) and re.fullmatch(rf"\.{re.escape(MARKER)}\.[0-9a-f]{{8}}", path.name):
+        return True
     if stat.S_ISDIR(info.st_mode) and _FINGERPRINT.fullmatch(path.name):
         try:
             return json.loads(read_regular(path / ENTRY_FILE)).get("fingerprint") == path.name
@@ -92,6 +98,8 @@ def claim(root: Path) -> None:
         raise CacheFolderError(f"The layer cache {root} is a file, not a folder: pick another folder.")
     root.mkdir(parents=True, exist_ok=True)
     foreign = [p.name for p in root.iterdir() if not _proven_ours(p)]
+    if foreign and is_ours(root):  # another build claimed the new folder meanwhile (its marker's partial file)
+        return
     if foreign:
         shown = ", ".join(sorted(foreign)[:5])
         raise CacheFolderError(
