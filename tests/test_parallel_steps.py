@@ -185,3 +185,51 @@ def test_a_worker_that_crashes_names_the_module_it_died_on(tmp_path):
     done = import_check(fake_site(tmp_path / "site", modules), 2)
     assert done.returncode != 0
     assert [line for line in done.stderr.splitlines() if line.startswith("importing ")][-1] == "importing boom"
+
+
+def import_report(site: Path, jobs: int, timeout: float = 30) -> dict:
+    script = Path(__file__).parents[1] / "src" / "cdk_lambda_layer" / "install" / "import_check.py"
+    argv = [sys.executable, "-I", "-S", "-B", str(script), str(site), "--jobs", str(jobs)]
+    done = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=timeout)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def broken_modules(count: int) -> dict[str, tuple[str, str]]:
+    return {f"broken{i}": (f"import time\ntime.sleep(0.05)\nimport acme_missing_{i}\n", "") for i in range(count)}
+
+
+def test_an_import_that_forks_still_reports_every_failure(tmp_path):
+    """A module that forks and returns in both processes: the copy of the worker neither takes groups nor
+    reports, so no group it would have taken goes missing from the report."""
+    modules = {"aaa_forks": ("import os\n" + "# padding\n" * 5000 + "os.fork()\n", ""), **broken_modules(8)}
+    report = import_report(fake_site(tmp_path / "site", modules), 2)
+    assert [f["module"] for f in report["failed"]] == sorted(broken_modules(8))
+    assert report["imported"] == ["aaa_forks"]
+
+
+def test_an_import_that_leaves_a_process_running_does_not_hold_the_check(tmp_path):
+    code = "import os, time\nif os.fork() == 0:\n    time.sleep(120)\n    os._exit(0)\n"
+    report = import_report(fake_site(tmp_path / "site", {"daemon": (code, ""), "calm": ("", "")}), 2, timeout=20)
+    assert sorted(report["imported"]) == ["calm", "daemon"]
+
+
+def test_an_import_that_closes_descriptors_is_not_a_crash(tmp_path):
+    """Closing every descriptor it did not open (daemon code does) costs a worker neither its report nor the
+    groups still queued, even when every worker's queue is closed."""
+    closes = ("import os\nos.closerange(3, 1024)\n", "")
+    modules = {"aaa_closes": closes, "aab_closes": closes, **broken_modules(6)}
+    for jobs in (1, 2):
+        report = import_report(fake_site(tmp_path / str(jobs), modules), jobs)
+        assert [f["module"] for f in report["failed"]] == sorted(broken_modules(6))
+        assert sorted(report["imported"]) == ["aaa_closes", "aab_closes"]
+
+
+def test_what_an_import_writes_to_stdout_or_a_thread_it_leaves_does_not_spoil_the_report(tmp_path):
+    modules = {
+        "chatty": ("import sys\nsys.stdout.write('{\"imported\": []}')\nsys.stdout.flush()\n", ""),
+        "spinner": ("import threading, time\nthreading.Thread(target=time.sleep, args=(600,)).start()\n", ""),
+    }
+    for jobs in (1, 2):
+        report = import_report(fake_site(tmp_path / str(jobs), modules), jobs, timeout=20)
+        assert sorted(report["imported"]) == ["chatty", "spinner"]

@@ -1,49 +1,49 @@
 """The import check: every top-level module of the layer imported by the target's Python.
 
-Tags and ELF headers say a layer *should* load; importing its modules with the runtime's
-Python version and CPU, in a clean process with only the layer and the standard library
-on ``sys.path`` (``-I -S``: no site-packages, no user paths, no PYTHON* variables; ``-B``:
-no .pyc written into the layer), shows that it does. A module that cannot import fails the
-build, naming the module and the ImportError. A module that needs a package the layer
-leaves out on purpose (boto3 from the runtime, a package another layer provides) is
-skipped and reported; an import that raises something other than ImportError (a module
-that wants an environment variable, say) is reported as a warning: that is the code's
-business, not the packaging's.
+Tags and ELF headers say a layer *should* load; importing its modules with the runtime's Python version and CPU,
+in a clean process with only the layer and the standard library on ``sys.path`` (``-I -S``: no site-packages, no
+user paths, no PYTHON* variables; ``-B``: no .pyc written into the layer), shows that it does. A module that cannot
+import fails the build, naming the module and the ImportError. A module that needs a package the layer leaves out
+on purpose (boto3 from the runtime, a package another layer provides) is skipped and reported; an import that
+raises something other than ImportError (a module that wants an environment variable, say) is reported as a
+warning: that is the code's business, not the packaging's.
 
 Standard library only, run as a script by the target interpreter (on the host, or in the
 build image by the in-container step):
 
     python3.X -I -S -B import_check.py SITE [--provided NAME ...] [--jobs N]
 
-prints progress on stderr and one JSON object on stdout.
+prints progress on stderr and one JSON object on stdout (its last line).
 
-The import-time profile: each distribution's modules are imported after those it requires
-(dependency_order), and each import is timed with ``time.perf_counter``: a module's time is what
-importing it adds once its dependencies are loaded (numpy's own start-up, not pandas' share of it).
-The layer's distributions fall into groups that require nothing of each other (numpy; requests with
-urllib3 and idna; ...); with ``--jobs`` above 1 the groups are dealt to that many forked workers by
-size, each importing its groups in dependency order, so a module still sees its dependencies loaded
-and no other group's, and the check takes the longest worker's time, not the sum. Standard-library
-modules two workers both need are loaded, and counted, in each. ``.pyc`` are read where the build
-compiled them (``-B`` only stops new ones being written), as on Lambda.
+The import-time profile: each distribution's modules are imported after those it requires (dependency_order), and
+each import is timed with ``time.perf_counter``: a module's time is what importing it adds once its dependencies
+are loaded (numpy's own start-up, not pandas' share of it). The layer's distributions fall into groups that
+require nothing of each other (numpy; requests with urllib3 and idna; ...); with ``--jobs`` above 1 the groups are
+dealt to that many forked workers by size, each importing its groups in dependency order, so a module still sees
+its dependencies loaded and no other group's, and the check takes the longest worker's time, not the sum.
+Standard-library modules two workers both need are loaded, and counted, in each. ``.pyc`` are read where the
+build compiled them (``-B`` only stops new ones being written), as on Lambda.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import importlib
 import json
 import os
 import re
 import shutil
+import signal
 import stat
 import struct
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 #: Top-level names that are not importable modules of the package (tests, docs, vendored libraries).
 NOT_MODULES = frozenset({"test", "tests", "testing", "docs", "doc", "examples", "example", "benchmarks", "scripts"})
@@ -206,40 +206,76 @@ class WorkerCrashed(Exception):
 
     def __init__(self, module: str, status: int) -> None:
         super().__init__(module, status)
-        self.module = module
-        self.status = status
+        self.module, self.status = module, status
 
 
 def check_in_workers(
     site: Path, parts: Sequence[Sequence[str]], provided: Sequence[str], jobs: int
 ) -> dict[str, list[object]]:
-    """``check`` of the groups ``parts`` on ``jobs`` forked workers, each taking the next group from a queue
-    as it finishes one (import times cannot be known before); merged in the order of ``parts``. Each worker
-    reports on a pipe, first the name of each module before it imports it, so a worker that dies names the
-    module it died on (WorkerCrashed)."""
+    """``check`` of the groups ``parts`` on ``jobs`` forked workers, each taking the next group from a queue as it
+    finishes one (import times cannot be known before); merged in the order of ``parts``. Each worker reports in a
+    file of its own (a module may close descriptors it did not open, or leave a process holding them), first each
+    module's name before it imports it, so a worker that dies names the module it died on (WorkerCrashed)."""
     order = [m for part in parts for m in part]
     if jobs < 2 or len(parts) < 2 or not hasattr(os, "fork"):
         return check(site, order, provided)
+    with tempfile.TemporaryDirectory(prefix="import-check-") as scratch:
+        reports = _collect(_fork_workers(site, parts, provided, min(jobs, len(parts)), Path(scratch)))
+    merged = _merge(reports, order)
+    left = [part for part in parts if not set(part) & _reported(merged)]
+    if left:  # every worker lost the queue (a module closed it) before it was empty
+        merged = _merge([merged, check_in_workers(site, left, provided, jobs)], order)
+    return merged
+
+
+def _collect(workers: Sequence[tuple[int, Path]]) -> list[dict[str, Any]]:
+    """Each worker's report, once it has ended; WorkerCrashed for the first that died."""
+    reports, crash, running = [], None, {pid for pid, _path in workers}
+    try:
+        for pid, path in workers:
+            _pid, status = os.waitpid(pid, 0)
+            _stop_leftovers(pid)
+            running.discard(pid)
+            lines = path.read_text(encoding="utf-8", errors="replace").splitlines() if path.is_file() else []
+            if status != 0 or not lines or not lines[-1].startswith("report "):
+                begun = [line.removeprefix("start ") for line in lines if line.startswith("start ")]
+                crash = crash or WorkerCrashed(begun[-1] if begun else "?", status)
+            else:
+                reports.append(json.loads(lines[-1].removeprefix("report ")))
+    finally:
+        for pid in running:  # interrupted: no worker left running
+            _stop_leftovers(pid)
+    if crash is not None:
+        raise crash
+    return reports
+
+
+def _reported(report: dict[str, Any]) -> set[str]:
+    return {*report["imported"], *(o["module"] for name in ("failed", "skipped", "warnings") for o in report[name])}
+
+
+def _fork_workers(
+    site: Path, parts: Sequence[Sequence[str]], provided: Sequence[str], count: int, scratch: Path
+) -> list[tuple[int, Path]]:
+    """``count`` workers taking ``parts`` from one queue: (pid, report file) of each."""
     queue_read, queue_write = os.pipe()  # the groups' numbers, 4 bytes each: a read of 4 takes one
     os.write(queue_write, b"".join(struct.pack("<I", i) for i in range(len(parts))))
     os.close(queue_write)
+    workers: list[tuple[int, Path]] = []
     try:
-        children = [_fork_worker(site, parts, provided, queue_read) for _ in range(min(jobs, len(parts)))]
+        for report in (scratch / f"worker-{n}" for n in range(count)):
+            if (pid := os.fork()) == 0:
+                _work(site, parts, provided, queue_read, report)
+            workers.append((pid, report))
     finally:
         os.close(queue_read)
-    reports, crash = [], None
-    for pid, read in children:
-        with os.fdopen(read) as pipe:
-            lines = pipe.read().splitlines()
-        _pid, status = os.waitpid(pid, 0)
-        if status != 0 or not lines or not lines[-1].startswith("report "):
-            begun = [line.removeprefix("start ") for line in lines if line.startswith("start ")]
-            crash = crash or WorkerCrashed(begun[-1] if begun else "?", status)
-        else:
-            reports.append(json.loads(lines[-1].removeprefix("report ")))
-    if crash is not None:
-        raise crash
-    return _merge(reports, order)
+    return workers
+
+
+def _stop_leftovers(pid: int) -> None:
+    """Kill what a worker left running in its process group (a process a module forked and left behind)."""
+    with contextlib.suppress(OSError):  # none left
+        os.killpg(pid, signal.SIGKILL)
 
 
 def _merge(reports: Sequence[dict[str, Any]], order: Sequence[str]) -> dict[str, Any]:
@@ -255,27 +291,39 @@ def _merge(reports: Sequence[dict[str, Any]], order: Sequence[str]) -> dict[str,
     return merged
 
 
-def _fork_worker(site: Path, parts: Sequence[Sequence[str]], provided: Sequence[str], queue: int) -> tuple[int, int]:
-    """A worker importing the groups it takes from ``queue``: (its pid, the read end of its report pipe)."""
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the worker: import, report, and leave without running the parent's cleanup
+def _work(site: Path, parts: Sequence[Sequence[str]], provided: Sequence[str], queue: int, report: Path) -> NoReturn:
+    """A forked worker: imports the groups it takes from ``queue`` and leaves without running the parent's
+    cleanup. Each line is appended by opening ``report`` anew; a copy of it a module forked leaves at once;
+    a queue a module closed or replaced ends its taking (others, or another round, take the rest)."""
+    code = 1
+    try:
+        os.setpgid(0, 0)  # its own process group: what its modules leave running is killed after it
+        me, queue_id, reports, order = os.getpid(), os.fstat(queue), [], []
+        while os.getpid() == me and (number := _take(queue, queue_id, len(parts))) is not None:
+            order += parts[number]
+            reports.append(check(site, parts[number], provided, lambda m: _append(report, f"start {m}", me)))
+        _append(report, "report " + json.dumps(_merge(reports, order)), me)
         code = 0
-        try:
-            os.close(read)
-            with os.fdopen(write, "w", buffering=1) as out:
-                reports, order = [], []
-                while len(number := os.read(queue, 4)) == 4:
-                    part = parts[struct.unpack("<I", number)[0]]
-                    order += part
-                    reports.append(check(site, part, provided, lambda m: print(f"start {m}", file=out)))
-                print("report " + json.dumps(_merge(reports, order)), file=out, flush=True)
-        except BaseException:
-            code = 1
-        finally:
-            os._exit(code)
-    os.close(write)
-    return pid, read
+    finally:
+        os._exit(code)
+
+
+def _take(queue: int, queue_id: os.stat_result, count: int) -> int | None:
+    """The next group's number from the queue, or None: empty, or no longer the queue."""
+    try:
+        number = os.read(queue, 4) if os.path.samestat(os.fstat(queue), queue_id) else b""
+    except OSError:
+        return None
+    index = struct.unpack("<I", number)[0] if len(number) == 4 else count
+    return index if index < count else None
+
+
+def _append(path: Path, line: str, worker: int) -> None:
+    """One line onto a worker's report; a copy of the worker that a module forked leaves instead."""
+    if os.getpid() != worker:
+        os._exit(0)
+    with path.open("a", encoding="utf-8") as out:
+        out.write(line + "\n")
 
 
 def default_jobs() -> int:
@@ -289,9 +337,7 @@ def default_jobs() -> int:
 def snapshot(site: Path) -> dict[str, tuple[int, ...]]:
     """relative path -> (mode, size, inode, mtime, ctime in ns) of everything under ``site``, links not
     followed. The change time is the kernel's: writing a file in place and putting its modification
-    time back (another package's compiled bytecode, a file and its RECORD line) still moves it, and no
-    process can set it back, so nothing needs to be read or hashed. (os.scandir and plain strings: a
-    layer has thousands of entries, and this runs before and after the imports.)"""
+    time back still moves it, and no process can set it back, so nothing needs to be read or hashed."""
     found: dict[str, tuple[int, ...]] = {}
     pending = [(str(site), "")]
     while pending:
@@ -343,9 +389,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 70
     report["writes"] = undo_writes(site, before)
     sys.stdout.flush()
-    print(json.dumps(report), flush=True)
+    print("\n" + json.dumps(report), flush=True)  # on a line of its own, whatever a module wrote before
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    status = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)  # not waiting for a thread a module started and never ends (one process checks all)
