@@ -596,3 +596,8 @@ def test_services_sharing_a_library_build_it_once_per_process(repo, caplog):
     third = layer("billing")
     assert "ledger: the wheel built earlier" not in caplog.text
     assert b"CHANGED = True" in third["ledger/__init__.py"]
+    settings = root / "pyproject.toml"  # the workspace root's uv settings (build constraints, indexes)
+    settings.write_text(settings.read_text() + "\n# a build setting changed\n")
+    caplog.clear()
+    layer("billing")
+    assert "ledger: the wheel built earlier" not in caplog.text

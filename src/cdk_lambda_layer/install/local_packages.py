@@ -87,18 +87,31 @@ def _built(out: Path, suffix: str) -> Path:
 class _BuiltWheels:
     """Wheels this process built, by what determines them: a uv workspace's services that share a library
     build it once per synth, not once per layer. Kept in a private folder of this process (removed when
-    it ends) and checked against their hash when handed out again. Packages whose version comes from git
-    are always built again (the fingerprint of their files does not see the repository)."""
+    it ends) and checked against their hash when handed out again. The key holds the uv settings the build
+    reads (the settings folder's pyproject.toml and uv.toml: build constraints, indexes). Packages whose
+    version is computed when built (from git, or any dynamic version) are always built again: their files'
+    digest does not see what the version comes from."""
 
     def __init__(self) -> None:
         self.folder: Path | None = None
         self.wheels: dict[tuple[str, ...], tuple[Path, str]] = {}
 
     def key(self, pin: LocalPin, where: Path | None) -> tuple[str, ...] | None:
-        if versions_from_git(pin.path):
+        if versions_from_git(pin.path) or _dynamic_version(pin.path):
             return None
-        settings = hashlib.sha256(json.dumps(sorted(index_environment().items())).encode()).hexdigest()
-        return (pin.name, pin.version or "", tree_digest(pin.path), str(where), sys.executable, find_uv(), settings)
+        settings = hashlib.sha256(json.dumps(sorted(index_environment().items())).encode())
+        for name in ("pyproject.toml", "uv.toml"):  # the build settings uv reads there (constraints, indexes)
+            found = (where or pin.path) / name
+            settings.update(name.encode() + (found.read_bytes() if found.is_file() else b"-"))
+        return (
+            pin.name,
+            pin.version or "",
+            tree_digest(pin.path),
+            str(where),
+            sys.executable,
+            find_uv(),
+            settings.hexdigest(),
+        )
 
     def get(self, key: tuple[str, ...], out: Path) -> Path | None:
         kept = self.wheels.get(key)
@@ -123,6 +136,17 @@ class _BuiltWheels:
 
 
 _BUILT = _BuiltWheels()
+
+
+def _dynamic_version(folder: Path) -> bool:
+    """Whether the package computes its version when built (hatch-vcs, pdm's scm source, versioningit, a
+    setup.py): its wheel may differ though its files did not, so it is never reused."""
+    pyproject = folder / "pyproject.toml"
+    try:
+        data = read_pyproject(pyproject, strict=False) if pyproject.is_file() else None
+    except ProjectError:
+        return True
+    return data is None or "version" in (table(data, "project").get("dynamic") or [])
 
 
 def _wheel(pin: LocalPin, out: Path, where: Path | None) -> Path:
