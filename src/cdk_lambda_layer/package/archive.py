@@ -117,13 +117,20 @@ class Stream:
         return inflates_to(self.blob, data)
 
 
-def inflates_to(blob: bytes, data: bytes) -> bool:
-    """``blob`` is one whole raw deflate stream of exactly ``data`` (nothing after it)."""
+def inflated(blob: bytes) -> bytes | None:
+    """What the one whole raw deflate stream ``blob`` inflates to, or None (damaged, cut short, or with
+    bytes after its end)."""
     inflater = zlib.decompressobj(-15)
     try:
-        return inflater.decompress(blob) == data and inflater.eof and not inflater.unused_data
+        data = inflater.decompress(blob)
     except zlib.error:
-        return False
+        return None
+    return data if inflater.eof and not inflater.unused_data else None
+
+
+def inflates_to(blob: bytes, data: bytes) -> bool:
+    """``blob`` is one whole raw deflate stream of exactly ``data`` (nothing after it)."""
+    return inflated(blob) == data
 
 
 def _prepared(

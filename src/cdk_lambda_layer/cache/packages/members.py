@@ -23,7 +23,7 @@ from typing import Any
 
 from ...core.files import open_regular
 from ...errors import VerificationError
-from ...package.archive import Stream
+from ...package.archive import Stream, inflated
 from ..entry import refusal
 from ..ownership import _write_atomically
 from .entry import ENTRY_FILE, PackageEntry, members_file
@@ -105,7 +105,7 @@ def write_members(
                 blob = os.pread(fd, length, start)
                 if len(blob) != length:
                     raise VerificationError(f"{layer_zip} ends inside the member {relative}")
-                if not _inflates_to_crc(blob, crc):
+                if (data := inflated(blob)) is None or zlib.crc32(data) != crc:
                     raise VerificationError(f"the member {relative} of {layer_zip} does not inflate to its CRC")
                 out.write(blob)
                 digest.update(blob)
@@ -115,14 +115,6 @@ def write_members(
         os.close(fd)
     (folder / name).chmod(0o644)
     return {"file": name, "size": offset, "sha256": digest.hexdigest(), "index": index}
-
-
-def _inflates_to_crc(blob: bytes, crc: int) -> bool:
-    inflater = zlib.decompressobj(-15)
-    try:
-        return zlib.crc32(inflater.decompress(blob)) == crc and inflater.eof and not inflater.unused_data
-    except zlib.error:
-        return False
 
 
 def _read_checked(path: Path, size: int, sha256: str) -> bytes | None:
