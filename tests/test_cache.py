@@ -70,8 +70,13 @@ def test_a_cache_hit_takes_the_zip_from_the_cache(project_copy, tmp_path):
 
 @pytest.mark.parametrize("damage", ["truncate", "edit", "delete", "extra", "partial", "zip"])
 def test_damaged_entry_is_detected_and_rebuilt(project_copy, installs, isolated_layer_cache, damage):
+    """A tree entry (a build without a zip: the construct's) whose files, listing or added zip are not
+    what was stored is rebuilt, never served."""
     project = project_copy("uv_app")
-    built = UVBasedLambdaLayerLocalBuilder(project, python="3.12").run()
+    built = UVBasedLambdaLayerLocalBuilder(project, python="3.12", make_zip=False).run()
+    good = files(built.python_dir)
+    if damage == "zip":  # a later build that zips the hit keeps its zip in the entry
+        UVBasedLambdaLayerLocalBuilder(project, python="3.12").run()
     (entry,) = LayerCache(isolated_layer_cache).entries()
     victim = next(entry.python.rglob("*.so"))
     if damage == "truncate":
@@ -91,14 +96,55 @@ def test_damaged_entry_is_detected_and_rebuilt(project_copy, installs, isolated_
         entry.layer_zip.write_bytes(bytes(data))
     else:
         (entry.path / "entry.json").unlink()  # as if the writer died before finishing
-    rebuilt = UVBasedLambdaLayerLocalBuilder(project, python="3.12").run()
+    rebuilt = UVBasedLambdaLayerLocalBuilder(project, python="3.12", make_zip=damage == "zip").run()
     assert len(installs) == 2  # damage found: built again
-    assert not list(rebuilt.python_dir.rglob("planted.py"))
-    assert rebuilt.layer_zip.read_bytes() == built.layer_zip.read_bytes()
+    assert files(rebuilt.python_dir) == good
     (entry,) = LayerCache(isolated_layer_cache).entries()
     assert entry.is_intact()
-    UVBasedLambdaLayerLocalBuilder(project, python="3.12").run()
+    UVBasedLambdaLayerLocalBuilder(project, python="3.12", make_zip=damage == "zip").run()
     assert len(installs) == 2  # and the repaired entry serves the next build
+
+
+def _damage_zip_entry(entry, damage: str, tmp_path: Path) -> None:
+    zipped = entry.layer_zip
+    if damage == "flip":
+        data = bytearray(zipped.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        zipped.write_bytes(bytes(data))
+    elif damage == "truncate":
+        zipped.write_bytes(zipped.read_bytes()[:-1000])
+    elif damage == "delete":
+        zipped.unlink()
+    elif damage == "tree-beside":  # a python/ folder no store wrote
+        (entry.path / "python").mkdir()
+        (entry.path / "python" / "planted.py").write_text("PLANTED = True\n")
+    elif damage == "link":
+        shutil.copyfile(zipped, tmp_path / "elsewhere.zip")
+        zipped.unlink()
+        zipped.symlink_to(tmp_path / "elsewhere.zip")
+    else:
+        (entry.path / "entry.json").unlink()
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "delete", "tree-beside", "link", "partial"])
+def test_a_damaged_zip_entry_is_detected_and_rebuilt(project_copy, installs, isolated_layer_cache, tmp_path, damage):
+    """A build that made a zip keeps the zip alone as its entry (no tree: one file written, not thousands);
+    a hit unpacks it. A zip that is not the one entry.json names, a tree beside it, or a link in its place
+    is rebuilt, and the rebuilt layer is the one first built."""
+    project = project_copy("uv_app")
+    built = UVBasedLambdaLayerLocalBuilder(project, python="3.12").run()
+    good, good_zip = files(built.python_dir), built.layer_zip.read_bytes()
+    (entry,) = LayerCache(isolated_layer_cache).entries()
+    assert not entry.python.exists() and entry.is_intact()
+    _damage_zip_entry(entry, damage, tmp_path)
+    assert not entry.is_intact()
+    rebuilt = UVBasedLambdaLayerLocalBuilder(project, python="3.12").run()
+    assert len(installs) == 2 and not rebuilt.cached
+    assert files(rebuilt.python_dir) == good and rebuilt.layer_zip.read_bytes() == good_zip
+    (entry,) = LayerCache(isolated_layer_cache).entries()
+    assert entry.is_intact()
+    hit = UVBasedLambdaLayerLocalBuilder(project, python="3.12", make_zip=False).run()
+    assert len(installs) == 2 and hit.cached and files(hit.python_dir) == good  # unpacked for a tree build too
 
 
 SYNTH = textwrap.dedent("""
@@ -263,7 +309,7 @@ def test_a_hit_checks_each_file_as_it_copies_and_keeps_the_entry_on_a_disk_error
     from cdk_lambda_layer.core.copy import copy_tree
 
     cache_dir = tmp_path / "cache"
-    UVBasedLambdaLayerLocalBuilder(project_copy("uv_app"), python="3.12", cache_dir=cache_dir).run()
+    UVBasedLambdaLayerLocalBuilder(project_copy("uv_app"), python="3.12", cache_dir=cache_dir, make_zip=False).run()
     cache = LayerCache(cache_dir)
     (entry,) = cache.entries()
     some = next(entry.python.rglob("*.py"))
@@ -299,8 +345,10 @@ def test_a_damaged_zip_leaves_nothing_of_the_tree_behind(
     """The tree is copied (and checked) before the zip; when the zip then fails its check, the tree
     copied so far must go too, or the rebuild installs on top of it and ships the planted file."""
     project = project_copy("uv_app")
-    UVBasedLambdaLayerLocalBuilder(project, python="3.12").run()
+    UVBasedLambdaLayerLocalBuilder(project, python="3.12", make_zip=False).run()
+    UVBasedLambdaLayerLocalBuilder(project, python="3.12").run()  # a hit that zips: the tree and a zip
     (entry,) = LayerCache(isolated_layer_cache).entries()
+    assert entry.python.is_dir() and entry.layer_zip.is_file()
     _plant_listed_file(entry)
     data = bytearray(entry.layer_zip.read_bytes())
     data[len(data) // 2] ^= 0xFF
@@ -316,15 +364,16 @@ def test_a_damaged_zip_leaves_nothing_of_the_tree_behind(
     assert "planted.py" not in json.loads((entry.path / "entry.json").read_text())["files"]
 
 
-def test_an_entry_file_that_cannot_be_read_makes_the_entry_damaged(project_copy, isolated_layer_cache):
+@pytest.mark.parametrize("form", ["tree", "zip"])
+def test_an_entry_file_that_cannot_be_read_makes_the_entry_damaged(project_copy, isolated_layer_cache, form):
     """An unreadable cached file is the entry's fault (rebuilt and replaced), not the disk's: a build
     that merely turned the cache off would leave the entry broken for every later build."""
     if os.geteuid() != 0 or not shutil.which("setpriv"):
         pytest.skip("needs root and setpriv to drop the capability that reads any file")
     project = project_copy("uv_app")
-    UVBasedLambdaLayerLocalBuilder(project, python="3.12").run()
+    UVBasedLambdaLayerLocalBuilder(project, python="3.12", make_zip=form == "zip").run()
     (entry,) = LayerCache(isolated_layer_cache).entries()
-    next(entry.python.rglob("*.py")).chmod(0)
+    (next(entry.python.rglob("*.py")) if form == "tree" else entry.layer_zip).chmod(0)
     caps = "-dac_override,-dac_read_search"
     drop = ["setpriv", "--bounding-set", caps, "--inh-caps", caps]
     shutil.rmtree(project / "build")
@@ -385,29 +434,43 @@ def test_a_folder_swapped_for_a_link_during_a_tree_copy_is_never_read_through(tm
     assert all(b"SECRET" not in p.read_bytes() for p in (tmp_path / "copy").rglob("*") if p.is_file())
 
 
+def _first_file(document):
+    return next(iter(document["files"]))
+
+
 @pytest.mark.parametrize(
-    "edit",
+    ("form", "edit"),
     [
-        lambda d: d["files"].update({next(iter(d["files"])): 5}),
-        lambda d: d["files"].update({next(iter(d["files"])): []}),
-        lambda d: d["files"].update({next(iter(d["files"])): None}),
-        lambda d: d.update(zip=["not", "a", "dict"]),
-        lambda d: d.update(zip="layer.zip"),
-        lambda d: d.update(manifest="x"),
-        lambda d: d.clear() or d.update(files=[]),
+        ("tree", lambda d: d["files"].update({_first_file(d): 5})),
+        ("tree", lambda d: d["files"].update({_first_file(d): []})),
+        ("tree", lambda d: d["files"].update({_first_file(d): None})),
+        ("tree", lambda d: d.update(form="zip")),  # says zip, has a tree and no zip
+        ("zip", lambda d: d.update(zip=["not", "a", "dict"])),
+        ("zip", lambda d: d.update(zip="layer.zip")),
+        ("zip", lambda d: d.update(zip=None)),
+        ("zip", lambda d: d.update(form="tarball")),
+        ("zip", lambda d: d.pop("form")),  # a tree entry without its tree
+        ("zip", lambda d: d["files"].update({"planted.py": [1, "0" * 64]})),
+        ("zip", lambda d: d["manifest"]["sizes"].update(unzipped_bytes=1000)),  # unpacks to more
+        ("zip", lambda d: d.update(manifest="x")),
+        ("zip", lambda d: d.clear() or d.update(files=[])),
     ],
-    ids=["size-int", "empty-list", "null", "zip-list", "zip-string", "manifest-string", "files-list"],
-)
-def test_a_malformed_entry_json_is_damage_not_a_crash(project_copy, isolated_layer_cache, installs, edit):
+    ids=[
+        "size-int", "empty-list", "null", "tree-says-zip", "zip-list", "zip-string", "zip-null", "form-unknown",
+        "form-missing", "zip-form-lists-files", "size-below-the-zip", "manifest-string", "files-list",
+    ],
+)  # fmt: skip
+def test_a_malformed_entry_json_is_damage_not_a_crash(project_copy, isolated_layer_cache, installs, form, edit):
     project = project_copy("uv_app")
-    built = UVBasedLambdaLayerLocalBuilder(project, python="3.12").run()
+    built = UVBasedLambdaLayerLocalBuilder(project, python="3.12", make_zip=form == "zip").run()
+    good = files(built.python_dir)
     (entry,) = LayerCache(isolated_layer_cache).entries()
     document = json.loads((entry.path / "entry.json").read_text())
     edit(document)
     (entry.path / "entry.json").write_text(json.dumps(document))
-    rebuilt = UVBasedLambdaLayerLocalBuilder(project, python="3.12").run()
+    rebuilt = UVBasedLambdaLayerLocalBuilder(project, python="3.12", make_zip=form == "zip").run()
     assert len(installs) == 2 and not rebuilt.cached
-    assert rebuilt.layer_zip.read_bytes() == built.layer_zip.read_bytes()
+    assert files(rebuilt.python_dir) == good
     (entry,) = LayerCache(isolated_layer_cache).entries()
     assert entry.is_intact()
 

@@ -133,7 +133,7 @@ def test_copies_refuse_links_and_special_files(tmp_path, kind):
 @pytest.mark.parametrize("kind", ["file-link", "folder-link"])
 def test_a_link_added_to_a_cache_entry_makes_it_damaged(project_copy, isolated_layer_cache, tmp_path, kind):
     project = project_copy("uv_app")
-    UVBasedLambdaLayerLocalBuilder(project, python="3.12").run()
+    UVBasedLambdaLayerLocalBuilder(project, python="3.12", make_zip=False).run()
     (entry,) = LayerCache(isolated_layer_cache).entries()
     secret = tmp_path / "host-secret.txt"
     secret.write_text("host only")
@@ -147,33 +147,35 @@ def test_a_link_added_to_a_cache_entry_makes_it_damaged(project_copy, isolated_l
         d for _d, dirs, _f in os.walk(result.python_dir) for d in dirs
     }
     assert "planted.txt" not in names and "planted" not in names
-    assert b"host only" not in result.layer_zip.read_bytes()
 
 
 def test_a_cache_entry_whose_python_folder_is_a_link_is_damaged(project_copy, isolated_layer_cache, tmp_path):
     project = project_copy("uv_app")
-    UVBasedLambdaLayerLocalBuilder(project, python="3.12").run()
+    UVBasedLambdaLayerLocalBuilder(project, python="3.12", make_zip=False).run()
     (entry,) = LayerCache(isolated_layer_cache).entries()
     elsewhere = tmp_path / "elsewhere"
     shutil.move(entry.python, elsewhere)
     entry.python.symlink_to(elsewhere)
     assert not entry.is_intact()
     before = sorted(p.relative_to(elsewhere) for p in elsewhere.rglob("*"))
-    rebuilt = UVBasedLambdaLayerLocalBuilder(project, python="3.12").run()
+    rebuilt = UVBasedLambdaLayerLocalBuilder(project, python="3.12", make_zip=False).run()
     assert not rebuilt.cached  # not served through the link, built again
     assert sorted(p.relative_to(elsewhere) for p in elsewhere.rglob("*")) == before  # what it pointed at stays
 
 
-def test_build_folders_and_cache_share_no_inodes(project_copy, isolated_layer_cache, tmp_path):
+@pytest.mark.parametrize("make_zip", [False, True])
+def test_build_folders_and_cache_share_no_inodes(project_copy, isolated_layer_cache, tmp_path, make_zip):
     project = project_copy("uv_app")
-    one = UVBasedLambdaLayerLocalBuilder(project, python="3.12", build_dir=tmp_path / "one").run()
-    two = UVBasedLambdaLayerLocalBuilder(project, python="3.12", build_dir=tmp_path / "two").run()
+    builds = [
+        UVBasedLambdaLayerLocalBuilder(project, python="3.12", build_dir=tmp_path / name, make_zip=make_zip).run()
+        for name in ("one", "two")
+    ]
     (entry,) = LayerCache(isolated_layer_cache).entries()
     inodes = [
         {(p.stat().st_dev, p.stat().st_ino) for p in root.rglob("*") if p.is_file()}
-        for root in (one.python_dir, two.python_dir, entry.python)
+        for root in (builds[0].layout.root, builds[1].layout.root, entry.path)
     ]
-    assert not (inodes[0] & inodes[1]) and not (inodes[0] & inodes[2]) and not (inodes[1] & inodes[2])
+    assert all(inodes) and not (inodes[0] & inodes[1]) and not (inodes[0] & inodes[2]) and not (inodes[1] & inodes[2])
 
 
 # -- fifos and links at the cache's lock and entry paths -----------------------------------------------------
@@ -325,13 +327,18 @@ def test_a_layer_with_no_packages_is_cached(tmp_path, isolated_layer_cache):
 @pytest.mark.parametrize(
     "kind", ["hard-link", "world-writable-file", "world-writable-folder", "hard-linked-entry-json"]
 )
-def test_a_layer_cache_entry_not_ours_alone_is_never_used(project_copy, isolated_layer_cache, tmp_path, kind):
+@pytest.mark.parametrize("form", ["tree", "zip"])
+def test_a_layer_cache_entry_not_ours_alone_is_never_used(project_copy, isolated_layer_cache, tmp_path, kind, form):
     """A file with a second name elsewhere (a host file hard-linked in), or anything others may write, is
     not the cache's own: the entry is rebuilt, and nothing outside the cache is touched."""
     project = project_copy("uv_app")
-    first = UVBasedLambdaLayerLocalBuilder(project, python="3.12").run()
+    first = UVBasedLambdaLayerLocalBuilder(project, python="3.12", make_zip=form == "zip").run()
+    good = {p.relative_to(first.python_dir): p.read_bytes() for p in first.python_dir.rglob("*") if p.is_file()}
     (entry,) = LayerCache(isolated_layer_cache).entries()
-    victim = next(p for p in sorted(entry.python.rglob("*.py")) if p.stat().st_size > 100)
+    if form == "zip":
+        victim = entry.layer_zip
+    else:
+        victim = next(p for p in sorted(entry.python.rglob("*.py")) if p.stat().st_size > 100)
     outside = tmp_path / "host-file"
     if kind == "hard-link":
         os.link(victim, outside)
@@ -342,9 +349,11 @@ def test_a_layer_cache_entry_not_ours_alone_is_never_used(project_copy, isolated
     else:
         os.link(entry.path / "entry.json", outside)
     before = outside.stat().st_mtime_ns if outside.exists() else None
-    again = UVBasedLambdaLayerLocalBuilder(project, python="3.12", cache_dir=isolated_layer_cache).run()
+    again = UVBasedLambdaLayerLocalBuilder(
+        project, python="3.12", cache_dir=isolated_layer_cache, make_zip=form == "zip"
+    ).run()
     assert not again.cached
-    assert again.layer_zip.read_bytes() == first.layer_zip.read_bytes()
+    assert {p.relative_to(again.python_dir): p.read_bytes() for p in again.python_dir.rglob("*") if p.is_file()} == good
     if before is not None:
         assert outside.exists() and outside.stat().st_mtime_ns == before  # the host file's last use unchanged
 

@@ -119,8 +119,8 @@ class HostSteps:
             shutil.rmtree(work.root / scratch, ignore_errors=True)
         self._walk(work)
         if parallel.overlap():
-            files = self._files()
-            self._content = self.side.start(lambda: self._check_content(work, files))
+            files, packages = self._files(), self._packages
+            self._content = self.side.start(lambda: self._check_content(work, files, packages))
         return reuse.bytecode_outcome(outcome)
 
     def _walk(self, work: LayerPathLayout) -> None:
@@ -203,9 +203,14 @@ class HostSteps:
             entries=entries,
         )
 
-    def _check_content(self, work: LayerPathLayout, files: list[tuple[Path, int]] | None) -> ContentReport:
+    def _check_content(
+        self,
+        work: LayerPathLayout,
+        files: list[tuple[Path, int]] | None,
+        packages: list[InstalledPackage] | None = None,
+    ) -> ContentReport:
         files = walk_files(work.python) if files is None else files
-        return check_content(work.python, self.target, self.options, files, expected=self.expected)
+        return check_content(work.python, self.target, self.options, files, expected=self.expected, packages=packages)
 
     def _settling(self, action: Callable[[], object]):  # type: ignore[no-untyped-def]
         """Run ``action``; if it fails, wait for the side tasks first (none may outlive the build)."""

@@ -1,6 +1,10 @@
 """One cache entry: ``<root>/<fingerprint>/{python/, layer.zip, entry.json}``, where entry.json lists
 every file with its size and sha256, so an entry that does not match it (a partial copy, an edited
 or truncated file, an added link) is detected and never served.
+
+An entry of a build that made a zip is that zip alone (``"form": "zip"``, no python/ folder, an empty
+listing): storing it writes one file, not the tree's thousands, and the zip's sha256 in entry.json
+covers every file of the tree it unpacks to.
 """
 
 from __future__ import annotations
@@ -21,6 +25,14 @@ ENTRY_FILE = "entry.json"
 
 
 ZIP_FILE = "layer.zip"
+
+#: entry.json's ``form`` for an entry kept as its layer.zip alone (no python/ tree).
+ZIP_FORM = "zip"
+
+
+def is_zip_form(document: dict[str, Any]) -> bool:
+    """The entry is its layer.zip alone: a restore unpacks it."""
+    return document.get("form") == ZIP_FORM
 
 
 def file_sha256(path: Path) -> str:
@@ -138,6 +150,8 @@ class CacheEntry(EntryFolder):
         (the entry's own folder included)."""
         try:
             document = self.checked_metadata()
+            if document is not None and is_zip_form(document):
+                return not os.path.lexists(self.python)
             return document is not None and tree_listing(self.python) == document["files"]
         except (OSError, ValueError, KeyError, TypeError, VerificationError):
             return False
@@ -147,10 +161,12 @@ class CacheEntry(EntryFolder):
         ``zip_too``, an intact zip); None otherwise. The python/ tree is checked against ``files``
         by whoever reads it."""
         try:
-            if not stat.S_ISDIR(os.lstat(self.path).st_mode):
+            info = os.lstat(self.path)
+            if not stat.S_ISDIR(info.st_mode) or refusal(info) is not None:  # others could swap its files
                 return None
             document = self.metadata()
-            extra = {p.name for p in self.path.iterdir()} - {"python", ENTRY_FILE, ZIP_FILE, ".lock"}
+            kept = {ENTRY_FILE, ZIP_FILE, ".lock"} | (set() if is_zip_form(document) else {"python"})
+            extra = {p.name for p in self.path.iterdir()} - kept
             if extra or not _well_formed(document) or (zip_too and not self.zip_intact(document)):
                 return None
             return document
@@ -182,4 +198,7 @@ def _well_formed(document: Any) -> bool:
     zip_ok = zip_info is None or (
         isinstance(zip_info, dict) and isinstance(zip_info.get("size"), int) and isinstance(zip_info.get("sha256"), str)
     )
-    return listed and zip_ok and isinstance(document.get("manifest", {}), dict)
+    form_ok = document.get("form") is None or (
+        document.get("form") == ZIP_FORM and isinstance(zip_info, dict) and not document["files"]
+    )
+    return listed and zip_ok and form_ok and isinstance(document.get("manifest", {}), dict)

@@ -78,6 +78,7 @@ def installed_packages(site: Path, files: list[tuple[Path, int]] | None = None) 
     against it instead of asking the file system about each one again.
     """
     root = os.path.normpath(site)
+    inside = root.rstrip(os.sep) + os.sep
     sizes = {str(path): size for path, size in files} if files is not None else None
     packages = []
     for dist_info in sorted(site.glob("*.dist-info")):
@@ -87,7 +88,7 @@ def installed_packages(site: Path, files: list[tuple[Path, int]] | None = None) 
         for entry, _hash in record_rows(dist_info):
             # strings, not Paths: a layer's RECORD files list thousands of entries
             full = os.path.normpath(os.path.join(root, entry))  # noqa: PTH118
-            if _climbs_out(os.path.relpath(full, root)):
+            if not full.startswith(inside):  # climbs out (relpath per row cost 0.15 s on a large layer)
                 continue
             if sizes is not None:
                 if full in sizes:

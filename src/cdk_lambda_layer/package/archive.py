@@ -30,7 +30,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..core.files import open_regular, read_regular, walk_files, walk_stats
+from ..core.files import open_regular, read_regular, walk_stats
 
 FIXED_DATE_TIME = (1980, 1, 1, 0, 0, 0)
 _UNIX = 3
@@ -60,8 +60,8 @@ def layer_mode(mode: int) -> int:
 def normalize_modes(site: Path) -> None:
     """Give every file of the tree the mode the zip gives it, so that a tree, its layer.zip and a tree
     unpacked from that zip (a remote hit) are the same files, modes included (CDK zips the asset itself)."""
-    for path, _size in walk_files(site):
-        mode = stat.S_IMODE(os.lstat(path).st_mode)
+    for path, info in walk_stats(site):  # one lstat per entry, from the walk
+        mode = stat.S_IMODE(info.st_mode)
         if mode != layer_mode(mode):
             fd = open_regular(path)  # never through a link
             try:

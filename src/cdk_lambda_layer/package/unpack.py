@@ -80,9 +80,14 @@ def _layout_problem(archive: zipfile.ZipFile, infos: list[zipfile.ZipInfo], file
     return None
 
 
-def unpack_layer_zip(zip_path: Path, destination: Path, *, max_bytes: int) -> dict[str, list[Any]]:
+def unpack_layer_zip(zip_path: Path, destination: Path, *, max_bytes: int, listed: bool = True) -> dict[str, list[Any]]:
     """Extract the layer.zip's python/ tree into ``destination`` (new or empty); its listing: relative
-    path -> [size, sha256], as the layer cache keeps it. Anything wrong is a VerificationError."""
+    path -> [size, sha256], as the layer cache keeps it. ``listed=False`` skips the hashing and returns
+    an empty listing, for a caller that has checked the whole zip's sha256 (a layer cache entry kept as
+    its zip): each member's CRC-32 and size are still checked. Anything wrong is a VerificationError.
+
+    Serial on purpose: extracting on threads was measured no faster (zipfile reads members under one
+    lock, and most members are small)."""
     destination.mkdir(parents=True, exist_ok=True)
     listing: dict[str, list[Any]] = {}
     try:
@@ -91,20 +96,21 @@ def unpack_layer_zip(zip_path: Path, destination: Path, *, max_bytes: int) -> di
                 relative = info.filename.removeprefix("python/")
                 target = destination.joinpath(*relative.split("/"))  # plain parts (checked): always inside
                 target.parent.mkdir(parents=True, exist_ok=True)
-                listing[relative] = _extract(archive, info, target)
+                listing[relative] = _extract(archive, info, target, listed)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError) as exc:
         raise VerificationError(f"the layer.zip cannot be read ({exc})") from exc
-    return dict(sorted(listing.items()))
+    return dict(sorted(listing.items())) if listed else {}
 
 
-def _extract(archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path) -> list[Any]:
+def _extract(archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, listed: bool = True) -> list[Any]:
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
     out = os.open(target, flags, 0o600)
     digest, size = hashlib.sha256(), 0
     try:
         with archive.open(info) as member:  # checks the CRC and the size at the end
             while block := member.read(_BLOCK):
-                digest.update(block)
+                if listed:
+                    digest.update(block)
                 size += len(block)
                 view = memoryview(block)
                 while view:
@@ -114,4 +120,4 @@ def _extract(archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path) -> l
         os.close(out)
     if size != info.file_size:
         raise VerificationError(f"{info.filename!r} in the layer.zip is not the size its entry names")
-    return [size, digest.hexdigest()]
+    return [size, digest.hexdigest() if listed else ""]

@@ -75,11 +75,13 @@ def check_content(
     *,
     built_in_image: bool = False,
     expected: Mapping[str, str] | None = None,
+    packages: list[InstalledPackage] | None = None,
 ) -> ContentReport:
     """Every check of the installed files but the size: exactly the plan, overlaps, RECORD hashes, tags,
     the ELF audit, Requires-Dist. ``files``: a walk of ``site``; files the bytecode step writes while
-    this runs (``__pycache__``, which none of these checks reads) may be missing from it."""
-    packages = installed_packages(site, files)
+    this runs (``__pycache__``, which none of these checks reads) may be missing from it. ``packages``:
+    the distributions of that same walk, when the caller has them already."""
+    packages = installed_packages(site, files) if packages is None else packages
     if expected is not None:
         check_installed(packages, expected)
     check_overlaps(packages)
