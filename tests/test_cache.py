@@ -453,11 +453,12 @@ def _first_file(document):
         ("zip", lambda d: d["files"].update({"planted.py": [1, "0" * 64]})),
         ("zip", lambda d: d["manifest"]["sizes"].update(unzipped_bytes=1000)),  # unpacks to more
         ("zip", lambda d: d.update(manifest="x")),
+        ("zip", lambda d: d["manifest"].update(sizes=[1])),  # the unpack's limit unreadable
         ("zip", lambda d: d.clear() or d.update(files=[])),
     ],
     ids=[
         "size-int", "empty-list", "null", "tree-says-zip", "zip-list", "zip-string", "zip-null", "form-unknown",
-        "form-missing", "zip-form-lists-files", "size-below-the-zip", "manifest-string", "files-list",
+        "form-missing", "zip-form-lists-files", "size-below-the-zip", "manifest-string", "sizes-list", "files-list",
     ],
 )  # fmt: skip
 def test_a_malformed_entry_json_is_damage_not_a_crash(project_copy, isolated_layer_cache, installs, form, edit):

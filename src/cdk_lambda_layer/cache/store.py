@@ -90,8 +90,8 @@ def _unpack_checked(source: Path, destination: Path, document: dict[str, Any], z
     folder), hashed on the way, and unpacked from that copy (never from the cache, which could change
     between the check and the read), to no more bytes than the layer recorded; False (the destination
     emptied, no zip left behind) if it is not exactly the zip entry.json names."""
-    sizes = (document.get("manifest") or {}).get("sizes") or {}
-    limit = sizes.get("unzipped_bytes")
+    sizes = (document.get("manifest") or {}).get("sizes")
+    limit = sizes.get("unzipped_bytes") if isinstance(sizes, dict) else None  # not a dict: damage, not a crash
     with tempfile.TemporaryDirectory(prefix="cdk-layer-restore-") as scratch:
         copy = zip_to if zip_to is not None else Path(scratch) / ZIP_FILE
         if not isinstance(limit, int) or not _copy_zip_checked(source, copy, document["zip"]):
