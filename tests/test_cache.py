@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -488,3 +489,18 @@ def test_a_restore_never_deletes_a_file_it_did_not_write(project_copy, tmp_path)
     assert mine.read_text() == "the caller's file"
     assert not (tmp_path / "python").exists() or not any((tmp_path / "python").iterdir())
     assert entry.is_intact()
+
+
+def test_a_zip_form_hit_without_a_zip_unpacks_from_the_build_folder_not_the_system_temp(
+    project_copy, isolated_layer_cache, installs, monkeypatch
+):
+    """A build that makes no zip (the construct) copies a zip-form entry's zip into its own build folder
+    to unpack it: a killed build's copy is swept with that folder, and a missing or full system temp folder
+    (a small /tmp in CI) costs no hit. In the system's temp folder, it was left behind by a killed build,
+    and a full one made every such hit a full build, warning that the layer cache could not be used."""
+    project = project_copy("uv_app")
+    built = UVBasedLambdaLayerLocalBuilder(project, python="3.12").run()  # a zip-form entry
+    monkeypatch.setattr(tempfile, "tempdir", str(project / "no-such-temp-folder"))
+    hit = UVBasedLambdaLayerLocalBuilder(project, python="3.12", make_zip=False).run()
+    assert hit.cached and len(installs) == 1 and not hit.warnings
+    assert files(hit.python_dir) == files(built.python_dir)
