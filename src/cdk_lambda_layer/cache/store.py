@@ -242,7 +242,7 @@ class LayerCache:
 
         def fill(temp: Path) -> dict[str, Any]:
             if layer_zip is not None:
-                return {"form": ZIP_FORM, "files": {}, "zip": self._copy_zip(layer_zip, temp, level=zip_level)}
+                return {"form": ZIP_FORM, "files": None, "zip": self._copy_zip(layer_zip, temp, level=zip_level)}
             return {"files": copy_tree(python, temp / "python"), "zip": None}
 
         self._add(fingerprint, metadata, fill)
