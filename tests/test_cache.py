@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -361,7 +362,7 @@ def test_a_damaged_zip_leaves_nothing_of_the_tree_behind(
         assert not (rebuilt.python_dir / "planted.py").exists()
         assert b"planted.py" not in rebuilt.layer_zip.read_bytes()
     (entry,) = LayerCache(isolated_layer_cache).entries()
-    assert "planted.py" not in json.loads((entry.path / "entry.json").read_text())["files"]
+    assert "planted.py" not in (json.loads((entry.path / "entry.json").read_text())["files"] or {})  # zip form: null
 
 
 @pytest.mark.parametrize("form", ["tree", "zip"])
@@ -450,14 +451,17 @@ def _first_file(document):
         ("zip", lambda d: d.update(zip=None)),
         ("zip", lambda d: d.update(form="tarball")),
         ("zip", lambda d: d.pop("form")),  # a tree entry without its tree
-        ("zip", lambda d: d["files"].update({"planted.py": [1, "0" * 64]})),
+        ("zip", lambda d: d.update(files={"planted.py": [1, "0" * 64]})),
+        ("zip", lambda d: d.update(files={})),  # an empty listing: an older version would read a missing tree
         ("zip", lambda d: d["manifest"]["sizes"].update(unzipped_bytes=1000)),  # unpacks to more
         ("zip", lambda d: d.update(manifest="x")),
+        ("zip", lambda d: d["manifest"].update(sizes=[1])),  # the unpack's limit unreadable
         ("zip", lambda d: d.clear() or d.update(files=[])),
     ],
     ids=[
         "size-int", "empty-list", "null", "tree-says-zip", "zip-list", "zip-string", "zip-null", "form-unknown",
-        "form-missing", "zip-form-lists-files", "size-below-the-zip", "manifest-string", "files-list",
+        "form-missing", "zip-form-lists-files", "zip-form-empty-listing", "size-below-the-zip", "manifest-string",
+        "sizes-list", "files-list",
     ],
 )  # fmt: skip
 def test_a_malformed_entry_json_is_damage_not_a_crash(project_copy, isolated_layer_cache, installs, form, edit):
@@ -487,3 +491,35 @@ def test_a_restore_never_deletes_a_file_it_did_not_write(project_copy, tmp_path)
     assert mine.read_text() == "the caller's file"
     assert not (tmp_path / "python").exists() or not any((tmp_path / "python").iterdir())
     assert entry.is_intact()
+
+
+def test_a_zip_form_hit_without_a_zip_unpacks_from_the_build_folder_not_the_system_temp(
+    project_copy, isolated_layer_cache, installs, monkeypatch
+):
+    """A build that makes no zip (the construct) copies a zip-form entry's zip into its own build folder
+    to unpack it: a killed build's copy is swept with that folder, and a missing or full system temp folder
+    (a small /tmp in CI) costs no hit. In the system's temp folder, it was left behind by a killed build,
+    and a full one made every such hit a full build, warning that the layer cache could not be used."""
+    project = project_copy("uv_app")
+    built = UVBasedLambdaLayerLocalBuilder(project, python="3.12").run()  # a zip-form entry
+    monkeypatch.setattr(tempfile, "tempdir", str(project / "no-such-temp-folder"))
+    hit = UVBasedLambdaLayerLocalBuilder(project, python="3.12", make_zip=False).run()
+    assert hit.cached and len(installs) == 1 and not hit.warnings
+    assert files(hit.python_dir) == files(built.python_dir)
+
+
+def test_a_zip_form_entry_read_without_its_form_is_damage_not_an_unusable_cache(project_copy, isolated_layer_cache):
+    """An older version of this library knows no ``form``, and reads a zip-form entry as this test's edit
+    leaves it. It must see a damaged entry (rebuilt and stored again), not a tree entry whose python/ folder
+    is missing, which failed its cache on every build ("cannot be used") and stored nothing: a zip-form
+    entry names no listing (``files`` null), which that reading refuses."""
+    project = project_copy("uv_app")
+    UVBasedLambdaLayerLocalBuilder(project, python="3.12").run()
+    (entry,) = LayerCache(isolated_layer_cache).entries()
+    document = json.loads((entry.path / "entry.json").read_text())
+    document.pop("form")
+    (entry.path / "entry.json").write_text(json.dumps(document))
+    rebuilt = UVBasedLambdaLayerLocalBuilder(project, python="3.12").run()
+    assert not rebuilt.cached and not rebuilt.warnings
+    (entry,) = LayerCache(isolated_layer_cache).entries()
+    assert entry.is_intact() and UVBasedLambdaLayerLocalBuilder(project, python="3.12").run().cached

@@ -11,11 +11,14 @@ listed and pruned; a layer with no packages is an entry like any other.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -387,3 +390,40 @@ def test_two_builds_claiming_a_new_cache_folder_at_once_both_use_it(tmp_path):
     (other / "notes.txt").write_text("someone's")
     with pytest.raises(CacheFolderError):
         claim(other)  # anything else in the folder still makes it someone else's
+
+
+def _unreadable_zip(damage: str) -> bytes:
+    """A zip that zipfile lists but cannot read: a member flagged encrypted or patched, or deflate data that
+    is not deflate (its CRC and sizes still as the central directory says)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("python/mod.py", os.urandom(3000).hex())
+    data = bytearray(buffer.getvalue())
+    local, central = data.find(b"PK\x03\x04"), data.find(b"PK\x01\x02")
+    if damage == "bad deflate data":
+        start = local + 30 + int.from_bytes(data[local + 26 : local + 28], "little")
+        data[start : start + 40] = b"\xff" * 40
+    else:
+        bit = 0x1 if damage == "encrypted" else 0x20
+        data[local + 6] |= bit
+        data[central + 8] |= bit
+    return bytes(data)
+
+
+@pytest.mark.parametrize("damage", ["encrypted", "patched", "bad deflate data"])
+def test_a_cached_zip_that_cannot_be_inflated_is_damage_not_a_crash(project_copy, isolated_layer_cache, damage):
+    """A zip-form entry whose layer.zip matches its entry.json but cannot be read (zipfile raises
+    RuntimeError, NotImplementedError or zlib.error, not BadZipFile) is removed and built again; it used to
+    fail every build until the entry was deleted by hand (and a remote blob like it, every remote hit)."""
+    project = project_copy("uv_app")
+    UVBasedLambdaLayerLocalBuilder(project, python="3.12").run()
+    (entry,) = LayerCache(isolated_layer_cache).entries()
+    blob = _unreadable_zip(damage)
+    entry.layer_zip.write_bytes(blob)
+    document = json.loads((entry.path / "entry.json").read_text())
+    document["zip"].update(size=len(blob), sha256=hashlib.sha256(blob).hexdigest())
+    (entry.path / "entry.json").write_text(json.dumps(document))
+    rebuilt = UVBasedLambdaLayerLocalBuilder(project, python="3.12").run()
+    assert not rebuilt.cached
+    (entry,) = LayerCache(isolated_layer_cache).entries()
+    assert entry.is_intact()

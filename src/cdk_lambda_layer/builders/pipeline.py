@@ -179,7 +179,10 @@ class LayerRun:
         if not cache.active:
             return None
         zip_to = work.layer_zip if b.make_zip else None
-        return self.log.run("cache", lambda: cache.restore(destination, zip_to=zip_to, zip_level=b.zip_level))
+        # A zip-form hit's copy of the zip in the build's own folder (swept after a kill; not the system's /tmp).
+        return self.log.run(
+            "cache", lambda: cache.restore(destination, zip_to=zip_to, zip_level=b.zip_level, scratch=work.root)
+        )
 
     def _restored(
         self, restored: Restored, work: LayerPathLayout, tree: Path

@@ -2,9 +2,11 @@
 every file with its size and sha256, so an entry that does not match it (a partial copy, an edited
 or truncated file, an added link) is detected and never served.
 
-An entry of a build that made a zip is that zip alone (``"form": "zip"``, no python/ folder, an empty
-listing): storing it writes one file, not the tree's thousands, and the zip's sha256 in entry.json
-covers every file of the tree it unpacks to.
+An entry of a build that made a zip is that zip alone (``"form": "zip"``, no python/ folder, no listing):
+storing it writes one file, not the tree's thousands, and the zip's sha256 in entry.json covers every
+file of the tree it unpacks to. Its ``files`` is null, not an empty listing: an older version of this
+library, which knows no ``form``, then reads it as damaged and rebuilds it, instead of failing to copy a
+python/ folder that is not there (its cache "cannot be used", on every build).
 """
 
 from __future__ import annotations
@@ -187,18 +189,20 @@ class CacheEntry(EntryFolder):
 
 
 def _well_formed(document: Any) -> bool:
-    """entry.json has the shape this library writes: a listing of [size, sha256] and a zip or none."""
-    if not isinstance(document, dict) or not isinstance(document.get("files"), dict):
+    """entry.json has the shape this library writes: a listing of [size, sha256] (none for the zip form)
+    and a zip or none."""
+    if not isinstance(document, dict):
+        return False
+    zip_form, files = is_zip_form(document), document.get("files")
+    if not (files is None if zip_form else isinstance(files, dict)):
         return False
     listed = all(
         isinstance(v, list) and len(v) == 2 and isinstance(v[0], int) and isinstance(v[1], str)
-        for v in document["files"].values()
+        for v in (files or {}).values()
     )
     zip_info = document.get("zip")
     zip_ok = zip_info is None or (
         isinstance(zip_info, dict) and isinstance(zip_info.get("size"), int) and isinstance(zip_info.get("sha256"), str)
     )
-    form_ok = document.get("form") is None or (
-        document.get("form") == ZIP_FORM and isinstance(zip_info, dict) and not document["files"]
-    )
+    form_ok = document.get("form") is None or (zip_form and isinstance(zip_info, dict))
     return listed and zip_ok and form_ok and isinstance(document.get("manifest", {}), dict)

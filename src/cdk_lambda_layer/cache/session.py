@@ -47,12 +47,19 @@ class CacheSession:
         self.cache = None
 
     def restore(
-        self, destination: Path, *, zip_to: Path | None = None, zip_level: int | None = None
+        self,
+        destination: Path,
+        *,
+        zip_to: Path | None = None,
+        zip_level: int | None = None,
+        scratch: Path | None = None,
     ) -> Restored | None:
         if self.cache is None:
             return None
         try:
-            return self.cache.restore(self.fingerprint, destination, zip_to=zip_to, zip_level=zip_level)
+            return self.cache.restore(
+                self.fingerprint, destination, zip_to=zip_to, zip_level=zip_level, scratch=scratch
+            )
         except OSError as exc:
             self._unusable(exc, "copying a cached layer out")
             _empty(destination)

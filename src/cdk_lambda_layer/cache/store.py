@@ -85,15 +85,18 @@ def _copy_zip_checked(source: Path, target: Path, expected: dict[str, Any]) -> b
     return done
 
 
-def _unpack_checked(source: Path, destination: Path, document: dict[str, Any], zip_to: Path | None) -> bool:
-    """A zip-form entry restored: its layer.zip copied out (to ``zip_to``, else to a private scratch
-    folder), hashed on the way, and unpacked from that copy (never from the cache, which could change
-    between the check and the read), to no more bytes than the layer recorded; False (the destination
-    emptied, no zip left behind) if it is not exactly the zip entry.json names."""
-    sizes = (document.get("manifest") or {}).get("sizes") or {}
-    limit = sizes.get("unzipped_bytes")
-    with tempfile.TemporaryDirectory(prefix="cdk-layer-restore-") as scratch:
-        copy = zip_to if zip_to is not None else Path(scratch) / ZIP_FILE
+def _unpack_checked(
+    source: Path, destination: Path, document: dict[str, Any], zip_to: Path | None, scratch: Path | None
+) -> bool:
+    """A zip-form entry restored: its layer.zip copied out (to ``zip_to``, else to a private folder in
+    ``scratch``, the build's own, so a killed build leaves it where the build's sweep finds it and a small
+    system temp folder costs no hit), hashed on the way, and unpacked from that copy (never from the
+    cache, which could change between the check and the read), to no more bytes than the layer recorded;
+    False (the destination emptied, no zip left behind) if it is not exactly the zip entry.json names."""
+    sizes = (document.get("manifest") or {}).get("sizes")
+    limit = sizes.get("unzipped_bytes") if isinstance(sizes, dict) else None  # not a dict: damage, not a crash
+    with tempfile.TemporaryDirectory(prefix="cdk-layer-restore-", dir=scratch) as private:
+        copy = zip_to if zip_to is not None else Path(private) / ZIP_FILE
         if not isinstance(limit, int) or not _copy_zip_checked(source, copy, document["zip"]):
             return False
         try:
@@ -172,11 +175,19 @@ class LayerCache:
 
     # -- use ---------------------------------------------------------------------------------
     def restore(
-        self, fingerprint: str, destination: Path, *, zip_to: Path | None = None, zip_level: int | None = None
+        self,
+        fingerprint: str,
+        destination: Path,
+        *,
+        zip_to: Path | None = None,
+        zip_level: int | None = None,
+        scratch: Path | None = None,
     ) -> Restored | None:
         """Copy the cached python/ tree (and layer.zip, when asked and cached at that level) out; None on a miss.
 
-        Call under ``lock(fingerprint)``. A damaged entry is removed and reported as a miss.
+        Call under ``lock(fingerprint)``. A damaged entry is removed and reported as a miss. ``scratch``: a
+        folder of the build's for the copy of a zip-form entry's zip that is not ``zip_to`` (default: the
+        system's temporary folder).
         """
         entry = self._entry(fingerprint)
         if not entry.complete:
@@ -186,7 +197,7 @@ class LayerCache:
         cached_zip = (document or {}).get("zip") or {}
         zipped = zip_to is not None and cached_zip.get("level") == zip_level
         if document is not None and is_zip_form(document):
-            intact = _unpack_checked(entry.layer_zip, destination, document, zip_to if zipped else None)
+            intact = _unpack_checked(entry.layer_zip, destination, document, zip_to if zipped else None, scratch)
         else:
             # Checked while copied (one read per file); the zip only when it is used (is_intact checks all).
             intact = document is not None and _copy_checked(entry.python, destination, document["files"])
@@ -231,7 +242,7 @@ class LayerCache:
 
         def fill(temp: Path) -> dict[str, Any]:
             if layer_zip is not None:
-                return {"form": ZIP_FORM, "files": {}, "zip": self._copy_zip(layer_zip, temp, level=zip_level)}
+                return {"form": ZIP_FORM, "files": None, "zip": self._copy_zip(layer_zip, temp, level=zip_level)}
             return {"files": copy_tree(python, temp / "python"), "zip": None}
 
         self._add(fingerprint, metadata, fill)

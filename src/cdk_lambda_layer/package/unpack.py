@@ -3,10 +3,11 @@
 A zip from elsewhere (the remote cache) decides what lands on disk, so every member is checked before
 a byte is written: under ``python/``, every part of its name a plain name (no absolute path, no empty
 part as in ``python//etc``, no ``.`` or ``..``, no backslash), no link or special file (the mode in its
-external attributes), no name twice, no file where another member needs a folder, nothing before the
-first member or after the last (a self-extracting stub, a comment), a size within the caller's limit;
-each file is created exclusively (never through a link) with 0644 or 0755, as the zip writer
-(archive.py) sets them, and hashed as it is written, so the caller gets the tree's listing for free.
+external attributes), no encrypted or patched member, no name twice, no file where another member needs
+a folder, nothing before the first member or after the last (a self-extracting stub, a comment), a size
+within the caller's limit; each file is created exclusively (never through a link) with 0644 or 0755, as
+the zip writer (archive.py) sets them, and hashed as it is written, so the caller gets the tree's listing
+for free.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import hashlib
 import os
 import stat
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -24,6 +26,9 @@ from .archive import layer_mode
 #: At most this many members: a layer of 250 MB holds tens of thousands of files, not millions.
 MAX_MEMBERS = 500_000
 _BLOCK = 1 << 20
+#: General-purpose flags a layer.zip never sets: encrypted, patched data, strong encryption (zipfile
+#: raises RuntimeError or NotImplementedError on them, which no caller expects of a bad zip).
+_UNREADABLE_FLAGS = 0x1 | 0x20 | 0x40
 
 
 def _member_problem(info: zipfile.ZipInfo, seen: set[str]) -> str | None:
@@ -41,6 +46,8 @@ def _member_problem(info: zipfile.ZipInfo, seen: set[str]) -> str | None:
         return f"{name!r} is not a regular file (mode {oct(info.external_attr >> 16)})"
     if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
         return f"{name!r} uses a compression a layer.zip never uses"
+    if info.flag_bits & _UNREADABLE_FLAGS:
+        return f"{name!r} is encrypted or patched (flags {info.flag_bits:#x})"
     return None
 
 
@@ -97,7 +104,7 @@ def unpack_layer_zip(zip_path: Path, destination: Path, *, max_bytes: int, liste
                 target = destination.joinpath(*relative.split("/"))  # plain parts (checked): always inside
                 target.parent.mkdir(parents=True, exist_ok=True)
                 listing[relative] = _extract(archive, info, target, listed)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError) as exc:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError, zlib.error) as exc:
         raise VerificationError(f"the layer.zip cannot be read ({exc})") from exc
     return dict(sorted(listing.items())) if listed else {}
 
