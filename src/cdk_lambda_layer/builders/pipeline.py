@@ -18,8 +18,9 @@ from typing import Any, Protocol
 
 from ..cache.remote.location import RemoteLocation
 from ..cache.remote.session import RemoteSession, scratch_cache
+from ..cache.restore import Restored
 from ..cache.session import CacheSession, open_session
-from ..cache.store import LayerCache, Restored
+from ..cache.store import LayerCache
 from ..core.copy import copy_tree, is_fresh_folder, move_tree
 from ..core.files import walk_files
 from ..errors import BuildFolderError, LayerBuildError, ToolNotFoundError

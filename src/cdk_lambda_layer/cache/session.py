@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CacheFolderError
-from .store import LayerCache, Restored, _empty
+from .restore import Restored, empty
+from .store import LayerCache
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ class CacheSession:
             )
         except OSError as exc:
             self._unusable(exc, "copying a cached layer out")
-            _empty(destination)
+            empty(destination)
             if zip_to is not None:
                 zip_to.unlink(missing_ok=True)
             return None
