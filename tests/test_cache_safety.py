@@ -427,3 +427,39 @@ def test_a_cached_zip_that_cannot_be_inflated_is_damage_not_a_crash(project_copy
     assert not rebuilt.cached
     (entry,) = LayerCache(isolated_layer_cache).entries()
     assert entry.is_intact()
+
+
+@pytest.mark.parametrize("change", ["made-executable", "no-longer-executable"])
+def test_a_tree_entry_whose_executable_bits_changed_is_never_used(project_copy, isolated_layer_cache, change):
+    """A tree entry's listing of sizes and hashes says nothing of modes: it lists its executable files, and a
+    file made executable in the cache (or one that lost its bit) makes the entry damaged, so the asset gets
+    the modes the build gave it."""
+    project = project_copy("uv_app")
+    first = UVBasedLambdaLayerLocalBuilder(project, python="3.12", make_zip=False).run()
+    modes = {p.relative_to(first.python_dir): p.stat().st_mode & 0o777 for p in first.python_dir.rglob("*")}
+    (entry,) = LayerCache(isolated_layer_cache).entries()
+    listed = json.loads((entry.path / "entry.json").read_text())["executables"]
+    assert listed and all(name.endswith(".so") for name in listed)
+    if change == "made-executable":
+        (next(entry.python.rglob("*.py"))).chmod(0o755)
+    else:
+        (entry.python / listed[0]).chmod(0o644)
+    assert not entry.is_intact()
+    again = UVBasedLambdaLayerLocalBuilder(project, python="3.12", make_zip=False).run()
+    assert not again.cached
+    assert {p.relative_to(again.python_dir): p.stat().st_mode & 0o777 for p in again.python_dir.rglob("*")} == modes
+    (entry,) = LayerCache(isolated_layer_cache).entries()
+    assert entry.is_intact()
+
+
+def test_a_tree_entry_that_lists_no_executables_is_rebuilt_once(project_copy, isolated_layer_cache):
+    """A tree entry written before entries listed their executable files holds no word on modes: it is
+    rebuilt (once), not trusted."""
+    project = project_copy("uv_app")
+    UVBasedLambdaLayerLocalBuilder(project, python="3.12", make_zip=False).run()
+    (entry,) = LayerCache(isolated_layer_cache).entries()
+    document = json.loads((entry.path / "entry.json").read_text())
+    del document["executables"]
+    (entry.path / "entry.json").write_text(json.dumps(document))
+    assert not UVBasedLambdaLayerLocalBuilder(project, python="3.12", make_zip=False).run().cached
+    assert UVBasedLambdaLayerLocalBuilder(project, python="3.12", make_zip=False).run().cached

@@ -16,11 +16,12 @@ import json
 import os
 import shutil
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..core.files import open_regular, walk_files
+from ..core.files import open_regular, walk_files, walk_stats
 from ..errors import VerificationError
 
 ENTRY_FILE = "entry.json"
@@ -71,9 +72,24 @@ def private_folders(folder: Path) -> None:
         path.chmod(FOLDER_MODE)
 
 
-def refuse_foreign(_name: str, info: os.stat_result) -> str | None:
-    """``refusal`` in the shape copy_tree's ``refuse`` takes."""
-    return refusal(info)
+def executables(tree: Path) -> list[str]:
+    """The relative paths of ``tree``'s files its owner may execute: a tree entry lists them, since its
+    listing of sizes and hashes says nothing of modes, and a ``chmod +x`` in the cache must not reach a
+    layer."""
+    return sorted(path.relative_to(tree).as_posix() for path, info in walk_stats(tree) if info.st_mode & stat.S_IXUSR)
+
+
+def refuse_changed(listed: list[str]) -> Callable[[str, os.stat_result], str | None]:
+    """copy_tree's ``refuse`` for a tree entry: ``refusal``, and a file whose executable bit is not the
+    one the entry was stored with."""
+    wanted = frozenset(listed)
+
+    def refuse(name: str, info: os.stat_result) -> str | None:
+        if stat.S_ISREG(info.st_mode) and bool(info.st_mode & stat.S_IXUSR) != (name in wanted):
+            return "executable where it was not, or not where it was"
+        return refusal(info)
+
+    return refuse
 
 
 def read_own(path: Path) -> bytes:
@@ -154,7 +170,11 @@ class CacheEntry(EntryFolder):
             document = self.checked_metadata()
             if document is not None and is_zip_form(document):
                 return not os.path.lexists(self.python)
-            return document is not None and tree_listing(self.python) == document["files"]
+            return (
+                document is not None
+                and tree_listing(self.python) == document["files"]
+                and executables(self.python) == document["executables"]
+            )
         except (OSError, ValueError, KeyError, TypeError, VerificationError):
             return False
 
@@ -195,6 +215,9 @@ def _well_formed(document: Any) -> bool:
         return False
     zip_form, files = is_zip_form(document), document.get("files")
     if not (files is None if zip_form else isinstance(files, dict)):
+        return False
+    runnable = document.get("executables")  # a tree's modes (none in the zip form: the zip has them)
+    if not zip_form and not (isinstance(runnable, list) and all(isinstance(n, str) for n in runnable)):
         return False
     listed = all(
         isinstance(v, list) and len(v) == 2 and isinstance(v[0], int) and isinstance(v[1], str)

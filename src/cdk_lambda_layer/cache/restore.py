@@ -17,7 +17,7 @@ from typing import Any
 from ..core.copy import copy_file, copy_tree, is_fresh_folder
 from ..errors import VerificationError
 from ..package.unpack import unpack_layer_zip
-from .entry import ZIP_FILE, CacheEntry, is_zip_form, refusal, refuse_foreign
+from .entry import ZIP_FILE, CacheEntry, is_zip_form, refusal, refuse_changed
 
 
 @dataclass(frozen=True)
@@ -46,21 +46,22 @@ def take_out(
         intact = _unpack_checked(entry.layer_zip, destination, document, zip_to if zipped else None, scratch)
     else:
         # Checked while copied (one read per file); the zip only when it is used (is_intact checks all).
-        intact = document is not None and _copy_checked(entry.python, destination, document["files"])
+        intact = document is not None and _copy_checked(entry.python, destination, document)
         if intact and zipped and not _copy_zip_checked(entry.layer_zip, zip_to, cached_zip):  # type: ignore[arg-type]
             intact = False
             empty(destination)  # the tree alone must not stay: a rebuild would install on top of it
     return Restored(metadata=document, zipped=zipped) if intact and document is not None else None
 
 
-def _copy_checked(source: Path, destination: Path, expected: dict[str, Any]) -> bool:
-    """Copy a cached tree out, checking it on the way; False if it is not exactly ``expected``.
+def _copy_checked(source: Path, destination: Path, document: dict[str, Any]) -> bool:
+    """Copy a cached tree out, checking it on the way; False if it is not exactly what ``document``
+    (entry.json) lists, executable bits included.
 
     One read per file instead of a check pass and a copy pass. On False (a changed, extra, missing
-    or unreadable file, a link, a special file) the destination is emptied again.
+    or unreadable file, a link, a special file, a changed mode) the destination is emptied again.
     """
     try:
-        copy_tree(source, destination, expected, refuse=refuse_foreign)
+        copy_tree(source, destination, document["files"], refuse=refuse_changed(document["executables"]))
         return True
     except VerificationError:  # damaged (errors writing the destination are the disk's: they propagate)
         empty(destination)

@@ -38,6 +38,7 @@ from .entry import (
     ZIP_FORM,
     CacheEntry,
     _well_formed,
+    executables,
     file_sha256,
     private_folders,
 )
@@ -154,7 +155,8 @@ class LayerCache:
         def fill(temp: Path) -> dict[str, Any]:
             if layer_zip is not None:
                 return {"form": ZIP_FORM, "files": None, "zip": self._copy_zip(layer_zip, temp, level=zip_level)}
-            return {"files": copy_tree(python, temp / "python"), "zip": None}
+            files = copy_tree(python, temp / "python")
+            return {"files": files, "executables": executables(temp / "python"), "zip": None}
 
         self._add(fingerprint, metadata, fill)
 
@@ -181,6 +183,7 @@ class LayerCache:
             info = (temp / ZIP_FILE).stat()
             return {
                 "files": files,
+                "executables": executables(temp / "python"),
                 "zip": {"size": info.st_size, "sha256": file_sha256(temp / ZIP_FILE), "level": zip_level},
             }
 
