@@ -463,3 +463,25 @@ def test_a_tree_entry_that_lists_no_executables_is_rebuilt_once(project_copy, is
     (entry.path / "entry.json").write_text(json.dumps(document))
     assert not UVBasedLambdaLayerLocalBuilder(project, python="3.12", make_zip=False).run().cached
     assert UVBasedLambdaLayerLocalBuilder(project, python="3.12", make_zip=False).run().cached
+
+
+@pytest.mark.parametrize("mode", ["0600", "0640", "0655", "0444"])
+def test_a_tree_entry_file_whose_mode_changed_is_never_used(project_copy, isolated_layer_cache, tmp_path, mode):
+    """Not the owner's execute bit alone: a cached file made unreadable to others (a layer is read by another
+    user than the one who built it) or executable by its group is damage, and the asset (the construct's
+    path: copy_python_to, not published) gets exactly the modes of a build from scratch."""
+    project = project_copy("uv_app")
+
+    def asset(name: str) -> dict[Path, int]:
+        folder = tmp_path / name / "python"
+        UVBasedLambdaLayerLocalBuilder(project, python="3.12", make_zip=False).run(copy_python_to=folder, publish=False)
+        return {p.relative_to(folder): p.stat().st_mode & 0o7777 for p in folder.rglob("*") if p.is_file()}
+
+    built = asset("built")
+    (entry,) = LayerCache(isolated_layer_cache).entries()
+    next(entry.python.rglob("*.py")).chmod(int(mode, 8))
+    assert not entry.is_intact()
+    assert asset("again") == built
+    (entry,) = LayerCache(isolated_layer_cache).entries()
+    assert entry.is_intact()
+    assert asset("hit") == built

@@ -80,13 +80,16 @@ def executables(tree: Path) -> list[str]:
 
 
 def refuse_changed(listed: list[str]) -> Callable[[str, os.stat_result], str | None]:
-    """copy_tree's ``refuse`` for a tree entry: ``refusal``, and a file whose executable bit is not the
-    one the entry was stored with."""
+    """copy_tree's ``refuse`` for a tree entry: ``refusal``, and a file whose mode is not the one the entry
+    was stored with: 0755 if listed, else 0644 (a tree entry's files are the build's, modes normalized).
+    Every bit counts, not the owner's execute bit alone: a copy keeps the mode it finds, and a 0600 or
+    0655 file in the cache would reach the asset as it is."""
     wanted = frozenset(listed)
 
     def refuse(name: str, info: os.stat_result) -> str | None:
-        if stat.S_ISREG(info.st_mode) and bool(info.st_mode & stat.S_IXUSR) != (name in wanted):
-            return "executable where it was not, or not where it was"
+        stored = 0o755 if name in wanted else 0o644
+        if stat.S_ISREG(info.st_mode) and stat.S_IMODE(info.st_mode) != stored:
+            return f"mode {stat.S_IMODE(info.st_mode):o}, not the {stored:o} it was stored with"
         return refusal(info)
 
     return refuse
@@ -170,11 +173,12 @@ class CacheEntry(EntryFolder):
             document = self.checked_metadata()
             if document is not None and is_zip_form(document):
                 return not os.path.lexists(self.python)
-            return (
-                document is not None
-                and tree_listing(self.python) == document["files"]
-                and executables(self.python) == document["executables"]
-            )
+            if document is None or tree_listing(self.python) != document["files"]:
+                return False
+            refuse = refuse_changed(document["executables"])
+            stats = walk_stats(self.python)
+            changed = any(refuse(path.relative_to(self.python).as_posix(), info) for path, info in stats)
+            return not changed and executables(self.python) == document["executables"]
         except (OSError, ValueError, KeyError, TypeError, VerificationError):
             return False
 
