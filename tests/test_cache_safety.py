@@ -485,3 +485,26 @@ def test_a_tree_entry_file_whose_mode_changed_is_never_used(project_copy, isolat
     (entry,) = LayerCache(isolated_layer_cache).entries()
     assert entry.is_intact()
     assert asset("hit") == built
+
+
+def test_a_chmod_racing_a_tree_entry_copy_never_reaches_the_layer(project_copy, isolated_layer_cache, monkeypatch):
+    """The modes are judged on the walk's lstat and the copy takes the mode of the file it opens: a chmod
+    between the two (the file made executable just before it is read) makes the entry damaged, not a hit
+    with the new mode."""
+    import cdk_lambda_layer.core.copy as copy_module
+
+    project = project_copy("uv_app")
+    UVBasedLambdaLayerLocalBuilder(project, python="3.12", make_zip=False).run()
+    (entry,) = LayerCache(isolated_layer_cache).entries()
+    victim = next(entry.python.rglob("*.py"))
+    opened = copy_module.open_regular
+
+    def racing(path, *, dir_fd=None):
+        if dir_fd is not None and os.path.samestat(os.fstat(dir_fd), victim.parent.stat()) and path == victim.name:
+            victim.chmod(0o755)
+        return opened(path, dir_fd=dir_fd)
+
+    monkeypatch.setattr(copy_module, "open_regular", racing)
+    again = UVBasedLambdaLayerLocalBuilder(project, python="3.12", make_zip=False).run()
+    assert not again.cached
+    assert (again.python_dir / victim.relative_to(entry.python)).stat().st_mode & 0o777 == 0o644

@@ -162,11 +162,13 @@ def copy_file(
 ) -> list[Any]:
     """Copy one regular file with its permission bits (setuid/setgid/sticky dropped: a layer needs
     none); [size, sha256] of the bytes copied. ``seen``: the lstat the caller's walk made; the file
-    opened must be that one. ``dir_fd``: open ``source``'s name relative to that folder descriptor."""
+    opened must be that one, mode unchanged. ``dir_fd``: open ``source``'s name relative to that folder descriptor."""
     fd = open_regular(source.name if dir_fd is not None else source, dir_fd=dir_fd)
     try:
         info = os.fstat(fd)
-        if seen is not None and _identity(info) != _identity(seen):
+        if seen is not None and (_identity(info) != _identity(seen) or info.st_mode != seen.st_mode):
+            # Another file, or a chmod since the walk (whose lstat the caller's ``refuse`` judged): the copy
+            # gets the mode it opens, which must be the one that was checked.
             raise VerificationError(f"{source} is not the file it was a moment ago")
         out = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
         try:
