@@ -508,3 +508,25 @@ def test_a_chmod_racing_a_tree_entry_copy_never_reaches_the_layer(project_copy, 
     again = UVBasedLambdaLayerLocalBuilder(project, python="3.12", make_zip=False).run()
     assert not again.cached
     assert (again.python_dir / victim.relative_to(entry.python)).stat().st_mode & 0o777 == 0o644
+
+
+@pytest.mark.parametrize("change", ["names-a-missing-file", "a-duplicate", "unsorted"])
+def test_a_tree_entry_whose_executables_list_is_not_its_own_is_rebuilt(project_copy, isolated_layer_cache, change):
+    """A list of executables that names a file the listing does not, twice, or out of order is not one this
+    library wrote: a restore treats the entry as damaged, as ``is_intact`` (``cache verify``) does."""
+    project = project_copy("uv_app")
+    UVBasedLambdaLayerLocalBuilder(project, python="3.12", make_zip=False).run()
+    (entry,) = LayerCache(isolated_layer_cache).entries()
+    document = json.loads((entry.path / "entry.json").read_text())
+    listed = document["executables"]
+    assert len(listed) > 1
+    document["executables"] = {
+        "names-a-missing-file": sorted([*listed, "orjson/../setuid.so"]),
+        "a-duplicate": sorted([*listed, listed[0]]),
+        "unsorted": listed[::-1],
+    }[change]
+    (entry.path / "entry.json").write_text(json.dumps(document))
+    assert not entry.is_intact()
+    assert not UVBasedLambdaLayerLocalBuilder(project, python="3.12", make_zip=False).run().cached
+    (entry,) = LayerCache(isolated_layer_cache).entries()
+    assert entry.is_intact()

@@ -221,7 +221,12 @@ def _well_formed(document: Any) -> bool:
     if not (files is None if zip_form else isinstance(files, dict)):
         return False
     runnable = document.get("executables")  # a tree's modes (none in the zip form: the zip has them)
-    if not zip_form and not (isinstance(runnable, list) and all(isinstance(n, str) for n in runnable)):
+    if not zip_form and not (
+        isinstance(runnable, list)
+        and all(isinstance(n, str) for n in runnable)
+        and runnable == sorted(set(runnable))  # as ``executables`` writes it: what is_intact compares
+        and set(runnable) <= files.keys()
+    ):
         return False
     listed = all(
         isinstance(v, list) and len(v) == 2 and isinstance(v[0], int) and isinstance(v[1], str)
