@@ -313,13 +313,15 @@ def test_a_hit_checks_each_file_as_it_copies_and_keeps_the_entry_on_a_disk_error
     UVBasedLambdaLayerLocalBuilder(project_copy("uv_app"), python="3.12", cache_dir=cache_dir, make_zip=False).run()
     cache = LayerCache(cache_dir)
     (entry,) = cache.entries()
-    some = next(entry.python.rglob("*.py"))
-    some.chmod(0o640)
     document = json.loads((entry.path / "entry.json").read_text())
+    runnable = entry.python / document["executables"][0]
 
     listing = copy_tree(entry.python, tmp_path / "copy")
     assert listing == tree_listing(tmp_path / "copy") == document["files"]
-    assert (tmp_path / "copy" / some.relative_to(entry.python)).stat().st_mode & 0o777 == 0o640
+    modes = {p.relative_to(entry.python): p.stat().st_mode & 0o777 for p in entry.python.rglob("*") if p.is_file()}
+    copied = {p.relative_to(tmp_path / "copy"): p.stat().st_mode & 0o777 for p in (tmp_path / "copy").rglob("*")}
+    assert {k: v for k, v in copied.items() if (tmp_path / "copy" / k).is_file()} == modes
+    assert modes[runnable.relative_to(entry.python)] == 0o755 and set(modes.values()) == {0o644, 0o755}
 
     blocker = tmp_path / "a-file"
     blocker.write_text("")
