@@ -136,6 +136,8 @@ def _tamper(entry: PackageEntry, how: str) -> None:
         entry.path.symlink_to(target)
     elif how == "executable-bit":  # content intact; the zip would give the file 0755 instead of 0644
         path.chmod(0o755)
+    elif how == "owner-only":  # content intact; a 0600 file in a layer cannot be read by Lambda's runtime user
+        path.chmod(0o600)
     elif how == "hard-link":  # the same bytes, but another name of the file outside the cache
         outside = entry.path.parents[2] / "host-file"
         outside.write_bytes(path.read_bytes())
@@ -168,6 +170,7 @@ def _tamper(entry: PackageEntry, how: str) -> None:
         "extra-file",
         "entry-link",
         "executable-bit",
+        "owner-only",
         "hard-link",
         "world-writable-file",
         "world-writable-folder",

@@ -80,8 +80,9 @@ def executables(tree: Path) -> list[str]:
 
 
 def refuse_changed(listed: list[str]) -> Callable[[str, os.stat_result], str | None]:
-    """copy_tree's ``refuse`` for a tree entry: ``refusal``, and a file whose mode is not the one the entry
-    was stored with: 0755 if listed, else 0644 (a tree entry's files are the build's, modes normalized).
+    """copy_tree's ``refuse`` for a cached tree (a layer entry's, a package entry's): ``refusal``, and a
+    file whose mode is not the one the entry was stored with: 0755 if listed, else 0644 (both caches
+    write their trees with the modes the zip gives them).
     Every bit counts, not the owner's execute bit alone: a copy keeps the mode it finds, and a 0600 or
     0655 file in the cache would reach the asset as it is."""
     wanted = frozenset(listed)
@@ -175,10 +176,11 @@ class CacheEntry(EntryFolder):
                 return not os.path.lexists(self.python)
             if document is None or tree_listing(self.python) != document["files"]:
                 return False
+            # the listed executables are files of the listing (_well_formed): exact modes say the rest
             refuse = refuse_changed(document["executables"])
-            stats = walk_stats(self.python)
-            changed = any(refuse(path.relative_to(self.python).as_posix(), info) for path, info in stats)
-            return not changed and executables(self.python) == document["executables"]
+            return not any(
+                refuse(path.relative_to(self.python).as_posix(), info) for path, info in walk_stats(self.python)
+            )
         except (OSError, ValueError, KeyError, TypeError, VerificationError):
             return False
 

@@ -6,7 +6,8 @@ for each zip level the members file: its size, sha256 and where each file's raw 
 it, with the CRC-32s of the file and of the stream. An entry is used only when it is a real folder
 holding nothing else, its key and inputs are the ones asked for, it and everything in it are this
 user's alone (no other owner, nothing writable by others, no hard link: cache/entry.py), and every
-file it hands out matches its listing, executable bit included, as it is copied (store.py); the
+file it hands out matches its listing, with the mode it was stored with (0644, 0755 when listed
+executable), as it is copied (store.py); the
 members are checked by sha256 as they are read and each stream against its two CRC-32s, the file's
 computed from the bytes in the layer (package/archive.py Stream).
 """
@@ -17,7 +18,6 @@ import json
 import os
 import re
 import stat
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,22 +79,6 @@ class PackageEntry(EntryFolder):
             return document
         except (OSError, ValueError, KeyError, TypeError, AttributeError, VerificationError):
             return None
-
-
-def refuse_in_tree(document: dict[str, Any]) -> Callable[[str, os.stat_result], str | None]:
-    """What copy_tree must refuse in an entry's tree: anything not this user's alone (``refusal``), and a
-    file whose executable bit is not the one its listing gives it."""
-    executable = frozenset(document["executable"])
-
-    def refuse(name: str, info: os.stat_result) -> str | None:
-        reason = refusal(info)
-        if reason is not None or not stat.S_ISREG(info.st_mode):
-            return reason
-        if bool(info.st_mode & stat.S_IXUSR) == (name in executable):
-            return None
-        return "not executable, though listed so" if name in executable else "executable, though its listing says not"
-
-    return refuse
 
 
 def _holds(files: dict[str, Any], key: PackageKey) -> bool:

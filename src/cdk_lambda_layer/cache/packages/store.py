@@ -29,10 +29,10 @@ from ...errors import CacheFolderError, VerificationError
 from ...install.inventory import record_rows
 from ...package.archive import Stream, layer_mode
 from .. import ownership
-from ..entry import private_folders
+from ..entry import private_folders, refuse_changed
 from ..ownership import _TMP_PREFIX, _still_at
 from . import members
-from .entry import ENTRY_FILE, TREE, PackageEntry, refuse_in_tree
+from .entry import ENTRY_FILE, TREE, PackageEntry
 from .key import PackageKey
 
 logger = logging.getLogger(__name__)
@@ -109,7 +109,14 @@ class PackageCache:
         every .pyc beside its source must carry, with its source's hash."""
         entry = self.entry(key.digest)
         try:
-            copy_tree(entry.tree, destination, document["files"], skip=skip, refuse=refuse_in_tree(document), workers=1)
+            copy_tree(
+                entry.tree,
+                destination,
+                document["files"],
+                skip=skip,
+                refuse=refuse_changed(document["executable"]),
+                workers=1,
+            )
             check_against_record(destination, document["files"])
             if pyc is not None:
                 check_pycs(destination, document["files"], *pyc)
