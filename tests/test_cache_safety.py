@@ -410,6 +410,28 @@ def _unreadable_zip(damage: str) -> bytes:
     return bytes(data)
 
 
+@pytest.mark.parametrize(
+    ("damage", "said"),
+    [
+        ("encrypted", r"'python/mod\.py' is encrypted or patched \(flags 0x1\)"),
+        ("patched", r"'python/mod\.py' is encrypted or patched \(flags 0x20\)"),
+        ("bad deflate data", r"the layer\.zip cannot be read \("),
+    ],
+)
+def test_an_unreadable_zip_member_is_named_and_nothing_is_written(tmp_path, damage, said):
+    """The reason a zip is refused names the member and what is wrong with it (it reaches the remote
+    cache's warning and the log of a rebuilt entry); a flag is refused before any file is written (bad
+    deflate data shows only while inflating: the caller empties the folder)."""
+    from cdk_lambda_layer.package.unpack import unpack_layer_zip
+
+    layer = tmp_path / "layer.zip"
+    layer.write_bytes(_unreadable_zip(damage))
+    with pytest.raises(VerificationError, match=said):
+        unpack_layer_zip(layer, tmp_path / "python", max_bytes=10**9)
+    if damage != "bad deflate data":
+        assert not (tmp_path / "python").exists() or not any((tmp_path / "python").rglob("*"))
+
+
 @pytest.mark.parametrize("damage", ["encrypted", "patched", "bad deflate data"])
 def test_a_cached_zip_that_cannot_be_inflated_is_damage_not_a_crash(project_copy, isolated_layer_cache, damage):
     """A zip-form entry whose layer.zip matches its entry.json but cannot be read (zipfile raises
