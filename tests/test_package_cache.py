@@ -201,6 +201,58 @@ def test_a_damaged_entry_is_never_used_and_is_rebuilt(warm, tmp_path, how):
     assert again.manifest["package_cache"]["reused"] == ["idna"]  # the repaired entry serves the next build
 
 
+def _edit_in_place(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[:-1] + (b"#" if data[-1:] != b"#" else b" "))  # same size, other bytes
+
+
+def _swap_for_a_copy(path: Path) -> None:
+    data = path.read_bytes()
+    twin = path.with_name(path.name + ".twin")
+    twin.write_bytes(data[:-1] + (b"#" if data[-1:] != b"#" else b" "))
+    os.utime(twin, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns))  # even the modification time kept
+    os.replace(twin, path)
+
+
+@pytest.mark.parametrize("change", [_edit_in_place, _swap_for_a_copy], ids=["edited-in-place", "swapped"])
+@pytest.mark.parametrize("overlap", ["1", "0"], ids=["overlapped", "one-after-another"])
+def test_a_reused_file_changed_after_its_copy_is_hashed_again_and_refused(warm, tmp_path, monkeypatch, change, overlap):
+    """The RECORD check trusts the hash a copy out of the package cache computed only while the file is
+    untouched since (core/digests.py); a file changed between the copy and the checks is read again."""
+    from cdk_lambda_layer.builders import host_steps
+    from cdk_lambda_layer.errors import VerificationError
+
+    project, cache = warm
+    monkeypatch.setenv("CDK_LAYER_OVERLAP", overlap)
+    finish = host_steps.HostSteps.finish
+
+    def changed_then_finish(self, work):
+        time.sleep(0.02)  # past the clock tick of the copy (the window core/digests.py names)
+        change(work.python / "idna" / "core.py")  # a reused package's file, copied in a moment ago
+        return finish(self, work)
+
+    monkeypatch.setattr(host_steps.HostSteps, "finish", changed_then_finish)
+    with pytest.raises(VerificationError, match=r"RECORD says: idna/core\.py \(idna\)"):
+        build(project, cache, tmp_path / "b2")
+    assert not (tmp_path / "b2" / "layer.zip").exists()
+
+
+def test_a_known_digest_holds_only_while_the_file_is_untouched(tmp_path):
+    from cdk_lambda_layer.core.digests import KnownDigests
+
+    known, path = KnownDigests(), tmp_path / "module.py"
+    path.write_bytes(b"x = 1\n")
+    known.note(path, path.stat(), "ab" * 32)
+    assert known.get(path, path.lstat()) == "ab" * 32
+    path.chmod(0o600)
+    assert known.get(path, path.lstat()) is None  # a chmod moves the change time
+    known.note(path, path.stat(), "ab" * 32)
+    with path.open("r+b") as handle:
+        handle.write(b"y")
+    assert known.get(path, path.lstat()) is None
+    assert known.get(tmp_path / "other.py", path.lstat()) is None
+
+
 def test_a_fifo_in_place_of_an_entry_is_removed_without_waiting_on_it(tmp_path):
     import threading
 

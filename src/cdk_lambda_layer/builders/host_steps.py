@@ -119,8 +119,8 @@ class HostSteps:
             shutil.rmtree(work.root / scratch, ignore_errors=True)
         self._walk(work)
         if parallel.overlap():
-            files, packages = self._files(), self._packages
-            self._content = self.side.start(lambda: self._check_content(work, files, packages))
+            files, packages, known = self._files(), self._packages, self._known(self._stats)
+            self._content = self.side.start(lambda: self._check_content(work, files, packages, known))
         return reuse.bytecode_outcome(outcome)
 
     def _walk(self, work: LayerPathLayout) -> None:
@@ -131,6 +131,13 @@ class HostSteps:
 
     def _files(self) -> list[tuple[Path, int]]:
         return [(path, info.st_size) for path, info in self._stats]
+
+    def _known(self, stats: list[tuple[Path, os.stat_result]]) -> dict[Path, str] | None:
+        """The sha256 of the files copied out of the package cache that this walk shows unchanged since."""
+        if self.reuse is None or not len(self.reuse.known):
+            return None
+        known = self.reuse.known
+        return {path: digest for path, info in stats if (digest := known.get(path, info)) is not None}
 
     def _compile(self, site: Path) -> BytecodeOutcome:
         return compile_bytecode(site, self.target, self.options, jobs=parallel.jobs())
@@ -152,7 +159,7 @@ class HostSteps:
     def verify(self, work: LayerPathLayout) -> VerifyReport:
         content = self._content
         self._content = None
-        report = self._settling(lambda: content.result() if content is not None else self._check_content(work, None))
+        report = self._settling(lambda: content.result() if content is not None else self._check_now(work))
         verified = self._settling(
             lambda: final_report(work.python, self.options, report, self._files(), packages=self._packages)
         )
@@ -206,11 +213,19 @@ class HostSteps:
     def _check_content(
         self,
         work: LayerPathLayout,
-        files: list[tuple[Path, int]] | None,
+        files: list[tuple[Path, int]],
         packages: list[InstalledPackage] | None = None,
+        known: dict[Path, str] | None = None,
     ) -> ContentReport:
-        files = walk_files(work.python) if files is None else files
-        return check_content(work.python, self.target, self.options, files, expected=self.expected, packages=packages)
+        return check_content(
+            work.python, self.target, self.options, files, expected=self.expected, packages=packages, known=known
+        )
+
+    def _check_now(self, work: LayerPathLayout) -> ContentReport:
+        """The content checks after the import check, on a walk of their own (steps one after another)."""
+        stats = walk_stats(work.python)
+        files = [(path, info.st_size) for path, info in stats]
+        return self._check_content(work, files, known=self._known(stats))
 
     def _settling(self, action: Callable[[], object]):  # type: ignore[no-untyped-def]
         """Run ``action``; if it fails, wait for the side tasks first (none may outlive the build)."""

@@ -28,6 +28,7 @@ from packaging.utils import canonicalize_name
 
 from ..cache.packages.key import PackageKey, file_sha256, members_key
 from ..cache.packages.store import PackageCache
+from ..core.digests import KnownDigests
 from ..core.tools import find_uv, pip_version, tool_version
 from ..errors import CacheFolderError
 from ..install.local_packages import BuiltPackage
@@ -95,6 +96,8 @@ class PackageReuse:
         self.bytecode = bytecode
         self.members_key = members_key(zip_level) if zip_level is not None else None
         self.reused = Reused()
+        #: The sha256 of every file copied in, while it stays as copied (for the RECORD check of the layer).
+        self.known = KnownDigests()
         self.warnings: list[str] = []
         self.active = True
 
@@ -186,7 +189,9 @@ class PackageReuse:
     def _restore_one(self, key: PackageKey, document: dict[str, Any], destination: Path, skip: frozenset[str]) -> bool:
         try:
             with self.cache.lock(key.digest):
-                if self.cache.lookup(key) is None or not self.cache.restore(key, document, destination, skip, self.pyc):
+                if self.cache.lookup(key) is None or not self.cache.restore(
+                    key, document, destination, skip, self.pyc, self.known
+                ):
                     return False
                 if self.members_key is not None:
                     for name, blob in (self.cache.read_members(key, document, self.members_key) or {}).items():

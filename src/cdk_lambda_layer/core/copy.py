@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import VerificationError
+from .digests import KnownDigests
 from .files import open_regular, walk_stats
 
 _BLOCK = 1 << 20
@@ -35,6 +36,7 @@ def copy_tree(
     skip: frozenset[str] = frozenset(),
     refuse: Callable[[str, os.stat_result], str | None] | None = None,
     workers: int = 4,
+    known: KnownDigests | None = None,
 ) -> dict[str, list[Any]]:
     """Copy the layer tree ``source`` into ``destination`` (regular files only, links refused) and
     return what was written: relative path -> [size, sha256].
@@ -55,6 +57,8 @@ def copy_tree(
     they are entered).
     ``workers``: threads copying files at once (1: this thread only, for callers that copy several
     trees at once already).
+    ``known``: where each copy's sha256 is noted with the copy's stamp (core/digests.py), for checks of
+    the destination that would otherwise read it again.
     """
     seen = _first_walk(source)
     for name, info in seen.items() if refuse is not None else ():
@@ -65,7 +69,7 @@ def copy_tree(
     }:
         raise VerificationError(f"{source} does not hold the files its listing names")
     destination.mkdir(parents=True, exist_ok=True)
-    with _Copier(workers, source, expected) as copier:
+    with _Copier(workers, source, expected, known) as copier:
         for folder, _dirs, names, dir_fd in os.fwalk(source, follow_symlinks=False):
             relative = Path(folder).relative_to(source)
             if refuse is not None and (reason := refuse(_folder_name(relative), os.fstat(dir_fd))):
@@ -97,7 +101,10 @@ class _Copier:
 
     _HELD = 4
 
-    def __init__(self, workers: int, source: Path, expected: dict[str, list[Any]] | None) -> None:
+    def __init__(
+        self, workers: int, source: Path, expected: dict[str, list[Any]] | None, known: KnownDigests | None
+    ) -> None:
+        self.known = known
         self.pool = ThreadPoolExecutor(max_workers=workers) if workers > 1 else None
         self.source = source
         self.expected = expected
@@ -108,13 +115,14 @@ class _Copier:
         """Copy ``files`` (name, relative path, target, the walk's lstat) of ``folder``, open as ``dir_fd``."""
         if self.pool is None:
             for name, key, target, seen in files:
-                self._check(key, copy_file(folder / name, target, seen=seen, dir_fd=dir_fd))
+                self._check(key, copy_file(folder / name, target, seen=seen, dir_fd=dir_fd, known=self.known))
             return
         while len(self.pending) >= self._HELD:
             self._settle(self.pending.pop(0))
         held = os.dup(dir_fd)
         pool = self.pool
-        jobs = [(k, pool.submit(copy_file, folder / n, t, seen=s, dir_fd=held)) for n, k, t, s in files]
+        known = self.known
+        jobs = [(k, pool.submit(copy_file, folder / n, t, seen=s, dir_fd=held, known=known)) for n, k, t, s in files]
         self.pending.append((held, jobs))
 
     def _check(self, key: str, written: list[Any]) -> None:
@@ -158,11 +166,17 @@ def _first_walk(source: Path) -> dict[str, os.stat_result]:
 
 
 def copy_file(
-    source: Path, target: Path, seen: os.stat_result | None = None, *, dir_fd: int | None = None
+    source: Path,
+    target: Path,
+    seen: os.stat_result | None = None,
+    *,
+    dir_fd: int | None = None,
+    known: KnownDigests | None = None,
 ) -> list[Any]:
     """Copy one regular file with its permission bits (setuid/setgid/sticky dropped: a layer needs
     none); [size, sha256] of the bytes copied. ``seen``: the lstat the caller's walk made; the file
-    opened must be that one, mode unchanged. ``dir_fd``: open ``source``'s name relative to that folder descriptor."""
+    opened must be that one, mode unchanged. ``dir_fd``: open ``source``'s name relative to that folder descriptor.
+    ``known``: the copy's sha256 is noted there with its stamp (taken once its mode is set)."""
     fd = open_regular(source.name if dir_fd is not None else source, dir_fd=dir_fd)
     try:
         info = os.fstat(fd)
@@ -180,6 +194,8 @@ def copy_file(
                 while view:
                     view = view[os.write(out, view) :]
             os.fchmod(out, stat.S_IMODE(info.st_mode) & 0o777)
+            if known is not None:
+                known.note(target, os.fstat(out), digest.hexdigest())
         finally:
             os.close(out)
     finally:

@@ -76,16 +76,18 @@ def check_content(
     built_in_image: bool = False,
     expected: Mapping[str, str] | None = None,
     packages: list[InstalledPackage] | None = None,
+    known: Mapping[Path, str] | None = None,
 ) -> ContentReport:
     """Every check of the installed files but the size: exactly the plan, overlaps, RECORD hashes, tags,
     the ELF audit, Requires-Dist. ``files``: a walk of ``site``; files the bytecode step writes while
     this runs (``__pycache__``, which none of these checks reads) may be missing from it. ``packages``:
-    the distributions of that same walk, when the caller has them already."""
+    the distributions of that same walk, when the caller has them already. ``known``: sha256 of files
+    the build wrote and hashed itself, unchanged since that walk (verify/record.py)."""
     packages = installed_packages(site, files) if packages is None else packages
     if expected is not None:
         check_installed(packages, expected)
     check_overlaps(packages)
-    check_records(site, packages, {path for path, _size in files})
+    check_records(site, packages, {path for path, _size in files}, known)
     check_wheel_tags(packages, target, built_in_image=built_in_image)
     audit = audit_layer(site, target, files=files, packages=packages)
     if audit.errors:

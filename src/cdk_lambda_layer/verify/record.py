@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -41,12 +42,25 @@ def _digest(path: Path) -> str | None:
     return base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
 
 
-def check_records(site: Path, packages: list[InstalledPackage], present: set[Path]) -> None:
-    """Raise naming the files whose content is not what their RECORD says (``present``: the layer's files)."""
+def _encoded(sha256: str) -> str:
+    """A hex sha256 as RECORD writes it (urlsafe base64, no padding)."""
+    return base64.urlsafe_b64encode(bytes.fromhex(sha256)).rstrip(b"=").decode()
+
+
+def check_records(
+    site: Path, packages: list[InstalledPackage], present: set[Path], known: Mapping[Path, str] | None = None
+) -> None:
+    """Raise naming the files whose content is not what their RECORD says (``present``: the layer's files).
+
+    ``known``: the sha256 (hex) of files whose bytes the build hashed as it wrote them and which are
+    unchanged since (core/digests.py: copies out of the package cache); they are not read again."""
     listed = [(package.name, path, want) for package in packages for path, want in _listed(package, site)]
     listed = [item for item in listed if item[1] in present]
+    known = known or {}
+    unread = [path for _name, path, _want in listed if path not in known]
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # hashlib releases the GIL
-        digests = list(pool.map(_digest, (path for _name, path, _want in listed)))
+        read = dict(zip(unread, pool.map(_digest, unread), strict=True))
+    digests = [read[path] if path in read else _encoded(known[path]) for _name, path, _want in listed]
     changed = [
         f"{path.relative_to(site).as_posix()} ({name})"
         for (name, path, want), got in zip(listed, digests, strict=True)

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ...core.copy import copy_file, copy_tree
+from ...core.digests import KnownDigests
 from ...core.files import read_regular
 from ...core.locking import held_folder, is_abandoned, open_lock_file, remove_held, sweep, try_lock
 from ...errors import CacheFolderError, VerificationError
@@ -100,14 +101,17 @@ class PackageCache:
         destination: Path,
         skip: frozenset[str],
         pyc: tuple[bytes, int] | None = None,
+        known: KnownDigests | None = None,
     ) -> bool:
         """Copy the entry's tree into ``destination`` (the layer being assembled), checked against its
         listing as it is copied; paths in ``skip`` (the same file from another entry) are not copied.
         False when the tree is not exactly its listing: what was copied is removed again, and so is
         the entry. Under ``lock``. Errors writing ``destination`` (the disk's) propagate, after the
         same clean-up. ``pyc``: the target's magic number and the flags of its hash-based .pyc, which
-        every .pyc beside its source must carry, with its source's hash."""
+        every .pyc beside its source must carry, with its source's hash. ``known``: gets the sha256 of each
+        file copied (core/digests.py), once the whole tree passed."""
         entry = self.entry(key.digest)
+        copied = KnownDigests()
         try:
             copy_tree(
                 entry.tree,
@@ -115,11 +119,14 @@ class PackageCache:
                 document["files"],
                 skip=skip,
                 refuse=refuse_changed(document["executable"]),
-                workers=1,
+                workers=1,  # a few entries are copied at once already (builders/incremental.py)
+                known=copied,
             )
             check_against_record(destination, document["files"])
             if pyc is not None:
                 check_pycs(destination, document["files"], *pyc)
+            if known is not None:
+                known.update(copied)
             return True
         except VerificationError:
             _undo(destination, [name for name in document["files"] if name not in skip])
