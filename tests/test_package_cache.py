@@ -158,6 +158,9 @@ def _tamper(entry: PackageEntry, how: str) -> None:
         (entry.path / "entry.json").unlink()
     elif how == "garbage-json":
         (entry.path / "entry.json").write_text("{not json")
+    elif how == "garbled-elf-facts":  # ELF facts this library never writes: the entry is damaged, never trusted
+        document["native"] = {victim: {"machine": 3, "soname": None, "needed": [], "highest": {}}}
+        (entry.path / "entry.json").write_text(json.dumps(document))
 
 
 @pytest.mark.parametrize(
@@ -180,6 +183,7 @@ def _tamper(entry: PackageEntry, how: str) -> None:
         "entry-is-a-file",
         "half-written",
         "garbage-json",
+        "garbled-elf-facts",
     ],
 )
 def test_a_damaged_entry_is_never_used_and_is_rebuilt(warm, tmp_path, how):
@@ -235,6 +239,45 @@ def test_a_reused_file_changed_after_its_copy_is_hashed_again_and_refused(warm, 
     with pytest.raises(VerificationError, match=r"RECORD says: idna/core\.py \(idna\)"):
         build(project, cache, tmp_path / "b2")
     assert not (tmp_path / "b2" / "layer.zip").exists()
+
+
+def test_a_reused_shared_library_is_judged_by_the_facts_its_entry_kept(tmp_path, monkeypatch):
+    """The ELF audit still judges every library of the assembled layer, but one copied out of the package
+    cache, unchanged since, is not parsed again: its entry kept what the audit read from those bytes."""
+    import platform
+
+    from cdk_lambda_layer.verify.native import audit
+
+    cache = tmp_path / "cache"
+    project = uv_project(tmp_path / "project", ["markupsafe==2.1.5", "six==1.16.0"])
+    first = build(project, cache, tmp_path / "b1")
+    (entry,) = entries_of(cache, "markupsafe")
+    native = entry.metadata()["native"]
+    assert [name for name in native if name.startswith("markupsafe/_speedups")]
+    assert {facts["machine"] for facts in native.values()} == {platform.machine()}
+    uv_project(project, ["markupsafe==2.1.5", "six==1.17.0"])
+    parsed: list[Path] = []
+    read_elf = audit.read_elf
+    monkeypatch.setattr(audit, "read_elf", lambda path: parsed.append(path) or read_elf(path))
+    bumped = build(project, cache, tmp_path / "b2")
+    assert bumped.manifest["package_cache"] == {"reused": ["markupsafe"], "installed": ["six"]}
+    assert not [path for path in parsed if "markupsafe" in path.as_posix()]
+    assert bumped.layer_zip.read_bytes() == scratch_zip(project, tmp_path)
+    assert first.manifest["sizes"] != bumped.manifest["sizes"]  # six changed; markupsafe came from the cache
+
+    # The kept facts are judged against the runtime like parsed ones: facts saying the library needs a
+    # glibc newer than the runtime's fail the build (an entry is trusted as far as its listing is).
+    document = entry.metadata()
+    for facts in document["native"].values():
+        facts["highest"] = {"GLIBC": [2, 99]}
+    (entry.path / "entry.json").write_text(json.dumps(document))
+    for layer in cache.iterdir():  # the finished layers: the next build must assemble its layer again
+        if len(layer.name) == 64 and layer.is_dir():
+            subprocess.run(["rm", "-r", str(layer)], check=True)
+    from cdk_lambda_layer.errors import VerificationError
+
+    with pytest.raises(VerificationError, match=r"markupsafe/_speedups.*needs GLIBC_2\.99"):
+        build(project, cache, tmp_path / "b3")
 
 
 def test_a_known_digest_holds_only_while_the_file_is_untouched(tmp_path):

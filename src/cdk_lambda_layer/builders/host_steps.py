@@ -36,6 +36,7 @@ from ..package.archive import layer_entries, write_layer_zip
 from ..package.layout import LayerPathLayout
 from ..target import LambdaTarget
 from ..verify.layer import ContentReport, VerifyReport, check_content, final_report
+from ..verify.native.elf import ElfInfo
 from ..verify.requires import check_requirements
 from . import parallel
 from .incremental import PackageReuse, bytecode_id
@@ -64,6 +65,8 @@ class HostSteps:
         #: The finished tree's walk and packages (_walk).
         self._stats: list[tuple[Path, os.stat_result]] = []
         self._packages: list[InstalledPackage] = []
+        #: The ELF audit's facts, for the package cache to keep (verify).
+        self._elf: dict[Path, ElfInfo | None] = {}
 
     # -- install -----------------------------------------------------------------------------
     def start_reuse(self, cache_root: Path | None, zip_level: int | None) -> None:
@@ -120,7 +123,8 @@ class HostSteps:
         self._walk(work)
         if parallel.overlap():
             files, packages, known = self._files(), self._packages, self._known(self._stats)
-            self._content = self.side.start(lambda: self._check_content(work, files, packages, known))
+            elf = self._known_elf(work, known)
+            self._content = self.side.start(lambda: self._check_content(work, files, packages, known, elf))
         return reuse.bytecode_outcome(outcome)
 
     def _walk(self, work: LayerPathLayout) -> None:
@@ -138,6 +142,18 @@ class HostSteps:
             return None
         known = self.reuse.known
         return {path: digest for path, info in stats if (digest := known.get(path, info)) is not None}
+
+    def _known_elf(self, work: LayerPathLayout, known: dict[Path, str] | None) -> dict[Path, ElfInfo | None] | None:
+        """The ELF facts the hits' entries kept, for their files unchanged since the copy (``known``): the
+        copy checked those bytes against the listing the facts were stored with."""
+        if self.reuse is None or not known:
+            return None
+        facts: dict[Path, ElfInfo | None] = {}
+        for _key, document in self.reuse.reused.hits.values():
+            for name, value in (document.get("native") or {}).items():
+                if (path := work.python / name) in known:
+                    facts[path] = ElfInfo.from_json(value) if value is not None else None
+        return facts
 
     def _compile(self, site: Path) -> BytecodeOutcome:
         return compile_bytecode(site, self.target, self.options, jobs=parallel.jobs())
@@ -160,6 +176,7 @@ class HostSteps:
         content = self._content
         self._content = None
         report = self._settling(lambda: content.result() if content is not None else self._check_now(work))
+        self._elf = dict(report.elf)
         verified = self._settling(
             lambda: final_report(work.python, self.options, report, self._files(), packages=self._packages)
         )
@@ -181,11 +198,11 @@ class HostSteps:
         return size
 
     def _start_store(self, work: LayerPathLayout, *, zipped: bool) -> None:
-        reuse, files, packages = self.reuse, self._files(), self._packages
+        reuse, files, packages, elf = self.reuse, self._files(), self._packages, self._elf
         if reuse is not None and self._storing is None:
             zip_path = work.layer_zip if zipped else None
             self._storing = self.side.start(
-                lambda: store_new(reuse, work.python, zip_path, self.rejected, files, packages)
+                lambda: store_new(reuse, work.python, zip_path, self.rejected, files, packages, elf)
             )
 
     def store_packages(self, work: LayerPathLayout, zipped: bool) -> None:
@@ -216,16 +233,25 @@ class HostSteps:
         files: list[tuple[Path, int]],
         packages: list[InstalledPackage] | None = None,
         known: dict[Path, str] | None = None,
+        elf: dict[Path, ElfInfo | None] | None = None,
     ) -> ContentReport:
         return check_content(
-            work.python, self.target, self.options, files, expected=self.expected, packages=packages, known=known
+            work.python,
+            self.target,
+            self.options,
+            files,
+            expected=self.expected,
+            packages=packages,
+            known=known,
+            elf=elf,
         )
 
     def _check_now(self, work: LayerPathLayout) -> ContentReport:
         """The content checks after the import check, on a walk of their own (steps one after another)."""
         stats = walk_stats(work.python)
         files = [(path, info.st_size) for path, info in stats]
-        return self._check_content(work, files, known=self._known(stats))
+        known = self._known(stats)
+        return self._check_content(work, files, known=known, elf=self._known_elf(work, known))
 
     def _settling(self, action: Callable[[], object]):  # type: ignore[no-untyped-def]
         """Run ``action``; if it fails, wait for the side tasks first (none may outlive the build)."""

@@ -9,7 +9,7 @@ no streams at this zip level get them. A few entries are written at a time, each
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from ..core.files import walk_files
 from ..errors import CacheFolderError
 from ..install.inventory import InstalledPackage
 from ..package.archive import member_spans
+from ..verify.native.elf import ElfInfo
 from .incremental import _COPIERS, PackageReuse
 
 logger = logging.getLogger(__name__)
@@ -32,11 +33,16 @@ def store_new(
     rejected: Sequence[str],
     files: list[tuple[Path, int]] | None = None,
     packages: list[InstalledPackage] | None = None,
+    elf: Mapping[Path, ElfInfo | None] | None = None,
 ) -> int:
     """Keep each miss as an entry, and zip streams the hits lacked; the number of entries added.
-    ``files``, ``packages``: the finished layer's walk and its installed_packages, where known."""
+    ``files``, ``packages``: the finished layer's walk and its installed_packages, where known; ``elf``:
+    the ELF audit's facts of the layer's shared libraries, kept with the entries that ship them."""
     if not reuse.active:
         return 0
+    native = {
+        path.relative_to(site).as_posix(): (info.to_json() if info else None) for path, info in (elf or {}).items()
+    }
     split = split_tree(site, walk_files(site) if files is None else files, packages)
     if split.unowned:
         logger.info("package cache: files no package claims (%s): nothing stored", ", ".join(split.unowned[:5]))
@@ -58,7 +64,8 @@ def store_new(
             if files is None:
                 return False
             with reuse.cache.lock(key.digest):
-                return reuse.cache.store(key, site, files, _bytecode_of(files, reuse.bytecode), members)  # type: ignore[arg-type]
+                facts = {name: native[name] for name in files if name in native}
+                return reuse.cache.store(key, site, files, _bytecode_of(files, reuse.bytecode), members, facts)  # type: ignore[arg-type]
 
         with ThreadPoolExecutor(max_workers=_COPIERS) as pool:  # a few entries at a time, as copy_in
             stored = sum(pool.map(one, keys))

@@ -22,6 +22,7 @@ from ..options import LayerOptions
 from ..target import LambdaTarget
 from .installed import check_installed
 from .native.audit import audit_layer
+from .native.elf import ElfInfo
 from .overlap import check_overlaps
 from .record import check_records
 from .requires import check_requirements
@@ -46,6 +47,8 @@ class ContentReport:
     packages: tuple[InstalledPackage, ...]
     native_files: int
     warnings: tuple[str, ...] = field(default=())
+    #: The ELF audit's facts of each shared library (the package cache keeps them with its entries).
+    elf: dict[Path, ElfInfo | None] = field(default_factory=dict)
 
 
 def verify(
@@ -77,19 +80,21 @@ def check_content(
     expected: Mapping[str, str] | None = None,
     packages: list[InstalledPackage] | None = None,
     known: Mapping[Path, str] | None = None,
+    elf: Mapping[Path, ElfInfo | None] | None = None,
 ) -> ContentReport:
     """Every check of the installed files but the size: exactly the plan, overlaps, RECORD hashes, tags,
     the ELF audit, Requires-Dist. ``files``: a walk of ``site``; files the bytecode step writes while
     this runs (``__pycache__``, which none of these checks reads) may be missing from it. ``packages``:
     the distributions of that same walk, when the caller has them already. ``known``: sha256 of files
-    the build wrote and hashed itself, unchanged since that walk (verify/record.py)."""
+    the build wrote and hashed itself, unchanged since that walk (verify/record.py); ``elf``: the ELF
+    facts of some of those files, as the package cache kept them (verify/native/audit.py)."""
     packages = installed_packages(site, files) if packages is None else packages
     if expected is not None:
         check_installed(packages, expected)
     check_overlaps(packages)
     check_records(site, packages, {path for path, _size in files}, known)
     check_wheel_tags(packages, target, built_in_image=built_in_image)
-    audit = audit_layer(site, target, files=files, packages=packages)
+    audit = audit_layer(site, target, files=files, packages=packages, known=elf)
     if audit.errors:
         shown = "\n".join(f"  - {finding.describe()}" for finding in audit.errors[:20])
         more = f"\n  (and {len(audit.errors) - 20} more)" if len(audit.errors) > 20 else ""
@@ -100,7 +105,7 @@ def check_content(
         )
     check_requirements(packages, target, options)
     warnings = tuple(f"{finding.describe()}" for finding in audit.warnings)
-    return ContentReport(packages=tuple(packages), native_files=audit.files_checked, warnings=warnings)
+    return ContentReport(packages=tuple(packages), native_files=audit.files_checked, warnings=warnings, elf=audit.facts)
 
 
 def final_report(

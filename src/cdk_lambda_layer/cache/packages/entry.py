@@ -27,6 +27,7 @@ from packaging.version import InvalidVersion, Version
 
 from ...core.files import read_regular
 from ...errors import VerificationError
+from ...verify.native.elf import ElfInfo
 from ..entry import EntryFolder, read_own, refusal
 from .key import PackageKey
 
@@ -133,6 +134,18 @@ def _members(value: Any, files: dict[str, Any]) -> bool:
     return True
 
 
+def _native(value: Any, files: dict[str, Any]) -> bool:
+    """The ELF facts of listed files (absent in entries written before they were kept)."""
+    if value is None:
+        return True
+    if not isinstance(value, dict) or not set(value) <= set(files):
+        return False
+    for facts in value.values():
+        if facts is not None:
+            ElfInfo.from_json(facts)  # ValueError: not facts this library wrote
+    return True
+
+
 def well_formed(document: Any) -> bool:
     """entry.json has the shape this library writes."""
     if not isinstance(document, dict) or not isinstance(document.get("key"), str):
@@ -146,4 +159,5 @@ def well_formed(document: Any) -> bool:
         and isinstance(document.get("executable"), list)
         and all(isinstance(name, str) and name in files for name in document["executable"])
         and isinstance(document.get("bytecode"), dict)
+        and _native(document.get("native"), files)
     )

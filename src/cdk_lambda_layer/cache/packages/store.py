@@ -150,10 +150,13 @@ class PackageCache:
         files: Sequence[str],
         bytecode: dict[str, Any],
         zipped: tuple[str, Path, Mapping[str, tuple[int, int]]] | None = None,
+        native: Mapping[str, dict[str, Any] | None] | None = None,
     ) -> bool:
         """Add the package: its ``files`` (relative to ``site``, the verified layer), copied and hashed on
         the way, and its zip members (members key, layer.zip, relative path -> (offset, length) of each
-        raw stream in it). False when an entry is there already. Under ``lock``."""
+        raw stream in it). ``native``: the ELF audit's facts of its shared libraries (ElfInfo.to_json, by
+        relative path), which a reuse need not parse again. False when an entry is there already. Under
+        ``lock``."""
         entry = self.entry(key.digest)
         if entry.complete and not entry.path.is_symlink():
             return False
@@ -162,6 +165,7 @@ class PackageCache:
                 listing, executable = _copy_in(site, temp / TREE, files)
                 document = {"key": key.digest, "inputs": key.inputs(), "files": listing, "bytecode": bytecode}
                 document["executable"], document["members"] = executable, {}
+                document["native"] = {name: facts for name, facts in sorted((native or {}).items()) if name in listing}
                 if zipped is not None:
                     members_key, layer_zip, spans = zipped
                     document["members"][members_key] = members.write_members(temp, members_key, layer_zip, spans, files)

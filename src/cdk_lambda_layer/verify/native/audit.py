@@ -18,7 +18,8 @@ The first three are errors, each naming the file, its package and what it needs.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ...core.elf import elf_machine, native_files
@@ -49,6 +50,8 @@ class AuditReport:
     errors: tuple[Finding, ...]
     warnings: tuple[Finding, ...]
     files_checked: int
+    #: What each library asks of the system (None: not an ELF file), for the package cache to keep.
+    facts: dict[Path, ElfInfo | None] = field(default_factory=dict)
 
 
 def _owners(packages: list[InstalledPackage]) -> dict[Path, str]:
@@ -88,15 +91,19 @@ def audit_layer(
     *,
     files: list[tuple[Path, int]] | None = None,
     packages: list[InstalledPackage] | None = None,
+    known: Mapping[Path, ElfInfo | None] | None = None,
 ) -> AuditReport:
     """Check every shared library under ``site`` for the target (see the module docstring).
 
-    ``files`` and ``packages``: the walk and the inventory verification already made.
+    ``files`` and ``packages``: the walk and the inventory verification already made. ``known``: facts
+    read earlier from these very bytes (the package cache's, for files unchanged since their copy):
+    those libraries are not parsed again, and are judged like the others, against the whole layer.
     """
+    known = known or {}
     policy = POLICIES[target.os]
     libraries = list(native_files(site, files))
     shipped = {p.name for p in libraries}
-    infos = {path: read_elf(path) for path in libraries}
+    infos = {path: known[path] if path in known else read_elf(path) for path in libraries}
     shipped |= {info.soname for info in infos.values() if info and info.soname}
     owners = _owners(packages if packages is not None else installed_packages(site)) if libraries else {}
     errors: list[Finding] = []
@@ -123,4 +130,4 @@ def audit_layer(
                         f"needs {library}, which the layer does not ship and {policy.os.label} may not have",
                     )
                 )
-    return AuditReport(errors=tuple(errors), warnings=tuple(warnings), files_checked=len(libraries))
+    return AuditReport(errors=tuple(errors), warnings=tuple(warnings), files_checked=len(libraries), facts=infos)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from elftools.common.exceptions import ELFError
 from elftools.elf.dynamic import DynamicSection
@@ -34,6 +35,27 @@ class ElfInfo:
     needed: tuple[str, ...] = ()
     #: The highest version needed per namespace (GLIBC, GLIBCXX, CXXABI, GCC, ...).
     highest: dict[str, Version] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """What the package cache keeps of it, so that a reused library is not parsed again."""
+        return {"machine": self.machine, "soname": self.soname, "needed": list(self.needed), "highest": self.highest}
+
+    @classmethod
+    def from_json(cls, value: Any) -> ElfInfo:
+        """The facts ``to_json`` wrote; ValueError for anything else (the entry is then damaged)."""
+        if not isinstance(value, dict) or set(value) != {"machine", "soname", "needed", "highest"}:
+            raise ValueError("not ELF facts")
+        machine, soname, needed, highest = value["machine"], value["soname"], value["needed"], value["highest"]
+        if not isinstance(machine, str) or not (soname is None or isinstance(soname, str)):
+            raise ValueError("not ELF facts")
+        if not isinstance(needed, list) or not all(isinstance(n, str) for n in needed) or not isinstance(highest, dict):
+            raise ValueError("not ELF facts")
+        versions = {}
+        for namespace, version in highest.items():
+            if not isinstance(version, list) or not all(isinstance(n, int) and n >= 0 for n in version):
+                raise ValueError("not ELF facts")
+            versions[namespace] = tuple(version)
+        return cls(machine=machine, soname=soname, needed=tuple(needed), highest=versions)
 
 
 def read_elf(path: Path) -> ElfInfo | None:
