@@ -14,7 +14,8 @@ that bytecode and the import check really run; the layer cache off unless said):
 and, for the parallel steps, (a)'s full build with the steps one after another
 (``CDK_LAYER_OVERLAP=0``) and with the bytecode step and the zip on one core (``CDK_LAYER_JOBS=1``).
 Each timed build starts from a fresh copy of the project (and, for the bumped ones, of the package
-cache as the earlier build left it); the copies are made outside the timing.
+cache as the earlier build left it); the copies are made, and written to disk (``os.sync``), outside
+the timing.
 """
 
 from __future__ import annotations
@@ -52,6 +53,9 @@ class Build(Scenario):
             work = Path(tmp)
             if self.prepare is not None:
                 self.prepare(work)
+            # Every run starts with nothing left to write back (the fixture's copies, the last run's files):
+            # the disk's flush of them would land in whichever build is timed next.
+            os.sync()
             started = time.perf_counter()
             result = self.action(work)
             seconds = time.perf_counter() - started

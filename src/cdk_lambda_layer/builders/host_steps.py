@@ -32,7 +32,7 @@ from ..install.target_python import (
 )
 from ..install.trim import trim
 from ..options import LayerOptions
-from ..package.archive import layer_entries, write_layer_zip
+from ..package.archive import Entry, layer_entries, write_layer_zip
 from ..package.layout import LayerPathLayout
 from ..target import LambdaTarget
 from ..verify.layer import ContentReport, VerifyReport, check_content, final_report
@@ -215,7 +215,7 @@ class HostSteps:
     def warnings(self) -> list[str]:
         return self.reuse.warnings if self.reuse is not None else []
 
-    def _write_zip(self, site: Path, destination: Path, level: int, entries: list[tuple[str, Path, int]] | None) -> int:
+    def _write_zip(self, site: Path, destination: Path, level: int, entries: list[Entry] | None) -> int:
         members = self.reuse.reused.members if self.reuse is not None else None
         return write_layer_zip(
             site,

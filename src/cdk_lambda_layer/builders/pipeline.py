@@ -90,18 +90,18 @@ class LayerRun:
         with staging(b.layout, publish=publish) as work, self._caches() as (cache, remote):
             restored, source = self._from_caches(cache, remote, direct or work.python, work)
             layer_dir = (direct or work.python) if restored is not None else work.python
+            read_at = layer_dir  # where ``installed`` was read: the tree may move to its destination below
             if restored is not None:
                 manifest, installed = self._restored(restored, work, layer_dir)
             else:
-                manifest, installed = self._build(work), None
+                manifest, installed = self._build(work)
             self._zip(cache, restored, layer_dir, work, manifest)
             if restored is None:
                 self._keep(cache, remote, work, manifest)
             write_manifest(work.manifest, manifest)
             layer_dir = self._deliver(work, layer_dir, copy_python_to, moved=direct is not None)
             shown = b.layout.python if publish else (copy_python_to or layer_dir)
-            installed = installed if installed is not None else installed_packages(layer_dir)
-            packages = tuple(rebase(p, layer_dir, shown) for p in installed)
+            packages = tuple(rebase(p, read_at, shown) for p in installed)
             built = self.log.warnings if restored is None else manifest.get("warnings", ())
             warnings = (*built, *cache.warnings, *remote.warnings)
         return LayerBuildResult(
@@ -202,8 +202,9 @@ class LayerRun:
         return dict(restored.metadata["manifest"]), installed
 
     # -- a build -----------------------------------------------------------------------------
-    def _build(self, work: LayerPathLayout) -> dict[str, Any]:
-        """Every step from the lock to a verified layer, in the staging folder; its manifest."""
+    def _build(self, work: LayerPathLayout) -> tuple[dict[str, Any], tuple[InstalledPackage, ...]]:
+        """Every step from the lock to a verified layer, in the staging folder; its manifest and packages
+        (verification's inventory of the finished tree: nothing after it changes a file but its mode)."""
         b = self.builder
         # Asking each tool its version costs a process start (~0.5 s for Poetry): do it beside the export
         # and install, and let a missing or too old tool win over the error that the missing tool caused.
@@ -243,7 +244,7 @@ class LayerRun:
             zipped_bytes=None,
             warnings=tuple(self.log.warnings),
         )
-        return {**manifest, **b.build_facts()}
+        return {**manifest, **b.build_facts()}, report.packages
 
     # -- the outputs -------------------------------------------------------------------------
     def _zip(

@@ -42,13 +42,20 @@ WINDOW_BYTES = 256 * 1024 * 1024
 WINDOW_FILES = 4096
 
 
-def layer_entries(site: Path, stats: list[tuple[Path, os.stat_result]] | None = None) -> list[tuple[str, Path, int]]:
-    """(name in zip, file on disk, mode) for every regular file, sorted by name; links refused.
-    ``stats``: walk_stats(site), made earlier."""
-    root = os.path.normpath(site)
+#: One file of the zip: name in it, the file on disk, its mode and size (from the walk).
+Entry = tuple[str, Path, int, int]
+
+
+def layer_entries(site: Path, stats: list[tuple[Path, os.stat_result]] | None = None) -> list[Entry]:
+    """(name in zip, file on disk, mode, size) for every regular file, sorted by name; links refused.
+    ``stats``: walk_stats(site), made earlier (its paths are under ``site``, as the walk gives them)."""
+    root = str(site)
+    cut = len(root) + 1
     entries = []
     for path, info in walk_stats(site) if stats is None else stats:
-        entries.append((f"python/{os.path.relpath(path, root).replace(os.sep, '/')}", path, info.st_mode))
+        text = str(path)
+        relative = text[cut:] if text.startswith(root + os.sep) else os.path.relpath(text, root)
+        entries.append((f"python/{relative.replace(os.sep, '/')}", path, info.st_mode, info.st_size))
     return sorted(entries)
 
 
@@ -134,7 +141,7 @@ def inflates_to(blob: bytes, data: bytes) -> bool:
 
 
 def _prepared(
-    entries: list[tuple[str, Path, int]],
+    entries: list[Entry],
     level: int,
     workers: int,
     precompressed: Mapping[str, Stream],
@@ -144,7 +151,8 @@ def _prepared(
 
     An entry given in ``precompressed`` (by its path under python/) takes that stream instead of being
     deflated again, once the stream is shown to be the one made from the file's bytes (Stream.made_from);
-    one that is not is deflated and its name added to ``rejected``.
+    one that is not is deflated and its name added to ``rejected``. Those taken from ``precompressed``
+    are read on this thread, in turn: a read and two CRC-32s cost less than handing them to a worker.
     """
 
     def job(name: str, path: Path) -> tuple[bytes, bytes]:
@@ -159,9 +167,13 @@ def _prepared(
     window: deque[tuple[str, int, int, Future[tuple[bytes, bytes]]]] = deque()
     in_flight = 0
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        for name, path, mode in entries:
-            size = path.stat().st_size
-            window.append((name, mode, size, pool.submit(job, name, path)))
+        for name, path, mode, size in entries:
+            if name[len("python/") :] in precompressed:
+                done: Future[tuple[bytes, bytes]] = Future()
+                done.set_result(job(name, path))
+                window.append((name, mode, size, done))
+            else:
+                window.append((name, mode, size, pool.submit(job, name, path)))
             in_flight += size
             while window and (in_flight > WINDOW_BYTES or len(window) > WINDOW_FILES):
                 name_, mode_, size_, future = window.popleft()
@@ -174,7 +186,7 @@ def _prepared(
 
 def _write_parallel(
     archive: zipfile.ZipFile,
-    entries: list[tuple[str, Path, int]],
+    entries: list[Entry],
     level: int,
     workers: int,
     precompressed: Mapping[str, Stream],
@@ -190,8 +202,8 @@ def _write_parallel(
     return True
 
 
-def _write_serial(archive: zipfile.ZipFile, entries: list[tuple[str, Path, int]], level: int) -> None:
-    for name, path, mode in entries:
+def _write_serial(archive: zipfile.ZipFile, entries: list[Entry], level: int) -> None:
+    for name, path, mode, _size in entries:
         data = read_regular(path)
         archive.writestr(_zip_info(name, mode, len(data)), data, compresslevel=level)
 
@@ -204,7 +216,7 @@ def write_layer_zip(
     workers: int | None = None,
     precompressed: Mapping[str, Stream] | None = None,
     rejected: list[str] | None = None,
-    entries: list[tuple[str, Path, int]] | None = None,
+    entries: list[Entry] | None = None,
 ) -> int:
     """Write ``site`` as python/... into ``destination`` atomically; return its size in bytes.
 
