@@ -280,6 +280,32 @@ def test_a_reused_shared_library_is_judged_by_the_facts_its_entry_kept(tmp_path,
         build(project, cache, tmp_path / "b3")
 
 
+def test_a_build_folder_named_through_dotdot_checks_every_file_against_its_record(warm, tmp_path, monkeypatch):
+    """A build_dir such as ``<app>/../build`` (how a CDK app often names it) is the same folder as its
+    normalised name: the RECORD check still reads the layer's files, a changed one is refused and no
+    layer is kept for the next build, and a clean build there passes."""
+    from cdk_lambda_layer.builders import host_steps
+    from cdk_lambda_layer.errors import VerificationError
+
+    project, cache = warm
+    (tmp_path / "app").mkdir()
+    dotted = tmp_path / "app" / ".." / "b2"
+    finish = host_steps.HostSteps.finish
+
+    def changed_then_finish(self, work):
+        _edit_in_place(work.python / "idna" / "core.py")
+        return finish(self, work)
+
+    monkeypatch.setattr(host_steps.HostSteps, "finish", changed_then_finish)
+    with pytest.raises(VerificationError, match=r"RECORD says: idna/core\.py \(idna\)"):
+        build(project, cache, dotted)
+    monkeypatch.setattr(host_steps.HostSteps, "finish", finish)
+    again = build(project, cache, dotted)
+    original = (tmp_path / "b1" / "lambda" / "layer" / "artifacts" / "python" / "idna" / "core.py").read_bytes()
+    assert (again.layout.python / "idna" / "core.py").read_bytes() == original
+    assert (tmp_path / "b2" / "lambda" / "layer" / "layer.zip").is_file()
+
+
 def test_a_known_digest_holds_only_while_the_file_is_untouched(tmp_path):
     from cdk_lambda_layer.core.digests import KnownDigests
 

@@ -6,7 +6,10 @@ is still the one written: same device, inode, size, mode, modification and chang
 index trusts). Any write, truncation, chmod, rename onto it or replacement moves the change time
 (which no unprivileged process can set back), so a file touched after the copy is hashed again.
 The only window is a write within the same clock tick as the copy, into the build's own private
-folder, by another process: one that could as well change the file after every check ran.
+folder, by another process: one that could as well change the file after every check ran. (A tick is
+a few milliseconds, or nanoseconds where the kernel gives fine-grained times once they were read, as
+the copy's fstat does; up to a second or two on file systems that keep whole seconds: FAT, exFAT,
+HFS+, some NFS.)
 """
 
 from __future__ import annotations

@@ -30,9 +30,17 @@ _OLD_PREFIX = ".old-layer-"
 
 @dataclass(frozen=True)
 class LayerPathLayout:
-    """Paths of one layer build, rooted at ``root`` (default <project>/build/lambda/layer)."""
+    """Paths of one layer build, rooted at ``root`` (default <project>/build/lambda/layer).
+
+    ``root`` is kept absolute and normalised (``<app>/../build`` as ``build``): the checks match the
+    layer's RECORD rows, which they normalise, against its walk, which starts at ``root``; a ``..`` left
+    in it would match none of them, and those checks would pass without reading a file."""
 
     root: Path
+
+    def __post_init__(self) -> None:
+        # by name, as the checks normalise (resolve() would also swap a linked folder for its target)
+        object.__setattr__(self, "root", Path(os.path.abspath(self.root)))  # noqa: PTH100
 
     @classmethod
     def for_project(cls, project_root: Path) -> LayerPathLayout:

@@ -11,6 +11,7 @@ requirement missing for the runtime's Python (requires), and an unzipped size ov
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,6 +66,7 @@ def verify(
     sdists ``linux_<cpu>``; those were compiled against the image's glibc, which the native
     code audit checks. ``expected``: the plan (canonical name -> version) the layer must hold.
     """
+    site = Path(os.path.abspath(site))  # noqa: PTH100 - by name, as check_content needs it (see there)
     files = walk_files(site)
     content = check_content(site, target, options, files, built_in_image=built_in_image, expected=expected)
     return final_report(site, options, content, files, same_walk=True)
@@ -84,7 +86,9 @@ def check_content(
 ) -> ContentReport:
     """Every check of the installed files but the size: exactly the plan, overlaps, RECORD hashes, tags,
     the ELF audit, Requires-Dist. ``files``: a walk of ``site``; files the bytecode step writes while
-    this runs (``__pycache__``, which none of these checks reads) may be missing from it. ``packages``:
+    this runs (``__pycache__``, which none of these checks reads) may be missing from it; ``site`` must be
+    absolute and normalised (LayerPathLayout keeps it so): RECORD rows are normalised, and a ``..`` left in
+    the walk's paths would match none of them. ``packages``:
     the distributions of that same walk, when the caller has them already. ``known``: sha256 of files
     the build wrote and hashed itself, unchanged since that walk (verify/record.py); ``elf``: the ELF
     facts of some of those files, as the package cache kept them (verify/native/audit.py)."""
