@@ -3,6 +3,7 @@ wheels from PyPI. Wheel tags can lie; the audit reads what the loader will need.
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -168,3 +169,19 @@ def test_a_mis_tagged_wheel_is_refused_by_the_build(tmp_path):
     message = str(info.value)
     assert "acme_flags/_flags.so (acme-flags): needs GLIBC_2.28" in message
     assert not (service / "build" / "lambda" / "layer").exists()
+
+
+@pytest.mark.parametrize(
+    "highest",
+    [{"GLIBC": [True, 17]}, {"GLIBC": [2, False]}, {"GLIBC": []}],
+    ids=["bool-major", "bool-minor", "empty-version"],
+)
+def test_kept_elf_facts_with_versions_the_reader_never_writes_are_refused(highest):
+    """A version is a non-empty list of numbers; JSON's true/false are bools (an int to Python), never a
+    version part read from a library: an entry holding them is not one this library wrote."""
+    from cdk_lambda_layer.verify.native.elf import ElfInfo
+
+    with pytest.raises(ValueError, match="not ELF facts"):
+        ElfInfo.from_json({"machine": "x86_64", "soname": None, "needed": [], "highest": highest})
+    written = ElfInfo(machine="x86_64", soname="libx.so", needed=("libc.so.6",), highest={"GLIBC": (2, 17)})
+    assert ElfInfo.from_json(json.loads(json.dumps(written.to_json()))) == written

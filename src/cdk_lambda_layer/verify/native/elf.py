@@ -52,7 +52,8 @@ class ElfInfo:
             raise ValueError("not ELF facts")
         versions = {}
         for namespace, version in highest.items():
-            if not isinstance(version, list) or not all(isinstance(n, int) and n >= 0 for n in version):
+            # type(): a JSON true is an int to Python, and no version the reader writes is empty
+            if not isinstance(version, list) or not version or not all(type(n) is int and n >= 0 for n in version):
                 raise ValueError("not ELF facts")
             versions[namespace] = tuple(version)
         return cls(machine=machine, soname=soname, needed=tuple(needed), highest=versions)
