@@ -306,6 +306,70 @@ def test_a_build_folder_named_through_dotdot_checks_every_file_against_its_recor
     assert (tmp_path / "b2" / "lambda" / "layer" / "layer.zip").is_file()
 
 
+NATIVE_PINS = ["markupsafe==2.1.5", "charset-normalizer==3.3.2", "six==1.16.0"]
+
+
+def _audits(monkeypatch) -> list[tuple[Path, object]]:
+    """Each ELF audit the builds make from now on, with the layer folder it audited."""
+    from cdk_lambda_layer.verify import layer
+
+    made: list[tuple[Path, object]] = []
+    audit_layer = layer.audit_layer
+
+    def spy(site, *args, **kwargs):
+        report = audit_layer(site, *args, **kwargs)
+        made.append((site, report))
+        return report
+
+    monkeypatch.setattr(layer, "audit_layer", spy)
+    return made
+
+
+def _outcome(site: Path, report) -> tuple:
+    facts = {path.relative_to(site).as_posix(): info for path, info in report.facts.items()}
+    return report.errors, report.warnings, report.files_checked, facts
+
+
+def test_a_bumped_build_audits_its_reused_libraries_as_a_build_from_nothing(tmp_path, monkeypatch):
+    """Errors, warnings, the libraries checked and what was read of each: the same whether the shared
+    libraries came out of the package cache (judged by the facts their entries kept) or were installed."""
+    cache = tmp_path / "cache"
+    project = uv_project(tmp_path / "project", NATIVE_PINS)
+    build(project, cache, tmp_path / "b1")
+    uv_project(project, [p.replace("six==1.16.0", "six==1.17.0") for p in NATIVE_PINS])
+    audits = _audits(monkeypatch)
+    bumped = build(project, cache, tmp_path / "b2")
+    assert bumped.manifest["package_cache"] == {"reused": ["charset-normalizer", "markupsafe"], "installed": ["six"]}
+    fresh = build(project, False, tmp_path / "scratch")
+    (reused, scratch) = [_outcome(site, report) for site, report in audits]
+    assert reused[2] >= 2 and reused == scratch
+    assert bumped.manifest["packages"] == fresh.manifest["packages"]
+    assert bumped.layer_zip.read_bytes() == fresh.layer_zip.read_bytes()
+
+
+def test_elf_facts_another_reader_kept_are_read_again(tmp_path, monkeypatch):
+    """The facts depend on the reader (this library's and pyelftools' versions, neither in the entry's
+    key): an entry whose facts another reader wrote is still used, but its libraries are parsed again."""
+    from cdk_lambda_layer.verify.native import audit
+
+    cache = tmp_path / "cache"
+    project = uv_project(tmp_path / "project", ["markupsafe==2.1.5", "six==1.16.0"])
+    build(project, cache, tmp_path / "b1")
+    (entry,) = entries_of(cache, "markupsafe")
+    document = entry.metadata()
+    assert document["native"]
+    document["native_reader"] = "elf-facts-0; pyelftools 0.1"
+    (entry.path / "entry.json").write_text(json.dumps(document))
+    uv_project(project, ["markupsafe==2.1.5", "six==1.17.0"])
+    parsed: list[Path] = []
+    read_elf = audit.read_elf
+    monkeypatch.setattr(audit, "read_elf", lambda path: parsed.append(path) or read_elf(path))
+    bumped = build(project, cache, tmp_path / "b2")
+    assert bumped.manifest["package_cache"] == {"reused": ["markupsafe"], "installed": ["six"]}
+    names = sorted(Path(name).name for name in document["native"])
+    assert sorted(path.name for path in parsed if "markupsafe" in path.as_posix()) == names
+
+
 def test_a_known_digest_holds_only_while_the_file_is_untouched(tmp_path):
     from cdk_lambda_layer.core.digests import KnownDigests
 

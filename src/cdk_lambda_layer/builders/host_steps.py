@@ -36,7 +36,7 @@ from ..package.archive import Entry, layer_entries, write_layer_zip
 from ..package.layout import LayerPathLayout
 from ..target import LambdaTarget
 from ..verify.layer import ContentReport, VerifyReport, check_content, final_report
-from ..verify.native.elf import ElfInfo
+from ..verify.native.elf import FACTS_READER, ElfInfo
 from ..verify.requires import check_requirements
 from . import parallel
 from .incremental import PackageReuse, bytecode_id
@@ -145,11 +145,14 @@ class HostSteps:
 
     def _known_elf(self, work: LayerPathLayout, known: dict[Path, str] | None) -> dict[Path, ElfInfo | None] | None:
         """The ELF facts the hits' entries kept, for their files unchanged since the copy (``known``): the
-        copy checked those bytes against the listing the facts were stored with."""
+        copy checked those bytes against the listing the facts were stored with. Facts another reader kept
+        (an older entry's, or another pyelftools') are not used: those libraries are parsed again."""
         if self.reuse is None or not known:
             return None
         facts: dict[Path, ElfInfo | None] = {}
         for _key, document in self.reuse.reused.hits.values():
+            if document.get("native_reader") != FACTS_READER:
+                continue
             for name, value in (document.get("native") or {}).items():
                 if (path := work.python / name) in known:
                     facts[path] = ElfInfo.from_json(value) if value is not None else None

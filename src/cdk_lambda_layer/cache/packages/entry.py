@@ -2,7 +2,8 @@
 
 ``entry.json`` names the key and its inputs, lists every file of ``tree/`` with its size and sha256,
 which of them are executable (the zip keeps that bit), what the bytecode step made of the package, the
-ELF audit's facts of its shared libraries (``native``: so that a reuse does not parse them again), and
+ELF audit's facts of its shared libraries (``native``, and ``native_reader``: who read them; a reuse by
+the same reader does not parse them again), and
 for each zip level the members file: its size, sha256 and where each file's raw deflate stream lies in
 it, with the CRC-32s of the file and of the stream. An entry is used only when it is a real folder
 holding nothing else, its key and inputs are the ones asked for, it and everything in it are this
@@ -161,4 +162,5 @@ def well_formed(document: Any) -> bool:
         and all(isinstance(name, str) and name in files for name in document["executable"])
         and isinstance(document.get("bytecode"), dict)
         and _native(document.get("native"), files)
+        and isinstance(document.get("native_reader", ""), str)
     )

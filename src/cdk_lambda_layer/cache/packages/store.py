@@ -29,6 +29,7 @@ from ...core.locking import held_folder, is_abandoned, open_lock_file, remove_he
 from ...errors import CacheFolderError, VerificationError
 from ...install.inventory import record_rows
 from ...package.archive import Stream, layer_mode
+from ...verify.native.elf import FACTS_READER
 from .. import ownership
 from ..entry import private_folders, refuse_changed
 from ..ownership import _TMP_PREFIX, _still_at
@@ -166,6 +167,7 @@ class PackageCache:
                 document = {"key": key.digest, "inputs": key.inputs(), "files": listing, "bytecode": bytecode}
                 document["executable"], document["members"] = executable, {}
                 document["native"] = {name: facts for name, facts in sorted((native or {}).items()) if name in listing}
+                document["native_reader"] = FACTS_READER
                 if zipped is not None:
                     members_key, layer_zip, spans = zipped
                     document["members"][members_key] = members.write_members(temp, members_key, layer_zip, spans, files)

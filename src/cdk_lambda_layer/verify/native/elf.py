@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import elftools
 from elftools.common.exceptions import ELFError
 from elftools.elf.dynamic import DynamicSection
 from elftools.elf.elffile import ELFFile
@@ -23,6 +24,10 @@ ELF_MACHINES = {"EM_X86_64": "x86_64", "EM_AARCH64": "aarch64"}
 #: Version names that stand for a glibc release without being numbered like one: packed
 #: relocations (``-z pack-relative-relocs`` of newer linkers) need glibc 2.36.
 SPECIAL_VERSIONS = {"GLIBC_ABI_DT_RELR": ("GLIBC", (2, 36))}
+#: Who read the facts the package cache keeps (ElfInfo.to_json): another reader may read the same bytes
+#: otherwise, and neither this library's version nor pyelftools' is in a package entry's key, so facts
+#: kept by another are not used (the library is parsed again). Bump when read_elf reads differently.
+FACTS_READER = f"elf-facts-1; pyelftools {getattr(elftools, '__version__', 'unknown')}"
 
 
 @dataclass(frozen=True, kw_only=True)
