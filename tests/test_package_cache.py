@@ -690,3 +690,21 @@ def test_the_summary_says_how_many_packages_came_from_the_package_cache(warm, tm
     result = build(project, cache, tmp_path / "b2")
     assert "2 of 3 packages from the package cache" in synth_line("Stack/Deps", result)
     assert "built, 2 of 3 packages from the package cache" in closing_lines(result)
+
+
+def test_a_layer_cache_hit_given_through_dotdot_reports_the_files_it_delivered(tmp_path):
+    """copy_python_to named through '..' (``<app>/../asset``): a layer-cache hit goes straight there, and
+    the result's packages are read there; their files and sizes are those delivered, not none."""
+    cache = tmp_path / "cache"
+    project = uv_project(tmp_path / "project", ["markupsafe==2.1.5", "six==1.16.0"])
+    first = build(project, cache, tmp_path / "b1")
+    (tmp_path / "app").mkdir()
+    output = tmp_path / "app" / ".." / "asset"
+    hit = UVBasedLambdaLayerLocalBuilder(project, python=PYTHON, cache_dir=cache, build_dir=tmp_path / "b2").run(
+        copy_python_to=output, publish=False
+    )
+    assert hit.cached
+    assert {p.name: (len(p.files), p.size) for p in hit.packages} == {
+        p.name: (len(p.files), p.size) for p in first.packages
+    }
+    assert all(path.is_file() and path.is_relative_to(output) for p in hit.packages for path in p.files)

@@ -79,6 +79,9 @@ def installed_packages(site: Path, files: list[tuple[Path, int]] | None = None) 
     """
     root = os.path.normpath(site)
     inside = root.rstrip(os.sep) + os.sep
+    # Files are named as ``site`` spells them (the walk's spelling: ``app/../asset/six.py``), so that a
+    # caller can match and rebase them; RECORD rows are normalised, and the check is on that name.
+    spelled = str(site).rstrip(os.sep) + os.sep if str(site) != root else inside
     sizes = {str(path): size for path, size in files} if files is not None else None
     packages = []
     for dist_info in sorted(site.glob("*.dist-info")):
@@ -90,6 +93,8 @@ def installed_packages(site: Path, files: list[tuple[Path, int]] | None = None) 
             full = os.path.normpath(os.path.join(root, entry))  # noqa: PTH118
             if not full.startswith(inside):  # climbs out (relpath per row cost 0.15 s on a large layer)
                 continue
+            if spelled is not inside:
+                full = spelled + full[len(inside) :]
             if sizes is not None:
                 if full in sizes:
                     kept[full] = sizes[full]
