@@ -3,8 +3,9 @@
 Without the package cache (or for a layer none of whose packages has a key) the layer is installed,
 trimmed and compiled in place, and the content checks run while it compiles. With it, entries found
 are copied in first (builders/incremental.py), the misses are installed, trimmed and compiled in a
-folder of their own (``fresh``) and moved in; the content checks then run while the import check
-does. Either way layer.zip is compressed beside the import check (builders/parallel.py).
+folder of their own (``fresh``), all while the entries are still being copied, and moved in; the
+content checks then run while the import check does. Either way layer.zip is compressed beside the
+import check (builders/parallel.py).
 """
 
 from __future__ import annotations
@@ -67,6 +68,8 @@ class HostSteps:
         self._packages: list[InstalledPackage] = []
         #: The ELF audit's facts, for the package cache to keep (verify).
         self._elf: dict[Path, ElfInfo | None] = {}
+        #: The new packages' trim and bytecode, when install could do them beside the copy.
+        self._fresh_outcome: BytecodeOutcome | None = None
 
     # -- install -----------------------------------------------------------------------------
     def start_reuse(self, cache_root: Path | None, zip_level: int | None) -> None:
@@ -94,6 +97,7 @@ class HostSteps:
         plan, local = reuse.misses_plan(prepared.plan)
         # run even with nothing left to install (it then does nothing): one path for every build
         self._settling(lambda: installers.install(plan, local, self.fresh, scratch, self.target, settings))
+        self._fresh_outcome = self._settling(self._finish_fresh)  # while the copy goes on
         late = self._settling(copying.result)
         if late:  # entries found damaged while copied: installed after all
             reuse.reused.misses.extend(late)
@@ -101,6 +105,7 @@ class HostSteps:
             later = work.root / "fresh-repo-late"
             later.mkdir()
             installers.install(plan, local, self.fresh, later, self.target, settings)
+            self._fresh_outcome = None  # finish trims and compiles the new packages again, these with them
 
     # -- finish ------------------------------------------------------------------------------
     def finish(self, work: LayerPathLayout) -> BytecodeOutcome:
@@ -113,9 +118,7 @@ class HostSteps:
             self._walk(work)
             return outcome
         fresh, reuse = self.fresh, self.reuse
-        walk_files(fresh)  # only regular files, no links, before anything reads the new packages
-        self.log.run("trim", lambda: trim(fresh, self.options.left_out))
-        outcome = self.log.run("bytecode", lambda: self._compile(fresh))
+        outcome = self._fresh_outcome if self._fresh_outcome is not None else self._finish_fresh()
         merge_tree(fresh, work.python)
         shutil.rmtree(fresh, ignore_errors=True)
         for scratch in ("fresh-repo", "fresh-repo-late"):
@@ -126,6 +129,15 @@ class HostSteps:
             elf = self._known_elf(work, known)
             self._content = self.side.start(lambda: self._check_content(work, files, packages, known, elf))
         return reuse.bytecode_outcome(outcome)
+
+    def _finish_fresh(self) -> BytecodeOutcome:
+        """The new packages trimmed and compiled in their own folder: done in ``install`` while the entries
+        are still being copied in (creating their files waits on the disk, compiling on the CPU)."""
+        fresh = self.fresh
+        assert fresh is not None
+        walk_files(fresh)  # only regular files, no links, before anything reads the new packages
+        self.log.run("trim", lambda: trim(fresh, self.options.left_out))
+        return self.log.run("bytecode", lambda: self._compile(fresh))
 
     def _walk(self, work: LayerPathLayout) -> None:
         """The finished tree's one walk (after bytecode: the import check removes what it adds, and fails
