@@ -201,7 +201,8 @@ def write_incremental_page(small: list[Build], large: list[Build], runs: int, la
 
 Local builds for python3.12 x86_64 with CPython {TARGET.python} on the machine (bytecode and the import
 check run), the layer cache off unless a row says so; the bumped builds start from the package cache
-that the build of the lock before the bump left (copied for each run, outside the timing). {runs} runs
+that the build of the lock before the bump left (copied for each run and written to disk, outside the
+timing). {runs} runs
 each for the ~15-package project, {large_runs} for the large layer (`bench/projects/large`: numpy and
 scipy), interleaved. Ratios are to the first row of each table. Machine: {machine()}.
 
