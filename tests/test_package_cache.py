@@ -708,3 +708,35 @@ def test_a_layer_cache_hit_given_through_dotdot_reports_the_files_it_delivered(t
         p.name: (len(p.files), p.size) for p in first.packages
     }
     assert all(path.is_file() and path.is_relative_to(output) for p in hit.packages for path in p.files)
+
+
+@pytest.mark.parametrize("damaged", [False, True], ids=["all-found-whole", "one-damaged-in-the-copy"])
+def test_a_bumped_build_reports_trim_and_bytecode_once_after_the_install_and_times_that_add_up(
+    warm, tmp_path, monkeypatch, damaged
+):
+    """The new packages are trimmed and compiled inside the install (beside the copy): the steps still
+    read install, trim, bytecode, each once (an entry damaged in the copy too), and the install's seconds
+    are not the bytecode's as well (the summary's total is their sum)."""
+    from cdk_lambda_layer.builders import host_steps
+
+    project, cache = warm
+    if damaged:
+        (entry,) = entries_of(cache, "idna")
+        _tamper(entry, "truncate")
+    compile_fresh = host_steps.HostSteps._compile
+
+    def slow_compile(self, site):
+        time.sleep(1.0)
+        return compile_fresh(self, site)
+
+    monkeypatch.setattr(host_steps.HostSteps, "_compile", slow_compile)
+    started = time.perf_counter()
+    result = build(project, cache, tmp_path / "b2")
+    elapsed = time.perf_counter() - started
+    assert ("idna" in result.manifest["package_cache"]["installed"]) is damaged
+    names = [name for name, _seconds in result.steps]
+    assert names.count("trim") == names.count("bytecode") == names.count("install") == 1
+    assert names.index("install") < names.index("trim") < names.index("bytecode") < names.index("import check")
+    seconds = dict(result.steps)
+    assert seconds["bytecode"] >= 1.0 and seconds["install"] < 1.0
+    assert sum(seconds.values()) <= elapsed

@@ -105,7 +105,7 @@ class HostSteps:
             later = work.root / "fresh-repo-late"
             later.mkdir()
             installers.install(plan, local, self.fresh, later, self.target, settings)
-            self._fresh_outcome = None  # finish trims and compiles the new packages again, these with them
+            self._fresh_outcome = self._finish_fresh()  # all the new packages again, these with them
 
     # -- finish ------------------------------------------------------------------------------
     def finish(self, work: LayerPathLayout) -> BytecodeOutcome:
@@ -132,7 +132,8 @@ class HostSteps:
 
     def _finish_fresh(self) -> BytecodeOutcome:
         """The new packages trimmed and compiled in their own folder: done in ``install`` while the entries
-        are still being copied in (creating their files waits on the disk, compiling on the CPU)."""
+        are still being copied in (creating their files waits on the disk, compiling on the CPU). Their
+        steps run inside the install's, so they are reported after it, once each (builders/steps.py)."""
         fresh = self.fresh
         assert fresh is not None
         walk_files(fresh)  # only regular files, no links, before anything reads the new packages
