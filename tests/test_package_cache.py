@@ -692,14 +692,23 @@ def test_the_summary_says_how_many_packages_came_from_the_package_cache(warm, tm
     assert "built, 2 of 3 packages from the package cache" in closing_lines(result)
 
 
-def test_a_layer_cache_hit_given_through_dotdot_reports_the_files_it_delivered(tmp_path):
-    """copy_python_to named through '..' (``<app>/../asset``): a layer-cache hit goes straight there, and
-    the result's packages are read there; their files and sizes are those delivered, not none."""
+@pytest.mark.parametrize("spelling", ["dotdot", "relative", "dot"])
+def test_a_layer_cache_hit_however_its_folder_is_spelled_reports_the_files_it_delivered(
+    tmp_path, monkeypatch, spelling
+):
+    """copy_python_to named through '..' (``<app>/../asset``), relative to the working folder, or as the
+    working folder itself (``.``, empty): a layer-cache hit goes straight there, and the result's packages
+    are read there; their files and sizes are those delivered, not none."""
     cache = tmp_path / "cache"
     project = uv_project(tmp_path / "project", ["markupsafe==2.1.5", "six==1.16.0"])
     first = build(project, cache, tmp_path / "b1")
     (tmp_path / "app").mkdir()
-    output = tmp_path / "app" / ".." / "asset"
+    (tmp_path / "asset").mkdir()
+    if spelling == "dotdot":
+        output = tmp_path / "app" / ".." / "asset"
+    else:
+        monkeypatch.chdir(tmp_path if spelling == "relative" else tmp_path / "asset")
+        output = Path("asset") if spelling == "relative" else Path(".")
     hit = UVBasedLambdaLayerLocalBuilder(project, python=PYTHON, cache_dir=cache, build_dir=tmp_path / "b2").run(
         copy_python_to=output, publish=False
     )

@@ -77,11 +77,12 @@ def installed_packages(site: Path, files: list[tuple[Path, int]] | None = None) 
     ``files``: a walk of ``site`` already made (walk_files), so that RECORD entries are matched
     against it instead of asking the file system about each one again.
     """
-    root = os.path.normpath(site)
+    # RECORD rows are normalised and checked against the absolute, normalised folder; files are named as
+    # ``site`` spells them (the walk's spelling: ``app/../asset/six.py``, ``six.py`` for ``.``), so that a
+    # caller can match and rebase them.
+    root = os.path.abspath(site)  # noqa: PTH100
     inside = root.rstrip(os.sep) + os.sep
-    # Files are named as ``site`` spells them (the walk's spelling: ``app/../asset/six.py``), so that a
-    # caller can match and rebase them; RECORD rows are normalised, and the check is on that name.
-    spelled = str(site).rstrip(os.sep) + os.sep if str(site) != root else inside
+    spelled = "" if str(site) == "." else str(site).rstrip(os.sep) + os.sep
     sizes = {str(path): size for path, size in files} if files is not None else None
     packages = []
     for dist_info in sorted(site.glob("*.dist-info")):
@@ -93,8 +94,7 @@ def installed_packages(site: Path, files: list[tuple[Path, int]] | None = None) 
             full = os.path.normpath(os.path.join(root, entry))  # noqa: PTH118
             if not full.startswith(inside):  # climbs out (relpath per row cost 0.15 s on a large layer)
                 continue
-            if spelled is not inside:
-                full = spelled + full[len(inside) :]
+            full = spelled + full[len(inside) :]
             if sizes is not None:
                 if full in sizes:
                     kept[full] = sizes[full]
