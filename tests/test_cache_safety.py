@@ -361,6 +361,18 @@ def test_a_layer_cache_entry_not_ours_alone_is_never_used(project_copy, isolated
         assert outside.exists() and outside.stat().st_mtime_ns == before  # the host file's last use unchanged
 
 
+def test_a_layer_entry_json_nested_deeper_than_python_parses_is_rebuilt(project_copy, isolated_layer_cache):
+    """An entry.json of brackets nested past Python's recursion limit is damage like any other: the layer
+    is built again (not a RecursionError in every later build) and the entry replaced."""
+    project = project_copy("uv_app")
+    UVBasedLambdaLayerLocalBuilder(project, python="3.12").run()
+    (entry,) = LayerCache(isolated_layer_cache).entries()
+    (entry.path / "entry.json").write_text("[" * 200_000 + "]" * 200_000)
+    again = UVBasedLambdaLayerLocalBuilder(project, python="3.12").run()
+    assert not again.cached
+    assert UVBasedLambdaLayerLocalBuilder(project, python="3.12").run().cached
+
+
 def test_layer_cache_entries_written_under_a_permissive_umask_are_used(project_copy, isolated_layer_cache):
     project = project_copy("uv_app")
     old = os.umask(0)

@@ -158,6 +158,8 @@ def _tamper(entry: PackageEntry, how: str) -> None:
         (entry.path / "entry.json").unlink()
     elif how == "garbage-json":
         (entry.path / "entry.json").write_text("{not json")
+    elif how == "nested-too-deep":  # JSON deeper than Python parses: damage, not a RecursionError
+        (entry.path / "entry.json").write_text("[" * 200_000 + "]" * 200_000)
     elif how == "garbled-elf-facts":  # ELF facts this library never writes: the entry is damaged, never trusted
         document["native"] = {victim: {"machine": 3, "soname": None, "needed": [], "highest": {}}}
         (entry.path / "entry.json").write_text(json.dumps(document))
@@ -184,6 +186,7 @@ def _tamper(entry: PackageEntry, how: str) -> None:
         "half-written",
         "garbage-json",
         "garbled-elf-facts",
+        "nested-too-deep",
     ],
 )
 def test_a_damaged_entry_is_never_used_and_is_rebuilt(warm, tmp_path, how):

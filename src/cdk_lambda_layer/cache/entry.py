@@ -33,6 +33,16 @@ ZIP_FILE = "layer.zip"
 ZIP_FORM = "zip"
 
 
+def load_document(data: bytes | str) -> Any:
+    """An entry.json's document. A ValueError for anything no entry of ours holds, JSON nested deeper than
+    Python parses included (its RecursionError would otherwise crash every build that looks the entry up,
+    instead of the entry being damaged and built again)."""
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise ValueError("nested deeper than any entry this library writes") from None
+
+
 def is_zip_form(document: dict[str, Any]) -> bool:
     """The entry is its layer.zip alone: a restore unpacks it."""
     return document.get("form") == ZIP_FORM
@@ -165,7 +175,7 @@ class CacheEntry(EntryFolder):
         return (self.path / ENTRY_FILE).is_file()
 
     def metadata(self) -> dict[str, Any]:
-        return json.loads(read_own(self.path / ENTRY_FILE))
+        return load_document(read_own(self.path / ENTRY_FILE))
 
     def is_intact(self) -> bool:
         """Every listed file is there with its size and content, nothing else, and no link anywhere

@@ -8,7 +8,6 @@ this cache made before the marker existed: a name alone (``.tmp-…``, a 64-hex 
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import stat
@@ -18,7 +17,7 @@ from typing import Any
 
 from ..core.files import read_regular
 from ..errors import CacheFolderError, VerificationError
-from .entry import ENTRY_FILE
+from .entry import ENTRY_FILE, load_document
 
 MARKER = "CACHEDIR.TAG"
 
@@ -69,7 +68,7 @@ def _proven_ours(path: Path) -> bool:
         return True
     if stat.S_ISDIR(info.st_mode) and _FINGERPRINT.fullmatch(path.name):
         try:
-            return json.loads(read_regular(path / ENTRY_FILE)).get("fingerprint") == path.name
+            return load_document(read_regular(path / ENTRY_FILE)).get("fingerprint") == path.name
         except (OSError, ValueError, AttributeError, VerificationError):
             return False
     return stat.S_ISREG(info.st_mode) and bool(re.fullmatch(r"\.[0-9a-f]{64}\.lock", path.name))

@@ -16,7 +16,6 @@ computed from the bytes in the layer (package/archive.py Stream).
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import stat
@@ -30,7 +29,7 @@ from packaging.version import InvalidVersion, Version
 from ...core.files import read_regular
 from ...errors import VerificationError
 from ...verify.native.elf import ElfInfo
-from ..entry import EntryFolder, read_own, refusal
+from ..entry import EntryFolder, load_document, read_own, refusal
 from .key import PackageKey
 
 ENTRY_FILE = "entry.json"
@@ -59,7 +58,7 @@ class PackageEntry(EntryFolder):
         return (self.path / ENTRY_FILE).is_file()
 
     def metadata(self) -> dict[str, Any]:
-        return json.loads(read_regular(self.path / ENTRY_FILE))
+        return load_document(read_regular(self.path / ENTRY_FILE))
 
     def checked_metadata(self, key: PackageKey) -> dict[str, Any] | None:
         """The metadata, if this entry is a real folder holding only its own files, made for exactly ``key``;
@@ -68,7 +67,7 @@ class PackageEntry(EntryFolder):
             for folder in (os.lstat(self.path), os.lstat(self.tree)):
                 if not stat.S_ISDIR(folder.st_mode) or refusal(folder) is not None:
                     return None
-            document = json.loads(read_own(self.path / ENTRY_FILE))
+            document = load_document(read_own(self.path / ENTRY_FILE))
             if not well_formed(document) or document["key"] != self.key or self.key != key.digest:
                 return None
             if document["inputs"] != key.inputs() or not _holds(document["files"], key):
