@@ -244,24 +244,44 @@ def test_a_reused_file_changed_after_its_copy_is_hashed_again_and_refused(warm, 
     assert not (tmp_path / "b2" / "layer.zip").exists()
 
 
+SPEEDUPS_PINS = ["markupsafe==2.1.5", "six==1.16.0"]
+
+
+def native_project(tmp_path: Path):
+    """A project with a shared library (markupsafe's speedups) built once into its own cache: (project,
+    cache, that first build, markupsafe's entry). Bump it with ``bump_six``."""
+    cache = tmp_path / "cache"
+    project = uv_project(tmp_path / "project", SPEEDUPS_PINS)
+    first = build(project, cache, tmp_path / "b1")
+    (entry,) = entries_of(cache, "markupsafe")
+    return project, cache, first, entry
+
+
+def bump_six(project: Path, pins: list[str] = SPEEDUPS_PINS) -> None:
+    uv_project(project, [p.replace("six==1.16.0", "six==1.17.0") for p in pins])
+
+
+def parsed_libraries(monkeypatch) -> list[Path]:
+    """The files the ELF audit parses from now on (the reader itself still runs)."""
+    from cdk_lambda_layer.verify.native import audit
+
+    parsed: list[Path] = []
+    read_elf = audit.read_elf
+    monkeypatch.setattr(audit, "read_elf", lambda path: parsed.append(path) or read_elf(path))
+    return parsed
+
+
 def test_a_reused_shared_library_is_judged_by_the_facts_its_entry_kept(tmp_path, monkeypatch):
     """The ELF audit still judges every library of the assembled layer, but one copied out of the package
     cache, unchanged since, is not parsed again: its entry kept what the audit read from those bytes."""
     import platform
 
-    from cdk_lambda_layer.verify.native import audit
-
-    cache = tmp_path / "cache"
-    project = uv_project(tmp_path / "project", ["markupsafe==2.1.5", "six==1.16.0"])
-    first = build(project, cache, tmp_path / "b1")
-    (entry,) = entries_of(cache, "markupsafe")
+    project, cache, first, entry = native_project(tmp_path)
     native = entry.metadata()["native"]
     assert [name for name in native if name.startswith("markupsafe/_speedups")]
     assert {facts["machine"] for facts in native.values()} == {platform.machine()}
-    uv_project(project, ["markupsafe==2.1.5", "six==1.17.0"])
-    parsed: list[Path] = []
-    read_elf = audit.read_elf
-    monkeypatch.setattr(audit, "read_elf", lambda path: parsed.append(path) or read_elf(path))
+    bump_six(project)
+    parsed = parsed_libraries(monkeypatch)
     bumped = build(project, cache, tmp_path / "b2")
     assert bumped.manifest["package_cache"] == {"reused": ["markupsafe"], "installed": ["six"]}
     assert not [path for path in parsed if "markupsafe" in path.as_posix()]
@@ -339,7 +359,7 @@ def test_a_bumped_build_audits_its_reused_libraries_as_a_build_from_nothing(tmp_
     cache = tmp_path / "cache"
     project = uv_project(tmp_path / "project", NATIVE_PINS)
     build(project, cache, tmp_path / "b1")
-    uv_project(project, [p.replace("six==1.16.0", "six==1.17.0") for p in NATIVE_PINS])
+    bump_six(project, NATIVE_PINS)
     audits = _audits(monkeypatch)
     bumped = build(project, cache, tmp_path / "b2")
     assert bumped.manifest["package_cache"] == {"reused": ["charset-normalizer", "markupsafe"], "installed": ["six"]}
@@ -353,20 +373,13 @@ def test_a_bumped_build_audits_its_reused_libraries_as_a_build_from_nothing(tmp_
 def test_elf_facts_another_reader_kept_are_read_again(tmp_path, monkeypatch):
     """The facts depend on the reader (this library's and pyelftools' versions, neither in the entry's
     key): an entry whose facts another reader wrote is still used, but its libraries are parsed again."""
-    from cdk_lambda_layer.verify.native import audit
-
-    cache = tmp_path / "cache"
-    project = uv_project(tmp_path / "project", ["markupsafe==2.1.5", "six==1.16.0"])
-    build(project, cache, tmp_path / "b1")
-    (entry,) = entries_of(cache, "markupsafe")
+    project, cache, _first, entry = native_project(tmp_path)
     document = entry.metadata()
     assert document["native"]
     document["native_reader"] = "elf-facts-0; pyelftools 0.1"
     (entry.path / "entry.json").write_text(json.dumps(document))
-    uv_project(project, ["markupsafe==2.1.5", "six==1.17.0"])
-    parsed: list[Path] = []
-    read_elf = audit.read_elf
-    monkeypatch.setattr(audit, "read_elf", lambda path: parsed.append(path) or read_elf(path))
+    bump_six(project)
+    parsed = parsed_libraries(monkeypatch)
     bumped = build(project, cache, tmp_path / "b2")
     assert bumped.manifest["package_cache"] == {"reused": ["markupsafe"], "installed": ["six"]}
     names = sorted(Path(name).name for name in document["native"])

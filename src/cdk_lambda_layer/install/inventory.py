@@ -6,6 +6,7 @@ the same code can run inside a build container.
 
 from __future__ import annotations
 
+import base64
 import csv
 import os
 import re
@@ -13,6 +14,11 @@ import stat
 from dataclasses import dataclass
 from importlib.metadata import PathDistribution
 from pathlib import Path
+
+
+def record_hash(sha256: bytes) -> str:
+    """A sha256 digest as RECORD writes it after ``sha256=`` (urlsafe base64, no padding: PEP 376)."""
+    return base64.urlsafe_b64encode(sha256).rstrip(b"=").decode()
 
 
 def normalize(name: str) -> str:

@@ -50,11 +50,11 @@ def layer_entries(site: Path, stats: list[tuple[Path, os.stat_result]] | None = 
     """(name in zip, file on disk, mode, size) for every regular file, sorted by name; links refused.
     ``stats``: walk_stats(site), made earlier (its paths are under ``site``, as the walk gives them)."""
     root = str(site)
-    cut = len(root) + 1
+    prefix = root + os.sep
     entries = []
     for path, info in walk_stats(site) if stats is None else stats:
         text = str(path)
-        relative = text[cut:] if text.startswith(root + os.sep) else os.path.relpath(text, root)
+        relative = text[len(prefix) :] if text.startswith(prefix) else os.path.relpath(text, root)
         entries.append((f"python/{relative.replace(os.sep, '/')}", path, info.st_mode, info.st_size))
     return sorted(entries)
 

@@ -10,7 +10,6 @@ in no RECORD.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import os
 from collections.abc import Mapping
@@ -18,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ..errors import VerificationError
-from ..install.inventory import InstalledPackage, record_rows
+from ..install.inventory import InstalledPackage, record_hash, record_rows
 
 
 def _listed(package: InstalledPackage, site: Path) -> list[tuple[Path, str]]:
@@ -39,12 +38,7 @@ def _digest(path: Path) -> str | None:
         data = path.read_bytes()
     except FileNotFoundError:
         return None
-    return base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-
-
-def _encoded(sha256: str) -> str:
-    """A hex sha256 as RECORD writes it (urlsafe base64, no padding)."""
-    return base64.urlsafe_b64encode(bytes.fromhex(sha256)).rstrip(b"=").decode()
+    return record_hash(hashlib.sha256(data).digest())
 
 
 def check_records(
@@ -60,7 +54,7 @@ def check_records(
     unread = [path for _name, path, _want in listed if path not in known]
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # hashlib releases the GIL
         read = dict(zip(unread, pool.map(_digest, unread), strict=True))
-    digests = [read[path] if path in read else _encoded(known[path]) for _name, path, _want in listed]
+    digests = [read[path] if path in read else record_hash(bytes.fromhex(known[path])) for _name, path, _want in listed]
     changed = [
         f"{path.relative_to(site).as_posix()} ({name})"
         for (name, path, want), got in zip(listed, digests, strict=True)

@@ -11,7 +11,6 @@ damaged, truncated, linked or foreign entry is removed and built again.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import json
 import logging
@@ -27,7 +26,7 @@ from ...core.digests import KnownDigests
 from ...core.files import read_regular
 from ...core.locking import held_folder, is_abandoned, open_lock_file, remove_held, sweep, try_lock
 from ...errors import CacheFolderError, VerificationError
-from ...install.inventory import record_rows
+from ...install.inventory import record_hash, record_rows
 from ...package.archive import Stream, layer_mode
 from ...verify.native.elf import FACTS_READER
 from .. import ownership
@@ -249,8 +248,7 @@ def check_against_record(tree: Path, files: Mapping[str, list[Any]]) -> None:
         if not digest.startswith("sha256=") or name not in files:
             continue
         want = digest.removeprefix("sha256=")
-        got = base64.urlsafe_b64encode(bytes.fromhex(files[name][1])).rstrip(b"=").decode()
-        if got != want:
+        if record_hash(bytes.fromhex(files[name][1])) != want:
             raise VerificationError(f"{name} in a package entry is not the file its RECORD names")
 
 
