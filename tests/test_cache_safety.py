@@ -386,6 +386,23 @@ def test_layer_cache_entries_written_under_a_permissive_umask_are_used(project_c
     assert UVBasedLambdaLayerLocalBuilder(project, python="3.12").run().cached
 
 
+def test_a_cache_folder_created_under_a_permissive_umask_is_writable_by_its_owner_only(
+    project_copy, tmp_path, monkeypatch
+):
+    """Under umask 000 a plain mkdir makes the cache folder 0777: any user could rename or delete its entries."""
+    project = project_copy("uv_app")
+    root = tmp_path / "new" / "layer-cache"
+    monkeypatch.setenv("CDK_LAYER_CACHE_DIR", str(root))
+    old = os.umask(0)
+    try:
+        UVBasedLambdaLayerLocalBuilder(project, python="3.12").run()
+    finally:
+        os.umask(old)
+    for folder in (root, root / "packages"):
+        assert folder.is_dir() and folder.stat().st_mode & 0o022 == 0, oct(folder.stat().st_mode)
+    assert UVBasedLambdaLayerLocalBuilder(project, python="3.12").run().cached
+
+
 def test_two_builds_claiming_a_new_cache_folder_at_once_both_use_it(tmp_path):
     """The first build's marker is written beside it and renamed in: the second build, looking in between,
     sees that partial file (or its name gone again) and must not take the folder for someone else's."""

@@ -5,6 +5,7 @@ foreign entry is never used but rebuilt. Real uv, real PyPI packages, real proce
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -765,3 +766,43 @@ def test_a_bumped_build_reports_trim_and_bytecode_once_after_the_install_and_tim
     seconds = dict(result.steps)
     assert seconds["bytecode"] >= 1.0 and seconds["install"] < 1.0
     assert sum(seconds.values()) <= elapsed
+
+
+def test_a_build_whose_every_package_is_reused_starts_no_bytecode_process(warm, tmp_path, caplog):
+    """Nothing is left to compile: no interpreter is started for it, and the manifest says what a build from
+    nothing says (the entries carry the bytecode); the import check still runs on the assembled layer."""
+    _project, cache = warm
+    other = uv_project(tmp_path / "other", ["idna==3.7", "six==1.16.0"], name="other")
+    with caplog.at_level(logging.INFO, logger="cdk_lambda_layer.core.runner"):
+        result = build(other, cache, tmp_path / "o1")
+    assert result.manifest["package_cache"]["installed"] == []
+    commands = [r.getMessage() for r in caplog.records if r.name == "cdk_lambda_layer.core.runner"]
+    assert not any("bytecode.py" in command for command in commands)
+    assert any("import_check.py" in command for command in commands)
+    assert result.manifest["bytecode"] == build(other, False, tmp_path / "scratch").manifest["bytecode"]
+
+
+def test_steps_one_after_another_copy_the_entries_before_the_install(warm, tmp_path, monkeypatch):
+    """CDK_LAYER_OVERLAP=0 (what the benchmarks measure each overlap against) runs nothing beside the install."""
+    from cdk_lambda_layer.builders.incremental import PackageReuse
+    from cdk_lambda_layer.install import host
+
+    project, cache = warm
+    events: list[str] = []
+    copy_in, install = PackageReuse.copy_in, host.install
+
+    def copying(self, *args):
+        late = copy_in(self, *args)
+        events.append("copied")
+        return late
+
+    def installing(*args):
+        events.append("install")
+        return install(*args)
+
+    monkeypatch.setattr(PackageReuse, "copy_in", copying)
+    monkeypatch.setattr(host, "install", installing)
+    monkeypatch.setenv("CDK_LAYER_OVERLAP", "0")
+    result = build(project, cache, tmp_path / "b2")
+    assert result.manifest["package_cache"]["installed"] == ["six"]
+    assert events == ["copied", "install"]

@@ -40,7 +40,7 @@ from ..verify.layer import ContentReport, VerifyReport, check_content, final_rep
 from ..verify.native.elf import FACTS_READER, ElfInfo
 from ..verify.requires import check_requirements
 from . import parallel
-from .incremental import PackageReuse, bytecode_id
+from .incremental import PackageReuse, Planned, bytecode_id
 from .package_store import store_new
 from .result import Prepared
 from .steps import StepLog
@@ -93,12 +93,12 @@ class HostSteps:
         scratch = work.root / "fresh-repo"
         self.fresh.mkdir()
         scratch.mkdir()
-        copying = self.side.start(lambda: reuse.copy_in(found, work.python))  # beside the install
+        copied = self._copy_beside(lambda: reuse.copy_in(found, work.python))
         plan, local = reuse.misses_plan(prepared.plan)
         # run even with nothing left to install (it then does nothing): one path for every build
         self._settling(lambda: installers.install(plan, local, self.fresh, scratch, self.target, settings))
         self._fresh_outcome = self._settling(self._finish_fresh)  # while the copy goes on
-        late = self._settling(copying.result)
+        late = self._settling(copied)
         if late:  # entries found damaged while copied: installed after all
             reuse.reused.misses.extend(late)
             plan, local = reuse.misses_plan(prepared.plan, late)
@@ -106,6 +106,14 @@ class HostSteps:
             later.mkdir()
             installers.install(plan, local, self.fresh, later, self.target, settings)
             self._fresh_outcome = self._finish_fresh()  # all the new packages again, these with them
+
+    def _copy_beside(self, copy: Callable[[], list[Planned]]) -> Callable[[], list[Planned]]:
+        """Start the entries' copy beside the install (what waits for its outcome); with the steps one after
+        another (CDK_LAYER_OVERLAP=0), copy them first."""
+        if parallel.overlap():
+            return self.side.start(copy).result
+        late = copy()
+        return lambda: late
 
     # -- finish ------------------------------------------------------------------------------
     def finish(self, work: LayerPathLayout) -> BytecodeOutcome:

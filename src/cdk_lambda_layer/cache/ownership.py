@@ -32,6 +32,11 @@ MARKER_TEXT = (
 _TMP_PREFIX = ".tmp-"
 
 
+#: A cache folder this library creates: writable by its owner only, whatever the umask (under umask 000 a
+#: plain mkdir makes it 0777, and any user could then rename or delete the entries in it).
+FOLDER_MODE = 0o755
+
+
 _FINGERPRINT = re.compile(r"[0-9a-f]{64}")
 
 
@@ -95,7 +100,7 @@ def claim(root: Path) -> None:
         return
     if os.path.lexists(root) and not root.is_dir():
         raise CacheFolderError(f"The layer cache {root} is a file, not a folder: pick another folder.")
-    root.mkdir(parents=True, exist_ok=True)
+    root.mkdir(mode=FOLDER_MODE, parents=True, exist_ok=True)
     foreign = [p.name for p in root.iterdir() if not _proven_ours(p)]
     if foreign and is_ours(root):  # another build claimed the new folder meanwhile (its marker's partial file)
         return

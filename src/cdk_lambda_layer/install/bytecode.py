@@ -30,7 +30,7 @@ import os
 import platform
 import py_compile
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 #: Where Lambda puts a layer's python/ folder.
@@ -48,14 +48,18 @@ _MIN_SHARE = 16
 def sources(site: Path) -> list[Path]:
     """Every .py file under ``site`` (regular files, no link followed, ``__pycache__`` and test suites
     skipped: SOURCE_ONLY), sorted."""
-    found = []
+    return sorted(iter_sources(site))
+
+
+def iter_sources(site: Path) -> Iterator[Path]:
+    """The .py files ``sources`` lists, as the walk finds them (the first one found ends a caller's question
+    whether there is anything to compile)."""
     for folder, dirs, names in os.walk(site):
         dirs[:] = sorted(d for d in dirs if d not in SOURCE_ONLY)
         for name in names:
             path = Path(folder, name)
             if name.endswith(".py") and path.is_file() and not path.is_symlink():
-                found.append(path)
-    return sorted(found)
+                yield path
 
 
 def _compile_all(paths: Sequence[Path], site: Path, mode: py_compile.PycInvalidationMode, prefix: str) -> list[str]:

@@ -25,6 +25,7 @@ from ..errors import CommandError, InterpreterNotFoundError, ToolNotFoundError, 
 from ..options import AWS_RUNTIME_PACKAGES, LayerOptions
 from ..plan.interpreter import TargetInterpreter, find_interpreter, how_to_get
 from ..target import LambdaTarget
+from .bytecode import iter_sources
 
 logger = logging.getLogger(__name__)
 
@@ -127,6 +128,8 @@ def compile_bytecode(
         reason = f"no CPython {target.python} on this machine to compile it: {how_to_get(target.python)}"
         logger.info("the layer carries no bytecode (slower cold starts): %s", reason)
         return BytecodeOutcome(included=False, reason=reason)
+    if next(iter_sources(site), None) is None:  # nothing to compile (every package came from the package cache)
+        return BytecodeOutcome(included=True, python=interpreter.version, invalidation=options.invalidation)
     argv = (interpreter.path, "-I", "-S", "-B", str(_HERE / "bytecode.py"), str(site))
     argv += ("--invalidation", options.invalidation, *(("--jobs", str(jobs)) if jobs else ()))
     report = json.loads(run(Command(argv=argv, label="compile bytecode")).stdout)

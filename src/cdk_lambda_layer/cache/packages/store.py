@@ -57,7 +57,7 @@ class PackageCache:
                 f"{self.root} is not a folder of this cache (a link or a file is in its place): remove it, or "
                 "point the cache elsewhere (--cache-dir / CDK_LAYER_CACHE_DIR)."
             )
-        self.root.mkdir(exist_ok=True)
+        self.root.mkdir(mode=ownership.FOLDER_MODE, exist_ok=True)
 
     def entry(self, digest: str) -> PackageEntry:
         if not ownership._FINGERPRINT.fullmatch(digest):
