@@ -70,6 +70,10 @@ class HostSteps:
         self._elf: dict[Path, ElfInfo | None] = {}
         #: The new packages' trim and bytecode, when install could do them beside the copy.
         self._fresh_outcome: BytecodeOutcome | None = None
+        #: What starts beside the import check once its process runs (side tasks: the checks, the zip).
+        self._beside_imports: list[Callable[[], None]] = []
+        #: Where each member's stream lies in layer.zip, as its writer noted (for the package cache).
+        self._spans: dict[str, tuple[int, int, int]] = {}
 
     # -- install -----------------------------------------------------------------------------
     def start_reuse(self, cache_root: Path | None, zip_level: int | None) -> None:
@@ -132,11 +136,21 @@ class HostSteps:
         for scratch in ("fresh-repo", "fresh-repo-late"):
             shutil.rmtree(work.root / scratch, ignore_errors=True)
         self._walk(work)
-        if parallel.overlap():
+        if parallel.overlap():  # started beside the import check, once its process runs (import_check)
             files, packages, known = self._files(), self._packages, self._known(self._stats)
             elf = self._known_elf(work, known)
-            self._content = self.side.start(lambda: self._check_content(work, files, packages, known, elf))
+            self._beside_imports.append(lambda: self._start_content(work, files, packages, known, elf))
         return reuse.bytecode_outcome(outcome)
+
+    def _start_content(
+        self,
+        work: LayerPathLayout,
+        files: list[tuple[Path, int]],
+        packages: list[InstalledPackage],
+        known: dict[Path, str] | None,
+        elf: dict[Path, ElfInfo | None] | None,
+    ) -> None:
+        self._content = self.side.start(lambda: self._check_content(work, files, packages, known, elf))
 
     def _finish_fresh(self) -> BytecodeOutcome:
         """The new packages trimmed and compiled in their own folder: done in ``install`` while the entries
@@ -184,17 +198,25 @@ class HostSteps:
 
     # -- import check, verify, zip ---------------------------------------------------------
     def import_check(self, work: LayerPathLayout, zip_level: int | None) -> ImportOutcome:
-        """The import check, with layer.zip compressed beside it (its file list taken first)."""
+        """The import check, with layer.zip compressed (and, for a layer assembled from the package cache, the
+        content checks run) beside it: both start once its process runs, so that this process's threads
+        do not slow its start."""
         self._zip_level = zip_level
         check_requirements(self._packages, self.target, self.options)
         if zip_level is not None and parallel.overlap():
             entries = layer_entries(work.python, self._stats)
-            self._zip = self.side.start(lambda: self._write_zip(work.python, work.layer_zip, zip_level, entries))
-        return self._settling(
-            lambda: self.log.run(
-                "import check", lambda: check_imports(work.python, self.target, self.options, jobs=parallel.jobs())
+            self._beside_imports.append(lambda: self._start_zip(work, zip_level, entries))
+        beside, self._beside_imports = self._beside_imports, []
+
+        def check() -> ImportOutcome:
+            return check_imports(
+                work.python, self.target, self.options, jobs=parallel.jobs(), started=lambda: [s() for s in beside]
             )
-        )
+
+        return self._settling(lambda: self.log.run("import check", check))
+
+    def _start_zip(self, work: LayerPathLayout, level: int, entries: list[Entry]) -> None:
+        self._zip = self.side.start(lambda: self._write_zip(work.python, work.layer_zip, level, entries))
 
     def verify(self, work: LayerPathLayout) -> VerifyReport:
         content = self._content
@@ -225,8 +247,9 @@ class HostSteps:
         reuse, files, packages, elf = self.reuse, self._files(), self._packages, self._elf
         if reuse is not None and self._storing is None:
             zip_path = work.layer_zip if zipped else None
+            spans = self._spans if zipped else None
             self._storing = self.side.start(
-                lambda: store_new(reuse, work.python, zip_path, self.rejected, files, packages, elf)
+                lambda: store_new(reuse, work.python, zip_path, self.rejected, files, packages, elf, spans)
             )
 
     def store_packages(self, work: LayerPathLayout, zipped: bool) -> None:
@@ -240,7 +263,15 @@ class HostSteps:
         return self.reuse.warnings if self.reuse is not None else []
 
     def _write_zip(self, site: Path, destination: Path, level: int, entries: list[Entry] | None) -> int:
+        """layer.zip of ``site``; ``entries``: of the build's walk (``_stats``), else walked now. The package
+        cache's members go in as they are, without a read of their files where the copy checksummed them."""
+        stats = self._stats
+        if entries is None:
+            stats = walk_stats(site)
+            entries = layer_entries(site, stats)
         members = self.reuse.reused.members if self.reuse is not None else None
+        known = self.reuse.known if self.reuse is not None and members else None
+        crcs = {path: crc for path, info in stats if (crc := known.crc(path, info)) is not None} if known else None
         return write_layer_zip(
             site,
             destination,
@@ -249,6 +280,8 @@ class HostSteps:
             precompressed=members,
             rejected=self.rejected,
             entries=entries,
+            crcs=crcs,
+            spans=self._spans,
         )
 
     def _check_content(

@@ -34,10 +34,12 @@ def store_new(
     files: list[tuple[Path, int]] | None = None,
     packages: list[InstalledPackage] | None = None,
     elf: Mapping[Path, ElfInfo | None] | None = None,
+    written: Mapping[str, tuple[int, int, int]] | None = None,
 ) -> int:
     """Keep each miss as an entry, and zip streams the hits lacked; the number of entries added.
     ``files``, ``packages``: the finished layer's walk and its installed_packages, where known; ``elf``:
-    the ELF audit's facts of the layer's shared libraries, kept with the entries that ship them."""
+    the ELF audit's facts of the layer's shared libraries, kept with the entries that ship them;
+    ``written``: member_spans of ``layer_zip`` as its writer noted them (else they are read from it)."""
     if not reuse.active:
         return 0
     native = {
@@ -55,7 +57,7 @@ def store_new(
         wanted = {name for key in [*keys, *lacking] for name in split.owned.get(key.name, ())}
         spans = None
         if layer_zip is not None and reuse.members_key is not None and wanted:
-            spans = member_spans(layer_zip, wanted)
+            spans = {n: written[n] for n in wanted if n in written} if written else member_spans(layer_zip, wanted)
         members = (reuse.members_key, layer_zip, spans) if spans is not None else None
         reuse.cache.sweep_leftovers()
 

@@ -25,16 +25,18 @@ def stamp(info: os.stat_result) -> tuple[int, ...]:
 
 
 class KnownDigests:
-    """sha256 (hex) of files by path, each valid only while the file keeps the stamp it had when hashed."""
+    """sha256 (hex) and CRC-32 of files by path, each valid only while the file keeps the stamp it had when
+    hashed (the CRC-32 is what a zip member records: package/archive.py need not read the file again)."""
 
     def __init__(self) -> None:
-        self._known: dict[str, tuple[tuple[int, ...], str]] = {}
+        self._known: dict[str, tuple[tuple[int, ...], str, int | None]] = {}
         self._lock = threading.Lock()
 
-    def note(self, path: Path, info: os.stat_result, sha256: str) -> None:
-        """``path`` (its fstat taken after the last byte was written) holds bytes whose sha256 is ``sha256``."""
+    def note(self, path: Path | str, info: os.stat_result, sha256: str, crc: int | None = None) -> None:
+        """``path`` (its fstat taken after the last byte was written) holds bytes whose sha256 is ``sha256``
+        (and CRC-32 ``crc``)."""
         with self._lock:
-            self._known[os.fspath(path)] = (stamp(info), sha256)
+            self._known[os.fspath(path)] = (stamp(info), sha256, crc)
 
     def update(self, other: KnownDigests) -> None:
         with self._lock, other._lock:
@@ -44,6 +46,11 @@ class KnownDigests:
         """The sha256 of ``path`` if ``info`` (a fresh lstat of it) shows it unchanged since it was noted."""
         known = self._known.get(os.fspath(path))
         return known[1] if known is not None and known[0] == stamp(info) else None
+
+    def crc(self, path: Path, info: os.stat_result) -> int | None:
+        """The CRC-32 of ``path`` if it was noted and ``info`` shows it unchanged since."""
+        known = self._known.get(os.fspath(path))
+        return known[2] if known is not None and known[0] == stamp(info) else None
 
     def __len__(self) -> int:
         return len(self._known)

@@ -63,9 +63,15 @@ def walk_stats(root: Path) -> list[tuple[Path, os.stat_result]]:
     A layer holds only regular files and folders. A symlink would make the zip, the cache
     check or a copy read a file outside the layer (a host file, when code run in a build
     container planted the link), and a fifo would hang the reader; so links are never
-    followed, and any such entry is an error naming it.
+    followed, and any such entry is an error naming it. Paths are spelled as ``root`` is.
     """
-    found: list[tuple[Path, os.stat_result]] = []
+    return [(root / relative, info) for relative, info in walk_relative(root)]
+
+
+def walk_relative(root: Path) -> list[tuple[str, os.stat_result]]:
+    """walk_stats with each file named by its path relative to ``root`` (``pkg/mod.py``): strings, for the
+    callers that key files by name (copies, listings), where a Path per file costs more than its lstat."""
+    found: list[tuple[str, os.stat_result]] = []
     odd: list[str] = []
     try:
         top = os.lstat(root)
@@ -73,22 +79,24 @@ def walk_stats(root: Path) -> list[tuple[Path, os.stat_result]]:
         return found
     if not stat.S_ISDIR(top.st_mode):  # os.walk would follow a link given as its root
         odd.append(_describe(root, root.parent, top.st_mode))
-    pending = [] if odd else [root]
+    base = os.fspath(root)
+    pending = [] if odd else [""]
     while pending:  # top-down, a folder's files before its subfolders' (as os.walk); never through a link
-        folder = pending.pop()
+        relative = pending.pop()
+        prefix = f"{relative}/" if relative else ""
         try:
-            entries = list(os.scandir(folder))
+            entries = list(os.scandir(f"{base}/{relative}" if relative else base))
         except OSError:  # unreadable, or gone (as os.walk, which skips it)
             continue
         subfolders = []
         for entry in entries:
             info = entry.stat(follow_symlinks=False)
             if stat.S_ISREG(info.st_mode):
-                found.append((folder / entry.name, info))
+                found.append((prefix + entry.name, info))
             elif stat.S_ISDIR(info.st_mode):
-                subfolders.append(folder / entry.name)
+                subfolders.append(prefix + entry.name)
             else:
-                odd.append(_describe(folder / entry.name, root, info.st_mode))
+                odd.append(_describe(root / prefix / entry.name, root, info.st_mode))
         pending.extend(reversed(subfolders))
     if odd:
         more = f" (and {len(odd) - 10} more)" if len(odd) > 10 else ""

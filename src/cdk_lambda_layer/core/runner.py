@@ -15,7 +15,7 @@ import shlex
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -131,26 +131,40 @@ def cause_line(stderr: str) -> str:
     return (errors[0] if errors else (lines[-1] if lines else "")).lstrip(_UV_ERROR_MARK + _UV_CAUSE_MARK + " ")
 
 
-def run(command: Command, *, secrets: Iterable[str] = ()) -> Completed:
-    """Run ``command``; return its output or raise CommandError / ToolNotFoundError."""
+def run(command: Command, *, secrets: Iterable[str] = (), started: Callable[[], object] | None = None) -> Completed:
+    """Run ``command``; return its output or raise CommandError / ToolNotFoundError.
+
+    ``started``: called once the process runs, before it is waited for: work that goes on beside the
+    process starts then, not before, so that it does not slow the process's start (threads of this
+    process hold the interpreter while it forks and execs). If it raises, the process is killed.
+    """
     secrets = tuple(secrets)
     shown = redact(shlex.join(command.argv), secrets)
     logger.info("+ %s", shown)
-    started = time.perf_counter()
+    began = time.perf_counter()
     try:
-        proc = subprocess.run(
+        process = subprocess.Popen(
             command.argv,
             cwd=command.cwd,
             env=child_environment(command.env, minimal=command.minimal_env),
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-            check=False,
         )
     except FileNotFoundError as exc:
         raise ToolNotFoundError(
             f"{command.label}: cannot run {command.argv[0]!r} (not found). Install it or put it on PATH."
         ) from exc
-    seconds = time.perf_counter() - started
+    with process:  # as subprocess.run: on any error (or KeyboardInterrupt), the process is killed and reaped
+        try:
+            if started is not None:
+                started()
+            stdout, stderr = process.communicate()
+        except BaseException:
+            process.kill()
+            raise
+    proc = subprocess.CompletedProcess(command.argv, process.returncode, stdout, stderr)
+    seconds = time.perf_counter() - began
     logger.debug("%s finished in %.2fs (exit %d)", command.label, seconds, proc.returncode)
     if proc.returncode != 0:
         stderr = redact(proc.stderr or proc.stdout, secrets)

@@ -66,16 +66,12 @@ def _top_level(entry: str) -> str | None:
     return name
 
 
-def top_level_modules(site: Path) -> list[str]:
-    """Every importable top-level name the distributions' RECORD files list."""
-    found: set[str] = set()
-    for record in sorted(site.glob("*.dist-info/RECORD")):
-        with record.open(newline="") as handle:
-            for row in csv.reader(handle):
-                name = _top_level(row[0]) if row else None
-                if name and ((site / name).is_dir() or any(site.glob(f"{name}.*"))):
-                    found.add(name)
-    return sorted(found)
+def top_level_modules(site: Path, distributions: dict[str, tuple[set[str], set[str]]] | None = None) -> list[str]:
+    """Every importable top-level name the distributions' RECORD files list (``distributions``: _distributions,
+    read already), each looked for in the folder once."""
+    named = {m for owned, _requires in (distributions or _distributions(site)).values() for m in owned}
+    present = {entry.name.partition(".")[0] if entry.is_file() else entry.name for entry in os.scandir(site)}
+    return sorted(named & present)
 
 
 def _distributions(site: Path) -> dict[str, tuple[set[str], set[str]]]:
@@ -98,30 +94,46 @@ def _distributions(site: Path) -> dict[str, tuple[set[str], set[str]]]:
     return found
 
 
-def groups(site: Path, modules: Sequence[str], sizes: dict[str, tuple[int, ...]] | None = None) -> list[list[str]]:
-    """``modules`` (in dependency order) in groups that share no distribution: the modules of distributions
-    that require each other (directly or not) stay in one group, in the order given, so a worker importing
-    a group sees exactly the dependencies one process would have loaded. Largest (bytes on disk, from
+def groups(
+    site: Path,
+    modules: Sequence[str],
+    sizes: dict[str, tuple[int, ...]] | None = None,
+    distributions: dict[str, tuple[set[str], set[str]]] | None = None,
+) -> list[list[str]]:
+    """``modules`` (in dependency order) as jobs for the workers: one per distribution that no other one
+    requires (what the layer is for: numpy, pydantic, requests...), holding its modules and those of every
+    distribution it needs, directly or not, in the order given, so a worker importing a job sees exactly
+    the dependencies one process would have loaded before each module. A distribution two such jobs need
+    (typing-extensions) is in both: whichever worker takes a job imports it, once per worker (a second
+    import in one process is Python's cache). Jobs that shared a dependency went to one worker before,
+    so one large job held most of a layer; now the workers share the whole. Distributions only a cycle
+    reaches, and modules of no distribution, are jobs of their own. Largest (bytes on disk, from
     ``sizes``: a snapshot of the layer) first, the order workers take them in."""
-    distributions = _distributions(site)
-    parent = {name: name for name in distributions}
-
-    def root(name: str) -> str:
-        while parent[name] != name:
-            parent[name] = parent[parent[name]]
-            name = parent[name]
-        return name
-
-    for name, (_owned, requires) in sorted(distributions.items()):
-        for needed in sorted(requires & parent.keys()):
-            parent[root(needed)] = root(name)
-    owner = {m: root(d) for d, (owned, _req) in sorted(distributions.items()) for m in sorted(owned)}
-    component: dict[str, list[str]] = {}
-    for module in modules:
-        component.setdefault(owner.get(module, f"module {module}"), []).append(module)
+    distributions = _distributions(site) if distributions is None else distributions
+    needs = {name: requires & distributions.keys() for name, (_owned, requires) in distributions.items()}
+    needed = {n for requires in needs.values() for n in requires}
+    jobs: dict[str, set[str]] = {}
+    covered: set[str] = set()
+    for name in [*sorted(set(distributions) - needed), *sorted(needed)]:  # roots first, then what no root reaches
+        if name not in covered:
+            jobs[name] = _closure(name, needs)
+            covered |= jobs[name]
+    owner = {m: d for d, (owned, _req) in sorted(distributions.items()) for m in sorted(owned)}
+    parts = {name: [m for m in modules if owner.get(m) in closure] for name, closure in jobs.items()}
+    parts.update({f"module {m}": [m] for m in modules if m not in owner})
     totals = _module_sizes(snapshot(site) if sizes is None else sizes)
-    weight = {name: sum(totals.get(m, 0) for m in members) for name, members in component.items()}
-    return [component[name] for name in sorted(component, key=lambda c: (-weight[c], c))]
+    weight = {name: sum(totals.get(m, 0) for m in members) for name, members in parts.items()}
+    return [parts[name] for name in sorted(parts, key=lambda c: (-weight[c], c)) if parts[name]]
+
+
+def _closure(name: str, needs: dict[str, set[str]]) -> set[str]:
+    """``name`` and every distribution it requires, directly or not."""
+    found, pending = {name}, [name]
+    while pending:
+        for needed in needs[pending.pop()] - found:
+            found.add(needed)
+            pending.append(needed)
+    return found
 
 
 def _module_sizes(sizes: dict[str, tuple[int, ...]]) -> dict[str, int]:
@@ -142,11 +154,13 @@ def _rows(dist_info: Path) -> list[list[str]]:
         return [row for row in csv.reader(handle) if row]
 
 
-def dependency_order(site: Path, modules: Sequence[str]) -> list[str]:
+def dependency_order(
+    site: Path, modules: Sequence[str], distributions: dict[str, tuple[set[str], set[str]]] | None = None
+) -> list[str]:
     """``modules`` with each distribution's modules after those of the distributions it requires (ties,
     cycles and modules of no distribution by name): timed one after another in one process, each
     module's time is then what it adds to its dependencies, and the times add up to the whole layer's."""
-    distributions = _distributions(site)
+    distributions = _distributions(site) if distributions is None else distributions
     owner = {m: d for d, (owned, _req) in sorted(distributions.items()) for m in sorted(owned)}
     placed: list[str] = []
     done: set[str] = set()
@@ -216,13 +230,13 @@ def check_in_workers(
     finishes one (import times cannot be known before); merged in the order of ``parts``. Each worker reports in a
     file of its own (a module may close descriptors it did not open, or leave a process holding them), first each
     module's name before it imports it, so a worker that dies names the module it died on (WorkerCrashed)."""
-    order = [m for part in parts for m in part]
+    order = list(dict.fromkeys(m for part in parts for m in part))  # a shared dependency once, where first
     if jobs < 2 or len(parts) < 2 or not hasattr(os, "fork"):
         return check(site, order, provided)
     with tempfile.TemporaryDirectory(prefix="import-check-") as scratch:
         reports = _collect(_fork_workers(site, parts, provided, min(jobs, len(parts)), Path(scratch)))
     merged = _merge(reports, order)
-    left = [part for part in parts if not set(part) & _reported(merged)]
+    left = [part for part in parts if not set(part) <= _reported(merged)]
     if left:  # every worker lost the queue (a module closed it) before it was empty
         merged = _merge([merged, check_in_workers(site, left, provided, jobs)], order)
     return merged
@@ -280,14 +294,30 @@ def _stop_leftovers(pid: int) -> None:
 
 def _merge(reports: Sequence[dict[str, Any]], order: Sequence[str]) -> dict[str, Any]:
     """One report of several checks' reports, each list and the times in ``order`` (the workers finish in
-    any order; the report must not depend on it)."""
+    any order; the report must not depend on it). A module two workers imported (a dependency two jobs
+    share) is reported once: failed if it failed in either, else with a warning if it raised one, else
+    skipped or imported; its time is the longest (a worker that had it loaded already took no time)."""
     position = {m: i for i, m in enumerate(order)}
+    outcome: dict[str, tuple[int, Any]] = {}  # module -> (rank, what the report says of it)
+    for report in reports:
+        for rank, name in enumerate(("failed", "warnings", "skipped")):
+            for found in report[name]:
+                if rank < outcome.get(found["module"], (9, None))[0]:
+                    outcome[found["module"]] = (rank, found)
+        for module in report["imported"]:
+            outcome.setdefault(module, (3, None))
+    times: dict[str, float] = {}
+    for report in reports:
+        for module, seconds in report["times"].items():
+            if outcome.get(module, (9, None))[0] == 3:
+                times[module] = max(seconds, times.get(module, 0.0))
     merged: dict[str, Any] = {
-        "imported": sorted((m for r in reports for m in r["imported"]), key=position.__getitem__),
-        "times": dict(sorted(((m, t) for r in reports for m, t in r["times"].items()), key=lambda i: position[i[0]])),
+        "imported": sorted((m for m, (rank, _f) in outcome.items() if rank == 3), key=position.__getitem__),
+        "times": dict(sorted(times.items(), key=lambda item: position[item[0]])),
     }
-    for name in ("failed", "skipped", "warnings"):
-        merged[name] = sorted((o for r in reports for o in r[name]), key=lambda o: position[o["module"]])
+    for rank, name in enumerate(("failed", "warnings", "skipped")):
+        found = [f for _m, (r, f) in outcome.items() if r == rank]
+        merged[name] = sorted(found, key=lambda o: position[o["module"]])
     return merged
 
 
@@ -379,9 +409,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     site = Path(args.site).resolve()
     before = snapshot(site)
-    order = dependency_order(site, top_level_modules(site))
+    distributions = _distributions(site)
+    order = dependency_order(site, top_level_modules(site, distributions), distributions)
     try:
-        report = check_in_workers(site, groups(site, order, before), args.provided, args.jobs or default_jobs())
+        parts = groups(site, order, before, distributions)
+        report = check_in_workers(site, parts, args.provided, args.jobs or default_jobs())
     except WorkerCrashed as crash:
         undo_writes(site, before)
         print(f"importing {crash.module}", file=sys.stderr, flush=True)  # the module the caller names

@@ -15,6 +15,7 @@ import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from functools import cache
 from pathlib import Path
@@ -149,10 +150,18 @@ def outcome_from_report(report: dict[str, Any], options: LayerOptions) -> Byteco
     )
 
 
-def check_imports(site: Path, target: LambdaTarget, options: LayerOptions, jobs: int | None = None) -> ImportOutcome:
+def check_imports(
+    site: Path,
+    target: LambdaTarget,
+    options: LayerOptions,
+    jobs: int | None = None,
+    started: Callable[[], object] | None = None,
+) -> ImportOutcome:
     """The import check (install/import_check.py) on the target's Python, in a sandbox where Linux allows
-    one; ``jobs``: its workers (None: one per CPU)."""
+    one; ``jobs``: its workers (None: one per CPU); ``started``: called once it runs (core/runner.py), or
+    when it does not run at all."""
     if not options.import_check:
+        _call(started)
         return ImportOutcome(ran=False, reason="turned off (import_check=False)")
     interpreter = find_interpreter(target.python)
     if interpreter is None or not interpreter.runs(target):
@@ -163,6 +172,7 @@ def check_imports(site: Path, target: LambdaTarget, options: LayerOptions, jobs:
             f"{target.architecture.value} (the container build runs it in the image)"
         )
         logger.info("import check skipped: %s", reason)
+        _call(started)
         return ImportOutcome(ran=False, reason=reason)
     argv = [interpreter.path, "-I", "-S", "-B", str(_HERE / "import_check.py"), str(site)]
     for name in sorted(set(options.provided) | set(AWS_RUNTIME_PACKAGES)):
@@ -179,8 +189,13 @@ def check_imports(site: Path, target: LambdaTarget, options: LayerOptions, jobs:
             env={"HOME": scratch},
             minimal_env=True,
         )
-        outcome = _run_import_check(command, interpreter, target)
+        outcome = _run_import_check(command, interpreter, target, started)
     return replace(outcome, sandboxed=sandboxed())
+
+
+def _call(started: Callable[[], object] | None) -> None:
+    if started is not None:
+        started()
 
 
 _UNSHARE = ("--pid", "--fork", "--mount-proc", "--kill-child")
@@ -218,9 +233,11 @@ def sandboxed() -> bool:
     return "--user" in sandbox_prefix()
 
 
-def _run_import_check(command: Command, interpreter: TargetInterpreter, target: LambdaTarget) -> ImportOutcome:
+def _run_import_check(
+    command: Command, interpreter: TargetInterpreter, target: LambdaTarget, started: Callable[[], object] | None
+) -> ImportOutcome:
     try:
-        out = run(command).stdout
+        out = run(command, started=started).stdout
     except CommandError as exc:
         last = [line for line in exc.stderr.splitlines() if line.startswith("importing ")]
         module = last[-1].removeprefix("importing ") if last else "?"

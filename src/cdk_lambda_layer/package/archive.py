@@ -6,11 +6,10 @@ as the creating system. Lambda extracts the zip under /opt, so python/ lands on 
 
 Deflating is most of the time a zip takes, and zlib releases the GIL: entries are
 compressed in a thread pool (a bounded window ahead of the writer, so memory stays
-small) with exactly the settings zipfile itself uses, then handed to zipfile in sorted
-order through the one attribute it compresses with (``_ZipWriteFile._compressor``; the
-same in CPython 3.10 to 3.15). The bytes are therefore identical to zipfile's own
-single-threaded output, which a test proves; a Python whose zipfile lacks that attribute
-gets the single-threaded path.
+small) with exactly the settings zipfile itself uses, and written in sorted order by
+zipformat.py, whose records are byte for byte zipfile's (a test proves it). Members the
+package cache kept already compressed are written as they are, without reading their files
+where the copy out of the cache checksummed them (``crcs``).
 
 Only regular files are archived: the tree walk refuses links and special files
 (inventory.walk_files), and each file is opened with O_NOFOLLOW (inventory.read_regular), so a
@@ -19,6 +18,7 @@ file swapped for a link between the walk and the read is refused too, never foll
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import struct
@@ -30,7 +30,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..core.files import open_regular, read_regular, walk_stats
+from ..core.files import open_regular, read_regular, walk_relative, walk_stats
+from . import zipformat
 
 FIXED_DATE_TIME = (1980, 1, 1, 0, 0, 0)
 _UNIX = 3
@@ -67,10 +68,10 @@ def layer_mode(mode: int) -> int:
 def normalize_modes(site: Path) -> None:
     """Give every file of the tree the mode the zip gives it, so that a tree, its layer.zip and a tree
     unpacked from that zip (a remote hit) are the same files, modes included (CDK zips the asset itself)."""
-    for path, info in walk_stats(site):  # one lstat per entry, from the walk
+    for relative, info in walk_relative(site):  # one lstat per entry, from the walk
         mode = stat.S_IMODE(info.st_mode)
         if mode != layer_mode(mode):
-            fd = open_regular(path)  # never through a link
+            fd = open_regular(site / relative)  # never through a link
             try:
                 os.fchmod(fd, layer_mode(mode))
             finally:
@@ -79,7 +80,7 @@ def normalize_modes(site: Path) -> None:
 
 def _zip_info(name: str, mode: int, size: int) -> zipfile.ZipInfo:
     info = zipfile.ZipInfo(name, date_time=FIXED_DATE_TIME)
-    info.external_attr = (stat.S_IFREG | layer_mode(mode)) << 16
+    info.external_attr = zipformat.external_attr(layer_mode(mode))
     info.create_system = _UNIX
     info.compress_type = zipfile.ZIP_DEFLATED
     info.file_size = size
@@ -90,20 +91,6 @@ def deflate(data: bytes, level: int) -> bytes:
     """Raw deflate exactly as zipfile makes it (zlib.compressobj(level, DEFLATED, -15))."""
     compressor = zlib.compressobj(level, zlib.DEFLATED, -15)
     return compressor.compress(data) + compressor.flush()
-
-
-class _Precompressed:
-    """Stands in for zipfile's compressor of one entry: hands over bytes deflated elsewhere."""
-
-    def __init__(self, blob: bytes) -> None:
-        self._blob = blob
-
-    def compress(self, data: bytes) -> bytes:
-        blob, self._blob = self._blob, b""
-        return blob
-
-    def flush(self) -> bytes:
-        return b""
 
 
 @dataclass(frozen=True)
@@ -120,8 +107,16 @@ class Stream:
         """Whether this stream is the one made from ``data``: both checksums as recorded (two CRC-32s, a
         fraction of inflating it), or, without them, by inflating it."""
         if self.crc is not None and self.blob_crc is not None:
-            return zlib.crc32(data) == self.crc and zlib.crc32(self.blob) == self.blob_crc
+            return self.matches(zlib.crc32(data))
         return inflates_to(self.blob, data)
+
+    def matches(self, crc: int) -> bool:
+        """made_from for a file whose CRC-32 is known already (the copy out of the package cache computed it
+        from the bytes it wrote, core/digests.py): the file's and the stream's checksums as recorded."""
+        return self.crc is not None and self.blob_crc is not None and crc == self.crc and self.intact()
+
+    def intact(self) -> bool:
+        return zlib.crc32(self.blob) == self.blob_crc
 
 
 def inflated(blob: bytes) -> bytes | None:
@@ -140,40 +135,48 @@ def inflates_to(blob: bytes, data: bytes) -> bool:
     return inflated(blob) == data
 
 
+#: One member ready to write: name in the zip, mode, size, CRC-32 of its bytes, raw deflate stream.
+Member = tuple[str, int, int, int, bytes]
+
+
 def _prepared(
     entries: list[Entry],
     level: int,
     workers: int,
     precompressed: Mapping[str, Stream],
     rejected: list[str],
-) -> Iterator[tuple[str, int, bytes, bytes]]:
-    """(name, mode, data, deflated) in the entries' order, compressed ``workers`` at a time.
+    crcs: Mapping[Path, int],
+) -> Iterator[Member]:
+    """Each entry's member, in the entries' order, compressed ``workers`` at a time.
 
     An entry given in ``precompressed`` (by its path under python/) takes that stream instead of being
-    deflated again, once the stream is shown to be the one made from the file's bytes (Stream.made_from);
-    one that is not is deflated and its name added to ``rejected``. Those taken from ``precompressed``
-    are read on this thread, in turn: a read and two CRC-32s cost less than handing them to a worker.
+    deflated again, once the stream is shown to be the one made from the file's bytes: without reading the
+    file where ``crcs`` knows its CRC-32 (Stream.matches), else by reading it (Stream.made_from); one that
+    is not is deflated and its name added to ``rejected``. Those taken from ``precompressed`` are done on
+    this thread, in turn: a read and two CRC-32s cost less than handing them to a worker.
     """
 
-    def job(name: str, path: Path) -> tuple[bytes, bytes]:
-        data = read_regular(path)
+    def job(name: str, path: Path, size: int) -> tuple[int, int, bytes]:
         stream = precompressed.get(name[len("python/") :])
+        if stream is not None and (known := crcs.get(path)) is not None and stream.matches(known):
+            return size, known, stream.blob
+        data = read_regular(path)
         if stream is not None:
             if stream.made_from(data):
-                return data, stream.blob
+                return len(data), zlib.crc32(data) if stream.crc is None else stream.crc, stream.blob
             rejected.append(name[len("python/") :])
-        return data, deflate(data, level)
+        return len(data), zlib.crc32(data), deflate(data, level)
 
-    window: deque[tuple[str, int, int, Future[tuple[bytes, bytes]]]] = deque()
+    window: deque[tuple[str, int, int, Future[tuple[int, int, bytes]]]] = deque()
     in_flight = 0
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    with ThreadPoolExecutor(max_workers=workers) if workers > 1 else contextlib.nullcontext() as pool:
         for name, path, mode, size in entries:
-            if name[len("python/") :] in precompressed:
-                done: Future[tuple[bytes, bytes]] = Future()
-                done.set_result(job(name, path))
+            if pool is None or name[len("python/") :] in precompressed:
+                done: Future[tuple[int, int, bytes]] = Future()
+                done.set_result(job(name, path, size))
                 window.append((name, mode, size, done))
             else:
-                window.append((name, mode, size, pool.submit(job, name, path)))
+                window.append((name, mode, size, pool.submit(job, name, path, size)))
             in_flight += size
             while window and (in_flight > WINDOW_BYTES or len(window) > WINDOW_FILES):
                 name_, mode_, size_, future = window.popleft()
@@ -184,25 +187,8 @@ def _prepared(
             yield (name_, mode_, *future.result())
 
 
-def _write_parallel(
-    archive: zipfile.ZipFile,
-    entries: list[Entry],
-    level: int,
-    workers: int,
-    precompressed: Mapping[str, Stream],
-    rejected: list[str],
-) -> bool:
-    """Write every entry with parallel compression; False if this zipfile offers no hook for it."""
-    for name, mode, data, compressed in _prepared(entries, level, workers, precompressed, rejected):
-        with archive.open(_zip_info(name, mode, len(data)), "w") as handle:
-            if not hasattr(handle, "_compressor"):
-                return False
-            handle._compressor = _Precompressed(compressed)  # the one hook (see the module docstring)
-            handle.write(data)
-    return True
-
-
-def _write_serial(archive: zipfile.ZipFile, entries: list[Entry], level: int) -> None:
+def _write_with_zipfile(archive: zipfile.ZipFile, entries: list[Entry], level: int) -> None:
+    """What zipformat.py cannot write (ZIP64: a member over 2 GiB, or over 65,535 members), by zipfile alone."""
     for name, path, mode, _size in entries:
         data = read_regular(path)
         archive.writestr(_zip_info(name, mode, len(data)), data, compresslevel=level)
@@ -217,29 +203,41 @@ def write_layer_zip(
     precompressed: Mapping[str, Stream] | None = None,
     rejected: list[str] | None = None,
     entries: list[Entry] | None = None,
+    crcs: Mapping[Path, int] | None = None,
+    spans: dict[str, tuple[int, int, int]] | None = None,
 ) -> int:
     """Write ``site`` as python/... into ``destination`` atomically; return its size in bytes.
 
-    ``workers``: compressing threads (default: one per CPU; 1 writes single-threaded).
+    ``workers``: compressing threads (default: one per CPU; 1 compresses on this thread).
     ``precompressed``: raw deflate streams made earlier at this ``level`` with this zlib (the package
     cache's members), by path under python/: copied, not compressed again, each checked against the
-    file (Stream.made_from); those that do not match are deflated anew and named in ``rejected``. The
-    bytes are the same either way. ``entries``: layer_entries(site) made earlier.
+    file (Stream.matches, Stream.made_from); those that do not match are deflated anew and named in
+    ``rejected``. The bytes are the same either way. ``entries``: layer_entries(site) made earlier.
+    ``crcs``: the CRC-32 of files whose bytes were read already, by their path in ``entries`` (only files
+    still as they were then: core/digests.py), so that a precompressed member needs no read of its file.
+    ``spans``: filled with member_spans of the zip written (for the package cache), without reading it back.
     """
     entries = layer_entries(site) if entries is None else entries
     workers = workers or os.cpu_count() or 1
-    precompressed = precompressed or {}
-    rejected = rejected if rejected is not None else []
     partial = destination.with_name(f".{destination.name}.{os.getpid()}.partial")
     try:
-        done = False
-        if workers > 1:
+        if zipformat.fits([size for _name, _path, _mode, size in entries]):
+            members = _prepared(
+                entries, level, workers, precompressed or {}, rejected if rejected is not None else [], crcs or {}
+            )
+            with partial.open("wb") as out:
+                writer = zipformat.ZipWriter(out)
+                for name, mode, size, crc, stream in members:
+                    writer.add(name, layer_mode(mode), size, crc, stream)
+                writer.finish()
+            written = {name.removeprefix("python/"): span for name, span in writer.spans.items()}
+        else:
             with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=level) as archive:
-                done = _write_parallel(archive, entries, level, workers, precompressed, rejected)
-        if not done:
-            with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=level) as archive:
-                _write_serial(archive, entries, level)
+                _write_with_zipfile(archive, entries, level)
+            written = member_spans(partial) if spans is not None else {}
         partial.replace(destination)
+        if spans is not None:
+            spans.update(written)
     finally:
         partial.unlink(missing_ok=True)
     return destination.stat().st_size

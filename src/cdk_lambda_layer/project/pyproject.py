@@ -5,18 +5,15 @@ Only files are read here (no subprocess), so the CDK construct can call it at co
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
+# tomli is the standard library's tomllib, published with compiled wheels that parse a lock about 3.5x
+# faster (uv.lock at construct time, the exported pylock.toml at every build); both raise the same way.
+import tomli as tomllib
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 from ..errors import ProjectError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib
 
 TOMLDecodeError = tomllib.TOMLDecodeError
 

@@ -10,6 +10,7 @@ that has one is not split at all (``unowned``).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,15 +40,15 @@ def _pyc_index(present: set[str]) -> dict[tuple[str, str], list[str]]:
 def split_tree(site: Path, files: list[tuple[Path, int]], packages: list[InstalledPackage] | None = None) -> Split:
     """Each distribution's files in ``site`` (``files``: a walk of it, walk_files; ``packages``: its
     installed_packages from that walk, when the caller has them)."""
-    root = os.path.normpath(site)
-    present = {os.path.relpath(path, root).replace(os.sep, "/") for path, _size in files}
+    relative = _relative_to(site)
+    present = {relative(path) for path, _size in files}
     pycs = _pyc_index(present)
     by_top: dict[str, list[str]] = {}
     for name in present:
         by_top.setdefault(name.partition("/")[0], []).append(name)
     owned: dict[str, tuple[str, ...]] = {}
     for package in installed_packages(site, files) if packages is None else packages:
-        names = {os.path.relpath(path, root).replace(os.sep, "/") for path in package.files}
+        names = {relative(path) for path in package.files}
         names.update(by_top.get(package.dist_info.name, ()))
         for name in [n for n in names if n.endswith(".py")]:
             folder, _, file = name.rpartition("/")
@@ -55,3 +56,18 @@ def split_tree(site: Path, files: list[tuple[Path, int]], packages: list[Install
         owned[normalize(package.name)] = tuple(sorted(names & present))
     claimed = set().union(*owned.values()) if owned else set()
     return Split(owned=owned, unowned=tuple(sorted(present - claimed)))
+
+
+def _relative_to(site: Path) -> Callable[[Path], str]:
+    """A path under ``site`` (spelled as the walk and the inventory spell it, from ``site``) -> its name
+    relative to it, with '/': cut from the string (relpath per file cost 0.15 s on a large layer)."""
+    root = os.path.normpath(site)
+    spelled = os.fspath(site).rstrip(os.sep) + os.sep
+
+    def relative(path: Path) -> str:
+        text = os.fspath(path)
+        if text.startswith(spelled) and os.sep == "/":
+            return text[len(spelled) :]
+        return os.path.relpath(text, root).replace(os.sep, "/")
+
+    return relative

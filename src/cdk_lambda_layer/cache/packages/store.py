@@ -112,6 +112,7 @@ class PackageCache:
         file copied (core/digests.py), once the whole tree passed."""
         entry = self.entry(key.digest)
         copied = KnownDigests()
+        pycs = PycCheck(document["files"], *pyc) if pyc is not None else None
         try:
             copy_tree(
                 entry.tree,
@@ -121,10 +122,11 @@ class PackageCache:
                 refuse=refuse_changed(document["executable"]),
                 workers=1,  # a few entries are copied at once already (builders/incremental.py)
                 known=copied,
+                inspect=pycs,
             )
             check_against_record(destination, document["files"])
-            if pyc is not None:
-                check_pycs(destination, document["files"], *pyc)
+            if pycs is not None:
+                pycs.verify(destination)
             if known is not None:
                 known.update(copied)
             return True
@@ -252,27 +254,56 @@ def check_against_record(tree: Path, files: Mapping[str, list[Any]]) -> None:
             raise VerificationError(f"{name} in a package entry is not the file its RECORD names")
 
 
-def check_pycs(tree: Path, files: Mapping[str, list[Any]], magic: bytes, flags: int) -> None:
+class PycCheck:
     """Every .pyc beside its source is a hash-based .pyc of the target's Python for exactly that source
     (magic number, flags, and the source hash the target's Python would write: ``_imp.source_hash``
     keyed by the magic number, the same function in CPython 3.7 and later). A .pyc swapped for another
     module's, another version's or another Python's is refused; a code object edited behind an intact
-    header is not something a header shows."""
-    source_hash = getattr(__import__("_imp"), "source_hash", None)
-    if source_hash is None:  # not CPython: nothing to compare with
-        return
-    key = int.from_bytes(magic, "little")
-    for name in files:
-        folder, _, file = name.rpartition("/")
-        if not (file.endswith(".pyc") and (folder == "__pycache__" or folder.endswith("/__pycache__"))):
-            continue
-        source = f"{folder[: -len('__pycache__')]}{file[:-4].rpartition('.')[0]}.py"
-        if source not in files:
-            continue  # a sourceless module a wheel ships: RECORD names it
-        header = read_regular(tree / name)[:16]
-        wanted = magic + flags.to_bytes(4, "little") + source_hash(key, read_regular(tree / source))
-        if header != wanted:
-            raise VerificationError(f"{name} in a package entry is not the bytecode of {source}")
+    header is not something a header shows.
+
+    Called by the copy with each file's bytes (copy_tree's ``inspect``), so that nothing is read twice;
+    a file the copy did not hold whole (too large, or skipped: another entry brought it) is read from the
+    tree. Not CPython (no ``_imp.source_hash``): nothing to compare with, nothing checked."""
+
+    def __init__(self, files: Mapping[str, list[Any]], magic: bytes, flags: int) -> None:
+        self.hash = getattr(__import__("_imp"), "source_hash", None)
+        self.key = int.from_bytes(magic, "little")
+        self.prefix = magic + flags.to_bytes(4, "little")
+        #: .pyc -> its source, for every .pyc whose source the entry lists (a sourceless module a wheel
+        #: ships has its RECORD row instead).
+        self.pairs = {name: source for name in files if (source := _source_of(name)) in files}
+        self.sources = frozenset(self.pairs.values())
+        self.hashes: dict[str, bytes] = {}
+        self.headers: dict[str, bytes] = {}
+
+    def __call__(self, name: str, data: bytes | None) -> None:
+        if data is None or self.hash is None:
+            return
+        if name in self.sources:
+            self.hashes[name] = self.hash(self.key, data)
+        elif name in self.pairs:
+            self.headers[name] = data[:16]
+
+    def verify(self, tree: Path) -> None:
+        if self.hash is None:
+            return
+        for name, source in self.pairs.items():
+            header = self.headers.get(name)
+            if header is None:
+                header = read_regular(tree / name)[:16]
+            digest = self.hashes.get(source)
+            if digest is None:
+                digest = self.hash(self.key, read_regular(tree / source))
+            if header != self.prefix + digest:
+                raise VerificationError(f"{name} in a package entry is not the bytecode of {source}")
+
+
+def _source_of(name: str) -> str | None:
+    """The source a ``__pycache__/mod.cpython-3X.pyc`` is compiled from (``mod.py`` beside the folder)."""
+    folder, _, file = name.rpartition("/")
+    if not (file.endswith(".pyc") and (folder == "__pycache__" or folder.endswith("/__pycache__"))):
+        return None
+    return f"{folder[: -len('__pycache__')]}{file[:-4].rpartition('.')[0]}.py"
 
 
 def _undo(destination: Path, names: Sequence[str]) -> None:
