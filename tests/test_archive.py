@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
+import sys
 import zipfile
+import zlib
 
 import pytest
 
@@ -158,3 +161,110 @@ def test_a_stored_zip_stream_must_inflate_to_its_file(tmp_path):
     (tmp_path / listed["file"]).unlink()
     with pytest.raises(VerificationError, match="does not inflate to its CRC"):
         write_members(tmp_path, "6-x", layer_zip, swapped, ["pkg/a.py", "pkg/b.py"])
+
+
+ZIPFILE_WRITER = """
+import os, stat, sys, zipfile
+site, out, level = sys.argv[1], sys.argv[2], int(sys.argv[3])
+members = []
+for root, _dirs, files in os.walk(site):
+    for name in files:
+        path = os.path.join(root, name)
+        members.append(("python/" + os.path.relpath(path, site).replace(os.sep, "/"), path))
+with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=level) as archive:
+    for name, path in sorted(members):
+        with open(path, "rb") as handle:
+            data = handle.read()
+        info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+        mode = 0o755 if os.stat(path).st_mode & stat.S_IXUSR else 0o644
+        info.external_attr = (stat.S_IFREG | mode) << 16
+        info.create_system = 3
+        info.compress_type = zipfile.ZIP_DEFLATED
+        info.file_size = len(data)
+        archive.writestr(info, data, compresslevel=level)
+"""
+
+
+def _pythons() -> list[str]:
+    """This Python and every other supported CPython found on the machine (their zipfile must agree)."""
+    from cdk_lambda_layer.plan.interpreter import find_interpreter
+
+    found = {sys.executable}
+    for minor in range(10, 15):
+        interpreter = find_interpreter(f"3.{minor}")
+        if interpreter is not None:
+            found.add(interpreter.path)
+    return sorted(found)
+
+
+@pytest.mark.parametrize("level", [0, 6, 9])
+def test_the_zip_is_byte_for_byte_what_zipfile_writes_on_every_python_here(tmp_path, level):
+    """zipformat.py writes the records itself (so that cached streams need no read of their files): the
+    bytes must be zipfile's own, names that are not ASCII, empty files and executables included."""
+    site = big_tree(tmp_path / "python")
+    (site / "ünïcode").mkdir()
+    (site / "ünïcode" / "données.py").write_text("é = 1\n" * 1000)
+    (site / "pkg0" / "empty.txt").write_bytes(b"")
+    (site / "pkg0" / "run.sh").write_text("#!/bin/sh\n")
+    (site / "pkg0" / "run.sh").chmod(0o755)
+    ours = tmp_path / "ours.zip"
+    write_layer_zip(site, ours, level, workers=2)
+    (tmp_path / "writer.py").write_text(ZIPFILE_WRITER)
+    pythons = _pythons()
+    for index, python in enumerate(pythons):
+        theirs = tmp_path / f"zipfile-{index}.zip"
+        subprocess.run([python, str(tmp_path / "writer.py"), str(site), str(theirs), str(level)], check=True)
+        assert ours.read_bytes() == theirs.read_bytes(), python
+    assert sys.executable in pythons
+
+
+def test_a_cached_stream_goes_in_without_reading_its_file_only_when_its_checksums_agree(tmp_path, monkeypatch):
+    """A member the package cache kept compressed is written without a read of its file when the copy out
+    of the cache gave the file's CRC-32 (``crcs``) and it is the one recorded with the stream. Without a
+    known CRC the file is read and checked as before; a stream recorded for other bytes than the file's
+    (the known CRC differs) is read, refused, compressed anew and named."""
+    import cdk_lambda_layer.package.archive as archive
+    from cdk_lambda_layer.package.archive import Stream, deflate
+
+    site = tmp_path / "python"
+    (site / "pkg").mkdir(parents=True)
+    for name, text in (("a.py", "A = 1\n" * 300), ("b.py", "B = 2\n" * 400), ("c.py", "C = 3\n" * 500)):
+        (site / "pkg" / name).write_text(text)
+    expected = tmp_path / "plain.zip"
+    write_layer_zip(site, expected, 6)
+
+    def stream(data: bytes) -> Stream:
+        blob = deflate(data, 6)
+        return Stream(blob, zlib.crc32(data), zlib.crc32(blob))
+
+    def data(name: str) -> bytes:
+        return (site / name).read_bytes()
+
+    precompressed = {
+        "pkg/a.py": stream(data("pkg/a.py")),
+        "pkg/b.py": stream(data("pkg/b.py")),
+        "pkg/c.py": stream(b"X"),
+    }
+    crcs = {site / "pkg/a.py": zlib.crc32(data("pkg/a.py")), site / "pkg/c.py": zlib.crc32(data("pkg/c.py"))}
+    read: list[str] = []
+    real = archive.read_regular
+    monkeypatch.setattr(archive, "read_regular", lambda path: read.append(path.name) or real(path))
+    rejected: list[str] = []
+    entries = [(f"python/{n}", site / n, 0o100644, (site / n).stat().st_size) for n in sorted(precompressed)]
+    write_layer_zip(
+        site, tmp_path / "layer.zip", 6, precompressed=precompressed, rejected=rejected, crcs=crcs, entries=entries
+    )
+    assert (tmp_path / "layer.zip").read_bytes() == expected.read_bytes()
+    assert sorted(read) == ["b.py", "c.py"]  # a.py went in as it was
+    assert rejected == ["pkg/c.py"]
+
+
+def test_the_writer_notes_where_each_stream_lies(tmp_path):
+    """The package cache reads new packages' streams back out of layer.zip at the spans its writer noted,
+    the same that reading the zip's directory gives."""
+    from cdk_lambda_layer.package.archive import member_spans
+
+    site = big_tree(tmp_path / "python")
+    spans: dict = {}
+    write_layer_zip(site, tmp_path / "layer.zip", 6, spans=spans)
+    assert spans == member_spans(tmp_path / "layer.zip")

@@ -103,3 +103,17 @@ def test_a_container_build_reports_the_images_import_times(project_copy):
     times = result.manifest["import_times"]
     assert {"pydantic", "orjson"} <= set(times) and len(times) == result.manifest["import_check"]["imported"]
     assert "slowest imports: " in synth_line("Stack/Deps", result)
+
+
+def test_a_folded_header_before_requires_dist_keeps_the_dependencies_first(tmp_path):
+    """A METADATA header folded over a blank continuation line (scipy's License) does not end the headers:
+    the Requires-Dist after it still put the dependency first, so its start-up is not charged to the
+    package that needs it."""
+    _dist(tmp_path, "zeta-numeric", "zeta_numeric", [])
+    _dist(tmp_path, "alpha-science", "alpha_science", [])
+    metadata = tmp_path / "alpha-science-1.0.dist-info" / "METADATA"
+    metadata.write_text(
+        "Metadata-Version: 2.1\nName: alpha-science\nVersion: 1.0\nLicense: Copyright\n         \n"
+        "         All rights reserved.\nRequires-Dist: zeta-numeric>=1\n\nThe description.\n"
+    )
+    assert dependency_order(tmp_path, ["alpha_science", "zeta_numeric"]) == ["zeta_numeric", "alpha_science"]

@@ -233,3 +233,60 @@ def test_what_an_import_writes_to_stdout_or_a_thread_it_leaves_does_not_spoil_th
     for jobs in (1, 2):
         report = import_report(fake_site(tmp_path / str(jobs), modules), jobs, timeout=20)
         assert sorted(report["imported"]) == ["chatty", "spinner"]
+
+
+def test_a_dependency_two_packages_share_is_imported_by_each_worker_and_reported_once(tmp_path):
+    """Each package no other one needs is a job with everything it needs (so the workers share a layer whose
+    packages all need one small library): a shared dependency is imported first in every worker that takes
+    such a job, and the report names it once, as one process would; a failure in it is one failure."""
+    marker = "import os, sys\nsys.modules.setdefault('loaded_by_shared', sys)\n"
+    needs_shared = "import sys\nassert 'loaded_by_shared' in sys.modules, 'shared not first'\n"
+    modules = {
+        "shared": (marker, ""),
+        "left": (needs_shared, "shared"),
+        "right": (needs_shared, "shared"),
+        "third": (needs_shared, "shared"),
+    }
+    reports = [import_report(fake_site(tmp_path / str(jobs), modules), jobs) for jobs in (1, 2)]
+    for report in reports:
+        assert report["imported"][0] == "shared" and sorted(report["imported"]) == ["left", "right", "shared", "third"]
+        assert report["failed"] == [] and set(report["times"]) == set(report["imported"])
+    broken = {**modules, "shared": ("import acme_missing_shared\n", "")}
+    for jobs in (1, 2):
+        report = import_report(fake_site(tmp_path / f"broken{jobs}", broken), jobs)
+        assert [f["module"] for f in report["failed"]] == ["shared"]
+        assert [w["module"] for w in report["warnings"]] == ["left", "right", "third"]  # an AssertionError each
+
+
+def test_work_beside_a_process_starts_once_it_runs_and_its_failure_kills_the_process(tmp_path):
+    """The import check's side tasks (the content checks, the zip) start once its process runs
+    (core/runner.py ``started``), not before; if starting them fails, the process is not left running."""
+    import time
+
+    from cdk_lambda_layer.core.runner import Command, run
+
+    flag, pid_file = tmp_path / "started", tmp_path / "pid"
+    waits = (
+        "import os, pathlib, sys, time\n"
+        f"pathlib.Path({str(pid_file)!r}).write_text(str(os.getpid()))\n"
+        f"while not pathlib.Path({str(flag)!r}).exists(): time.sleep(0.01)\n"
+        "print('saw it')\n"
+    )
+    done = run(Command(argv=(sys.executable, "-c", waits), label="waits"), started=flag.touch)
+    assert done.stdout.strip() == "saw it"
+
+    pid_file.unlink()
+    flag.unlink()
+
+    def fails() -> None:
+        while not pid_file.exists():
+            time.sleep(0.01)
+        raise RuntimeError("side task could not start")
+
+    began = time.monotonic()
+    with pytest.raises(RuntimeError, match="could not start"):
+        run(Command(argv=(sys.executable, "-c", waits), label="waits"), started=fails)
+    assert time.monotonic() - began < 30
+    pid = int(pid_file.read_text())
+    with pytest.raises(ProcessLookupError):  # killed and reaped
+        os.kill(pid, 0)

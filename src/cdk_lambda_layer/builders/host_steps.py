@@ -33,7 +33,7 @@ from ..install.target_python import (
 )
 from ..install.trim import trim
 from ..options import LayerOptions
-from ..package.archive import Entry, layer_entries, write_layer_zip
+from ..package.archive import Entry, layer_entries, normalize_modes, write_layer_zip
 from ..package.layout import LayerPathLayout
 from ..target import LambdaTarget
 from ..verify.layer import ContentReport, VerifyReport, check_content, final_report
@@ -214,6 +214,11 @@ class HostSteps:
             )
 
         return self._settling(lambda: self.log.run("import check", check))
+
+    def normalize_modes(self, work: LayerPathLayout) -> None:
+        """The modes the zip gives, by the build's walk where there was one (the import check, the one step
+        after it that runs code, fails the build if a file's mode changed), else by a walk now."""
+        normalize_modes(work.python, self._stats or None)
 
     def _start_zip(self, work: LayerPathLayout, level: int, entries: list[Entry]) -> None:
         self._zip = self.side.start(lambda: self._write_zip(work.python, work.layer_zip, level, entries))

@@ -245,6 +245,10 @@ class BasedLambdaLayerLocalBuilder:
     def verify(self, work: LayerPathLayout) -> VerifyReport:
         return self._steps.verify(work)
 
+    def normalize_modes(self, work: LayerPathLayout) -> None:
+        """Every file 0644 or 0755, as the zip and a remote hit give them (after the checks)."""
+        self._steps.normalize_modes(work)
+
     def zip_layer(self, layer_dir: Path, destination: Path) -> int:
         """layer.zip at this build's level (compressed beside the import check where it could be)."""
         return self._steps.zip_layer(layer_dir, destination, self.zip_level)

@@ -27,7 +27,7 @@ from ..errors import BuildFolderError, LayerBuildError, ToolNotFoundError
 from ..install.inventory import InstalledPackage, installed_packages
 from ..install.target_python import BytecodeOutcome, ImportOutcome
 from ..options import LayerOptions
-from ..package.archive import DEFAULT_ZIP_LEVEL, normalize_modes
+from ..package.archive import DEFAULT_ZIP_LEVEL
 from ..package.layout import LayerPathLayout, staging
 from ..package.manifest import ToolVersions, build_manifest, write_manifest
 from ..plan.shape import empty_note
@@ -68,6 +68,7 @@ class Builder(Protocol):
     def finish(self, work: LayerPathLayout) -> BytecodeOutcome: ...
     def import_check(self, work: LayerPathLayout) -> ImportOutcome: ...
     def verify(self, work: LayerPathLayout) -> VerifyReport: ...
+    def normalize_modes(self, work: LayerPathLayout) -> None: ...
     def build_facts(self) -> dict[str, Any]: ...
     def zip_layer(self, layer_dir: Path, destination: Path) -> int: ...
     def store_packages(self, work: LayerPathLayout) -> list[str]: ...
@@ -224,7 +225,7 @@ class LayerRun:
         imports = b.import_check(work)
         # After the import check, which ran the packages' code: it must not have changed the layer.
         report = self.log.run("verify", lambda: b.verify(work))
-        normalize_modes(work.python)  # the modes the zip (and a remote hit) gives them
+        b.normalize_modes(work)  # the modes the zip (and a remote hit) gives them
         self.log.warn(outcome_warnings(bytecode, imports, b.target, b.options, local=b.build_mode == "local"))
         self.log.warn(report.warnings)
         if not report.packages:

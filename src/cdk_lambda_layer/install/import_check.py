@@ -34,12 +34,10 @@ import importlib
 import json
 import os
 import re
-import shutil
 import signal
 import stat
 import struct
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -82,8 +80,9 @@ def _distributions(site: Path) -> dict[str, tuple[set[str], set[str]]]:
         metadata = dist_info / "METADATA"
         if metadata.is_file():
             for line in metadata.read_text(encoding="utf-8", errors="replace").splitlines():
-                if not line.strip():
-                    break  # the headers end at the first empty line
+                if not line:
+                    break  # the headers end at the first empty line; a blank one that is not empty continues
+                    # a folded header (scipy's License): stopping there lost every Requires-Dist after it
                 key, _, value = line.partition(":")
                 if key.lower() == "name":
                     name = value.strip()
@@ -233,6 +232,8 @@ def check_in_workers(
     order = list(dict.fromkeys(m for part in parts for m in part))  # a shared dependency once, where first
     if jobs < 2 or len(parts) < 2 or not hasattr(os, "fork"):
         return check(site, order, provided)
+    import tempfile  # here, not above: its imports cost a process that needs no workers ~10 ms
+
     with tempfile.TemporaryDirectory(prefix="import-check-") as scratch:
         reports = _collect(_fork_workers(site, parts, provided, min(jobs, len(parts)), Path(scratch)))
     merged = _merge(reports, order)
@@ -389,6 +390,8 @@ def undo_writes(site: Path, before: dict[str, tuple[int, ...]]) -> dict[str, lis
     """What the imports did to the layer: new entries are removed (Lambda's /opt is read-only, so such a
     write would not happen there, and it would make two builds differ); changed or deleted files are
     reported, since they cannot be put back."""
+    import shutil  # here, not above: few imports write anything
+
     after = snapshot(site)
     new = sorted(set(after) - set(before))
     for relative in reversed(new):  # deepest first, so a new folder is empty when its turn comes

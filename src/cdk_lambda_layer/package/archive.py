@@ -65,13 +65,15 @@ def layer_mode(mode: int) -> int:
     return 0o755 if mode & stat.S_IXUSR else 0o644
 
 
-def normalize_modes(site: Path) -> None:
+def normalize_modes(site: Path, stats: list[tuple[Path, os.stat_result]] | None = None) -> None:
     """Give every file of the tree the mode the zip gives it, so that a tree, its layer.zip and a tree
-    unpacked from that zip (a remote hit) are the same files, modes included (CDK zips the asset itself)."""
-    for relative, info in walk_relative(site):  # one lstat per entry, from the walk
+    unpacked from that zip (a remote hit) are the same files, modes included (CDK zips the asset itself).
+    ``stats``: walk_stats(site) made earlier, whose modes still hold (nothing since chmodded a file)."""
+    walked = [(site / relative, info) for relative, info in walk_relative(site)] if stats is None else stats
+    for path, info in walked:  # one lstat per entry, from the walk
         mode = stat.S_IMODE(info.st_mode)
         if mode != layer_mode(mode):
-            fd = open_regular(site / relative)  # never through a link
+            fd = open_regular(path)  # never through a link
             try:
                 os.fchmod(fd, layer_mode(mode))
             finally:
