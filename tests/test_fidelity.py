@@ -434,6 +434,39 @@ def test_what_the_import_check_writes_into_the_layer_is_removed_or_refused(tmp_p
     assert "changed or deleted files of the layer: changer/__init__.py" in str(info.value)
 
 
+def test_a_walk_that_saw_what_an_import_wrote_is_made_again(tmp_path, monkeypatch):
+    """The build walks the layer while the import check runs; a walk that saw a file an import wrote (and the
+    check then removed) is not the layer's: it is made again, and the zip and the checks are done on the
+    layer as it is after the check, without the file."""
+    import time
+
+    from cdk_lambda_layer.builders import host_steps
+
+    python = f"{sys.version_info.major}.{sys.version_info.minor}"
+    writer = "import pathlib, time\n(pathlib.Path(__file__).parent / '_tables.py').write_text('T = 1')\ntime.sleep(1)\n"
+    project = requirements_project(tmp_path / "writes", "./lib")
+    hatch_package(project / "lib", "writer", writer)
+    walks: list[bool] = []
+    real = host_steps.HostSteps._walk
+
+    def late_walk(self, work):  # the first walk after the import wrote its file
+        if not walks:
+            deadline = time.monotonic() + 30
+            while not (work.python / "writer" / "_tables.py").exists() and time.monotonic() < deadline:
+                time.sleep(0.01)
+        walks.append((work.python / "writer" / "_tables.py").exists())
+        real(self, work)
+
+    monkeypatch.setattr(host_steps.HostSteps, "_walk", late_walk)
+    built = BasedLambdaLayerLocalBuilder(project, python=python, cache_dir=False).run()
+    assert walks == [True, False]  # the walk that saw it was made again
+    assert not (built.python_dir / "writer" / "_tables.py").exists()
+    with zipfile.ZipFile(built.layer_zip) as archive:
+        assert "python/writer/_tables.py" not in archive.namelist()
+        assert "python/writer/__init__.py" in archive.namelist()
+    assert any("wrote into it (writer/_tables.py): removed again" in w for w in built.warnings)
+
+
 def test_source_only_settings_read_as_their_tools_read_them(project_copy):
     """pip applies --no-binary/--only-binary in order (:all: with exceptions); Poetry reads
     installer.no-binary from poetry.toml. Either way the plan never takes those packages' wheels."""

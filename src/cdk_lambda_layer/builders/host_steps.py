@@ -10,6 +10,7 @@ import check (builders/parallel.py).
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from ..cache.packages.store import PackageCache
 from ..core.files import walk_files, walk_stats
 from ..install import host as installers
 from ..install.host import InstallSettings, merge_tree
+from ..install.import_check import snapshot_fields, tree_digest
 from ..install.inventory import InstalledPackage, installed_packages
 from ..install.target_python import (
     PYC_FLAGS,
@@ -44,6 +46,8 @@ from .incremental import PackageReuse, Planned, bytecode_id
 from .package_store import store_new
 from .result import Prepared
 from .steps import StepLog
+
+logger = logging.getLogger(__name__)
 
 
 class HostSteps:
@@ -70,8 +74,6 @@ class HostSteps:
         self._elf: dict[Path, ElfInfo | None] = {}
         #: The new packages' trim and bytecode, when install could do them beside the copy.
         self._fresh_outcome: BytecodeOutcome | None = None
-        #: What starts beside the import check once its process runs (side tasks: the checks, the zip).
-        self._beside_imports: list[Callable[[], None]] = []
         #: Where each member's stream lies in layer.zip, as its writer noted (for the package cache).
         self._spans: dict[str, tuple[int, int, int]] = {}
 
@@ -126,30 +128,19 @@ class HostSteps:
             if parallel.overlap():
                 files = walk_files(work.python)  # before the bytecode step writes a file
                 self._content = self.side.start(lambda: self._check_content(work, files))
-            outcome = self.log.run("bytecode", lambda: self._compile(work.python))
-            self._walk(work)
-            return outcome
+            return self.log.run("bytecode", lambda: self._compile(work.python))
         fresh, reuse = self.fresh, self.reuse
         outcome = self._fresh_outcome if self._fresh_outcome is not None else self._finish_fresh()
         merge_tree(fresh, work.python)
         shutil.rmtree(fresh, ignore_errors=True)
         for scratch in ("fresh-repo", "fresh-repo-late"):
             shutil.rmtree(work.root / scratch, ignore_errors=True)
-        self._walk(work)
-        if parallel.overlap():  # started beside the import check, once its process runs (import_check)
-            files, packages, known = self._files(), self._packages, self._known(self._stats)
-            elf = self._known_elf(work, known)
-            self._beside_imports.append(lambda: self._start_content(work, files, packages, known, elf))
         return reuse.bytecode_outcome(outcome)
 
-    def _start_content(
-        self,
-        work: LayerPathLayout,
-        files: list[tuple[Path, int]],
-        packages: list[InstalledPackage],
-        known: dict[Path, str] | None,
-        elf: dict[Path, ElfInfo | None] | None,
-    ) -> None:
+    def _start_content(self, work: LayerPathLayout) -> None:
+        """The content checks of a layer assembled from the package cache, on the build's walk, beside."""
+        files, packages, known = self._files(), self._packages, self._known(self._stats)
+        elf = self._known_elf(work, known)
         self._content = self.side.start(lambda: self._check_content(work, files, packages, known, elf))
 
     def _finish_fresh(self) -> BytecodeOutcome:
@@ -167,6 +158,15 @@ class HostSteps:
         the build if it changes a file, so the walk holds to the end), and its packages."""
         self._stats = walk_stats(work.python)
         self._packages = installed_packages(work.python, self._files())
+
+    def _walked_as_imports_began(self, work: LayerPathLayout, outcome: ImportOutcome) -> bool:
+        """Whether the walk, made while the import check ran, saw the files its snapshot saw before the first
+        import (tree_digest): none that an import wrote and removed again, none that an import left."""
+        if not outcome.ran or outcome.tree is None:
+            return not outcome.ran  # it did not run: nothing ran beside the walk
+        root = os.fspath(work.python).rstrip(os.sep) + os.sep
+        walked = ((os.fspath(path)[len(root) :], info) for path, info in self._stats)
+        return tree_digest((name, snapshot_fields(info)) for name, info in walked) == outcome.tree
 
     def _files(self) -> list[tuple[Path, int]]:
         return [(path, info.st_size) for path, info in self._stats]
@@ -198,22 +198,48 @@ class HostSteps:
 
     # -- import check, verify, zip ---------------------------------------------------------
     def import_check(self, work: LayerPathLayout, zip_level: int | None) -> ImportOutcome:
-        """The import check, with layer.zip compressed (and, for a layer assembled from the package cache, the
-        content checks run) beside it: both start once its process runs, so that this process's threads
-        do not slow its start."""
+        """The import check, and beside it (once its process runs, so that this process does not slow its
+        start): the finished tree's walk and packages, their requirements (a package missing for the
+        runtime is named as such, not as the ImportError it causes: the import check is stopped), then
+        layer.zip and, for a layer assembled from the package cache, the content checks.
+
+        The walk may see a file an import writes and removes again; it is used only if it saw exactly what
+        the import check's snapshot saw before the first import (``_walked_as_imports_began``). Otherwise
+        what was started on it is set aside, and the tree is walked again, checked and zipped after."""
         self._zip_level = zip_level
-        check_requirements(self._packages, self.target, self.options)
-        if zip_level is not None and parallel.overlap():
-            entries = layer_entries(work.python, self._stats)
-            self._beside_imports.append(lambda: self._start_zip(work, zip_level, entries))
-        beside, self._beside_imports = self._beside_imports, []
+        beside = parallel.overlap()
+
+        def before() -> None:
+            self._walk(work)
+            check_requirements(self._packages, self.target, self.options)
+            if beside and self.reuse is not None and self.fresh is not None:
+                self._start_content(work)
+            if beside and zip_level is not None:
+                self._start_zip(work, zip_level, layer_entries(work.python, self._stats))
+
+        if not beside:
+            before()
 
         def check() -> ImportOutcome:
             return check_imports(
-                work.python, self.target, self.options, jobs=parallel.jobs(), started=lambda: [s() for s in beside]
+                work.python, self.target, self.options, jobs=parallel.jobs(), started=before if beside else None
             )
 
-        return self._settling(lambda: self.log.run("import check", check))
+        outcome = self._settling(lambda: self.log.run("import check", check))
+        if beside and not self._walked_as_imports_began(work, outcome):
+            logger.info("the import check changed the tree while it was walked: walking it again")
+            self._set_aside(work)
+        return outcome
+
+    def _set_aside(self, work: LayerPathLayout) -> None:
+        """The zip and the content checks started on a walk that is not the tree's: awaited, dropped, and the
+        tree walked again (verify and zip_layer then do their work on it, one after another)."""
+        started_content = self.reuse is not None and self.fresh is not None
+        self.side.settle()
+        self._zip = None
+        if started_content:
+            self._content = None
+        self._walk(work)
 
     def normalize_modes(self, work: LayerPathLayout) -> None:
         """The modes the zip gives, by the build's walk where there was one (the import check, the one step
@@ -224,6 +250,8 @@ class HostSteps:
         self._zip = self.side.start(lambda: self._write_zip(work.python, work.layer_zip, level, entries))
 
     def verify(self, work: LayerPathLayout) -> VerifyReport:
+        if not self._stats:  # the import check did not get as far as its walk
+            self._walk(work)
         content = self._content
         self._content = None
         report = self._settling(lambda: content.result() if content is not None else self._check_now(work))

@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
+import hashlib
 import importlib
 import json
 import os
@@ -365,6 +366,22 @@ def default_jobs() -> int:
         return os.cpu_count() or 1
 
 
+def snapshot_fields(info: os.stat_result) -> tuple[int, ...]:
+    """What a snapshot keeps of an lstat: mode, size, inode, modification and change times (ns)."""
+    return (info.st_mode, info.st_size, info.st_ino, info.st_mtime_ns, info.st_ctime_ns)
+
+
+def tree_digest(entries: Iterable[tuple[str, tuple[int, ...]]]) -> str:
+    """One sha256 of the regular files of a snapshot's entries (relative path -> snapshot_fields): a walk
+    that saw the same files, none changed since, gives the same. The build walks the layer while this
+    script runs, and uses its walk only if it gives the digest of the snapshot taken before any import."""
+    digest = hashlib.sha256()
+    for relative, fields in sorted(entries):
+        if stat.S_ISREG(fields[0]):
+            digest.update(relative.encode("utf-8", "surrogateescape") + b"\0" + repr(fields).encode() + b"\n")
+    return digest.hexdigest()
+
+
 def snapshot(site: Path) -> dict[str, tuple[int, ...]]:
     """relative path -> (mode, size, inode, mtime, ctime in ns) of everything under ``site``, links not
     followed. The change time is the kernel's: writing a file in place and putting its modification
@@ -380,7 +397,7 @@ def snapshot(site: Path) -> dict[str, tuple[int, ...]]:
         for entry in entries:
             info = entry.stat(follow_symlinks=False)
             relative = prefix + entry.name
-            found[relative] = (info.st_mode, info.st_size, info.st_ino, info.st_mtime_ns, info.st_ctime_ns)
+            found[relative] = snapshot_fields(info)
             if stat.S_ISDIR(info.st_mode):
                 pending.append((entry.path, relative + "/"))
     return dict(sorted(found.items()))
@@ -423,6 +440,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"the worker importing {crash.module} died (wait status {crash.status})", file=sys.stderr)
         return 70
     report["writes"] = undo_writes(site, before)
+    report["tree"] = tree_digest(before.items())
     sys.stdout.flush()
     print("\n" + json.dumps(report), flush=True)  # on a line of its own, whatever a module wrote before
     return 0

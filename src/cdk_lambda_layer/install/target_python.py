@@ -63,12 +63,14 @@ class ImportOutcome:
     #: Each imported top-level module's import time in seconds on the target's Python, slowest first
     #: (import_check.py: one process, dependencies first, so each is what it adds to what it needs).
     times: tuple[tuple[str, float], ...] = ()
+    #: The digest of the layer's files as the check found them before the first import (tree_digest).
+    tree: str | None = None
 
     def manifest(self) -> dict[str, Any]:
         """For manifest.json: the times are the manifest's own ``import_times`` (a measurement, kept out of
         manifest.json's reproducible text: package/manifest.py)."""
         document = asdict(self)
-        del document["times"]
+        del document["times"], document["tree"]
         return {
             **document,
             "skipped": list(self.skipped),
@@ -277,4 +279,5 @@ def outcome_from_imports(report: dict[str, Any], python: str | None, target: Lam
         warnings=tuple(report.get("warnings") or ()),
         removed=tuple(writes.get("removed") or ()),
         times=import_times(report),
+        tree=report.get("tree") if isinstance(report.get("tree"), str) else None,
     )

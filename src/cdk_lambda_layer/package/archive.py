@@ -101,7 +101,7 @@ class Stream:
     file it was made from and of the stream itself, as the entry recorded them when it was stored
     (after inflating it once against the file); None where an entry recorded none."""
 
-    blob: bytes
+    blob: bytes | memoryview
     crc: int | None = None
     blob_crc: int | None = None
 
@@ -121,7 +121,7 @@ class Stream:
         return zlib.crc32(self.blob) == self.blob_crc
 
 
-def inflated(blob: bytes) -> bytes | None:
+def inflated(blob: bytes | memoryview) -> bytes | None:
     """What the one whole raw deflate stream ``blob`` inflates to, or None (damaged, cut short, or with
     bytes after its end)."""
     inflater = zlib.decompressobj(-15)
@@ -132,13 +132,15 @@ def inflated(blob: bytes) -> bytes | None:
     return data if inflater.eof and not inflater.unused_data else None
 
 
-def inflates_to(blob: bytes, data: bytes) -> bool:
+def inflates_to(blob: bytes | memoryview, data: bytes) -> bool:
     """``blob`` is one whole raw deflate stream of exactly ``data`` (nothing after it)."""
     return inflated(blob) == data
 
 
 #: One member ready to write: name in the zip, mode, size, CRC-32 of its bytes, raw deflate stream.
-Member = tuple[str, int, int, int, bytes]
+Member = tuple[str, int, int, int, bytes | memoryview]
+#: A member's size, CRC-32 and stream, as a worker or this thread made them.
+_Made = tuple[int, int, bytes | memoryview]
 
 
 def _prepared(
@@ -158,7 +160,7 @@ def _prepared(
     this thread, in turn: a read and two CRC-32s cost less than handing them to a worker.
     """
 
-    def job(name: str, path: Path, size: int) -> tuple[int, int, bytes]:
+    def job(name: str, path: Path, size: int) -> _Made:
         stream = precompressed.get(name[len("python/") :])
         if stream is not None and (known := crcs.get(path)) is not None and stream.matches(known):
             return size, known, stream.blob
@@ -169,24 +171,23 @@ def _prepared(
             rejected.append(name[len("python/") :])
         return len(data), zlib.crc32(data), deflate(data, level)
 
-    window: deque[tuple[str, int, int, Future[tuple[int, int, bytes]]]] = deque()
+    # (name, mode, size, the member's (size, CRC-32, stream): done here, or a worker's future)
+    window: deque[tuple[str, int, int, _Made | Future[_Made]]] = deque()
     in_flight = 0
     with ThreadPoolExecutor(max_workers=workers) if workers > 1 else contextlib.nullcontext() as pool:
         for name, path, mode, size in entries:
             if pool is None or name[len("python/") :] in precompressed:
-                done: Future[tuple[int, int, bytes]] = Future()
-                done.set_result(job(name, path, size))
-                window.append((name, mode, size, done))
+                window.append((name, mode, size, job(name, path, size)))
             else:
                 window.append((name, mode, size, pool.submit(job, name, path, size)))
             in_flight += size
             while window and (in_flight > WINDOW_BYTES or len(window) > WINDOW_FILES):
-                name_, mode_, size_, future = window.popleft()
+                name_, mode_, size_, member = window.popleft()
                 in_flight -= size_
-                yield (name_, mode_, *future.result())
+                yield (name_, mode_, *(member.result() if isinstance(member, Future) else member))
         while window:
-            name_, mode_, _size, future = window.popleft()
-            yield (name_, mode_, *future.result())
+            name_, mode_, _size, member = window.popleft()
+            yield (name_, mode_, *(member.result() if isinstance(member, Future) else member))
 
 
 def _write_with_zipfile(archive: zipfile.ZipFile, entries: list[Entry], level: int) -> None:

@@ -53,7 +53,7 @@ class ZipWriter:
         #: name -> (offset of its deflate stream in the file, the stream's length, the CRC-32 of its bytes).
         self.spans: dict[str, tuple[int, int, int]] = {}
 
-    def add(self, name: str, mode: int, size: int, crc: int, stream: bytes) -> None:
+    def add(self, name: str, mode: int, size: int, crc: int, stream: bytes | memoryview) -> None:
         """A member ``name`` of ``size`` bytes with permission bits ``mode``, whose raw deflate ``stream`` is
         given, and the CRC-32 of its bytes."""
         encoded, flags = _encode(name)

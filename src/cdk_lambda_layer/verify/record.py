@@ -20,22 +20,25 @@ from ..errors import VerificationError
 from ..install.inventory import InstalledPackage, record_hash, record_rows
 
 
-def _listed(package: InstalledPackage, site: Path) -> list[tuple[Path, str]]:
-    """(file, expected urlsafe-base64 sha256) for RECORD rows with a sha256 hash, inside the layer."""
+def _listed(package: InstalledPackage, site: str) -> list[tuple[str, str]]:
+    """(file, expected urlsafe-base64 sha256) for RECORD rows with a sha256 hash, inside the layer: strings
+    (``site``: the layer's folder, normalised), not Paths, for the thousands of rows of a large layer."""
+    inside = site.rstrip(os.sep) + os.sep
     found = []
     for name, digest in record_rows(package.dist_info):
         if not digest.startswith("sha256="):
             continue
-        path = Path(os.path.normpath(site / name))
+        path = os.path.normpath(os.path.join(site, name))  # noqa: PTH118
         # __pycache__: a wheel's own bytecode was removed, and the bytecode step may have put ours there
-        if path.is_relative_to(site) and "__pycache__" not in path.parts:
+        if path.startswith(inside) and "__pycache__" not in path[len(inside) :].split(os.sep):  # noqa: PTH206
             found.append((path, digest.removeprefix("sha256=")))
     return found
 
 
-def _digest(path: Path) -> str | None:
+def _digest(path: str) -> str | None:
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as handle:  # noqa: PTH123
+            data = handle.read()
     except FileNotFoundError:
         return None
     return record_hash(hashlib.sha256(data).digest())
@@ -48,15 +51,17 @@ def check_records(
 
     ``known``: the sha256 (hex) of files whose bytes the build hashed as it wrote them and which are
     unchanged since (core/digests.py: copies out of the package cache); they are not read again."""
-    listed = [(package.name, path, want) for package in packages for path, want in _listed(package, site)]
-    listed = [item for item in listed if item[1] in present]
-    known = known or {}
-    unread = [path for _name, path, _want in listed if path not in known]
+    root = os.path.normpath(site)
+    here = {os.fspath(path) for path in present}
+    hashes = {os.fspath(path): digest for path, digest in (known or {}).items()}
+    listed = [(package.name, path, want) for package in packages for path, want in _listed(package, root)]
+    listed = [item for item in listed if item[1] in here]
+    unread = [path for _name, path, _want in listed if path not in hashes]
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # hashlib releases the GIL
         read = dict(zip(unread, pool.map(_digest, unread), strict=True))
-    digests = [read[path] if path in read else record_hash(bytes.fromhex(known[path])) for _name, path, _want in listed]
+    digests = [read.get(path) if path in read else record_hash(bytes.fromhex(hashes[path])) for _n, path, _w in listed]
     changed = [
-        f"{path.relative_to(site).as_posix()} ({name})"
+        f"{os.path.relpath(path, root).replace(os.sep, '/')} ({name})"
         for (name, path, want), got in zip(listed, digests, strict=True)
         if got is not None and got != want
     ]

@@ -53,7 +53,7 @@ def read_members(entry: PackageEntry, document: dict[str, Any], members_key: str
 def _stream(blob: bytes, where: list[int]) -> Stream:
     """One stream of a members file: [offset, length, file CRC, stream CRC] (entry.py checked the shape)."""
     start, length, crc, blob_crc = where
-    return Stream(blob[start : start + length], crc, blob_crc)
+    return Stream(memoryview(blob)[start : start + length], crc, blob_crc)  # a view: no copy of each stream
 
 
 def add_members(
