@@ -51,9 +51,10 @@ def check_records(
 
     ``known``: the sha256 (hex) of files whose bytes the build hashed as it wrote them and which are
     unchanged since (core/digests.py: copies out of the package cache); they are not read again."""
-    root = os.path.normpath(site)
-    here = {os.fspath(path) for path in present}
-    hashes = {os.fspath(path): digest for path, digest in (known or {}).items()}
+    root = os.path.normpath(os.path.abspath(site))  # noqa: PTH100
+    # compared with RECORD's rows as normalised absolute paths: a walk spelled another way still matches
+    here = {os.path.normpath(os.path.abspath(path)) for path in present}  # noqa: PTH100
+    hashes = {os.path.normpath(os.path.abspath(path)): digest for path, digest in (known or {}).items()}  # noqa: PTH100
     listed = [(package.name, path, want) for package in packages for path, want in _listed(package, root)]
     listed = [item for item in listed if item[1] in here]
     unread = [path for _name, path, _want in listed if path not in hashes]
