@@ -21,8 +21,8 @@ from ..cache.packages.store import PackageCache
 from ..core.files import walk_files, walk_stats
 from ..install import host as installers
 from ..install.host import InstallSettings, merge_tree
-from ..install.import_check import snapshot_fields, tree_digest
 from ..install.inventory import InstalledPackage, installed_packages
+from ..install.layer_snapshot import snapshot_fields, tree_digest
 from ..install.target_python import (
     PYC_FLAGS,
     BytecodeOutcome,

@@ -2,10 +2,12 @@
 
 On the host a local build overlaps the checks that read the installed files (RECORD hashes, the
 ELF audit, Requires-Dist, exactly-the-plan: verify/layer.py ``check_content``) with the bytecode
-step, and compresses layer.zip while the import check runs (its file list is taken first; the import
-check fails the build if the packages' code changed a file, and removes what it added). The
+step, and walks the finished tree, checks its requirements and compresses layer.zip while the import
+check runs (the walk is used only if it saw what the check's snapshot saw before the first import; the
+import check fails the build if the packages' code changed a file, and removes what it added). The
 bytecode step compiles on one forked worker per CPU (install/bytecode.py), and the import check
-imports independent groups of distributions on one forked worker per CPU (install/import_check.py).
+imports each package the layer is for, with what it needs, on one forked worker per CPU
+(install/import_check.py).
 
 Two environment variables, for measuring what each pays (bench/run.py) or for a machine that must
 stay quiet: ``CDK_LAYER_OVERLAP=0`` runs every step after the other, ``CDK_LAYER_JOBS=N`` gives the

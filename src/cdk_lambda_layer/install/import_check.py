@@ -3,26 +3,21 @@
 Tags and ELF headers say a layer *should* load; importing its modules with the runtime's Python version and CPU,
 in a clean process with only the layer and the standard library on ``sys.path`` (``-I -S``: no site-packages, no
 user paths, no PYTHON* variables; ``-B``: no .pyc written into the layer), shows that it does. A module that cannot
-import fails the build, naming the module and the ImportError. A module that needs a package the layer leaves out
-on purpose (boto3 from the runtime, a package another layer provides) is skipped and reported; an import that
-raises something other than ImportError (a module that wants an environment variable, say) is reported as a
-warning: that is the code's business, not the packaging's.
+import fails the build, naming the module and the ImportError; one that needs a package the layer leaves out on
+purpose (boto3, a package another layer provides) is skipped and reported; any other exception (a module that
+wants an environment variable, say) is a warning: that is the code's business, not the packaging's.
 
-Standard library only, run as a script by the target interpreter (on the host, or in the
-build image by the in-container step):
+Standard library only, run as a script by the target interpreter (on the host, or in the build image):
+``python3.X -I -S -B import_check.py SITE [--provided NAME ...] [--jobs N]`` prints progress on stderr and one
+JSON object on stdout (its last line).
 
-    python3.X -I -S -B import_check.py SITE [--provided NAME ...] [--jobs N]
-
-prints progress on stderr and one JSON object on stdout (its last line).
-
-The import-time profile: each distribution's modules are imported after those it requires (dependency_order), and
-each import is timed with ``time.perf_counter``: a module's time is what importing it adds once its dependencies
-are loaded (numpy's own start-up, not pandas' share of it). The layer's distributions fall into groups that
-require nothing of each other (numpy; requests with urllib3 and idna; ...); with ``--jobs`` above 1 the groups are
-dealt to that many forked workers by size, each importing its groups in dependency order, so a module still sees
-its dependencies loaded and no other group's, and the check takes the longest worker's time, not the sum.
-Standard-library modules two workers both need are loaded, and counted, in each. ``.pyc`` are read where the
-build compiled them (``-B`` only stops new ones being written), as on Lambda.
+The import-time profile: each distribution's modules are imported after those it requires (dependency_order),
+each timed with ``time.perf_counter``: what importing it adds once its dependencies are loaded (numpy's own
+start-up, not pandas' share of it). With ``--jobs`` above 1 each distribution no other one requires is a job with
+everything it needs (``groups``), dealt to that many forked workers: a module still sees exactly its dependencies
+loaded, a dependency two jobs share is imported (and counted) in each worker that needs it and reported once,
+and the check takes the longest worker's time, not the sum. ``.pyc`` are read where the build compiled them
+(``-B`` only stops new ones being written), as on Lambda.
 """
 
 from __future__ import annotations
@@ -30,13 +25,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
-import hashlib
 import importlib
+import importlib.util
 import json
 import os
 import re
 import signal
-import stat
 import struct
 import sys
 import time
@@ -100,15 +94,11 @@ def groups(
     sizes: dict[str, tuple[int, ...]] | None = None,
     distributions: dict[str, tuple[set[str], set[str]]] | None = None,
 ) -> list[list[str]]:
-    """``modules`` (in dependency order) as jobs for the workers: one per distribution that no other one
-    requires (what the layer is for: numpy, pydantic, requests...), holding its modules and those of every
-    distribution it needs, directly or not, in the order given, so a worker importing a job sees exactly
-    the dependencies one process would have loaded before each module. A distribution two such jobs need
-    (typing-extensions) is in both: whichever worker takes a job imports it, once per worker (a second
-    import in one process is Python's cache). Jobs that shared a dependency went to one worker before,
-    so one large job held most of a layer; now the workers share the whole. Distributions only a cycle
-    reaches, and modules of no distribution, are jobs of their own. Largest (bytes on disk, from
-    ``sizes``: a snapshot of the layer) first, the order workers take them in."""
+    """``modules`` (in dependency order) as the workers' jobs: one per distribution no other one requires (what
+    the layer is for), with its modules and those of all it needs, in the order given (see the module's
+    docstring). Jobs that shared a dependency used to go to one worker, so one job held most of a layer.
+    Distributions only a cycle reaches, and modules of no distribution, are jobs of their own. Largest (bytes
+    on disk, from ``sizes``: a snapshot of the layer) first, the order workers take them in."""
     distributions = _distributions(site) if distributions is None else distributions
     needs = {name: requires & distributions.keys() for name, (_owned, requires) in distributions.items()}
     needed = {n for requires in needs.values() for n in requires}
@@ -121,7 +111,7 @@ def groups(
     owner = {m: d for d, (owned, _req) in sorted(distributions.items()) for m in sorted(owned)}
     parts = {name: [m for m in modules if owner.get(m) in closure] for name, closure in jobs.items()}
     parts.update({f"module {m}": [m] for m in modules if m not in owner})
-    totals = _module_sizes(snapshot(site) if sizes is None else sizes)
+    totals = _module_sizes(_layer_snapshot().snapshot(site) if sizes is None else sizes)
     weight = {name: sum(totals.get(m, 0) for m in members) for name, members in parts.items()}
     return [parts[name] for name in sorted(parts, key=lambda c: (-weight[c], c)) if parts[name]]
 
@@ -296,30 +286,27 @@ def _stop_leftovers(pid: int) -> None:
 
 def _merge(reports: Sequence[dict[str, Any]], order: Sequence[str]) -> dict[str, Any]:
     """One report of several checks' reports, each list and the times in ``order`` (the workers finish in
-    any order; the report must not depend on it). A module two workers imported (a dependency two jobs
-    share) is reported once: failed if it failed in either, else with a warning if it raised one, else
-    skipped or imported; its time is the longest (a worker that had it loaded already took no time)."""
-    position = {m: i for i, m in enumerate(order)}
-    outcome: dict[str, tuple[int, Any]] = {}  # module -> (rank, what the report says of it)
+    any order; the report must not depend on it). A module two workers imported is reported once: failed if
+    it failed in either, else warned, else skipped, else imported, with its longest time (a worker that had
+    it loaded already took none)."""
+    position, kinds = {m: i for i, m in enumerate(order)}, ("failed", "warnings", "skipped")
+    outcome: dict[str, tuple[int, Any]] = {}  # module -> (rank: an index of kinds, 3 imported; what was said)
     for report in reports:
-        for rank, name in enumerate(("failed", "warnings", "skipped")):
+        for rank, name in enumerate(kinds):
             for found in report[name]:
                 if rank < outcome.get(found["module"], (9, None))[0]:
                     outcome[found["module"]] = (rank, found)
         for module in report["imported"]:
             outcome.setdefault(module, (3, None))
     times: dict[str, float] = {}
-    for report in reports:
-        for module, seconds in report["times"].items():
-            if outcome.get(module, (9, None))[0] == 3:
-                times[module] = max(seconds, times.get(module, 0.0))
+    for module, seconds in ((m, t) for r in reports for m, t in r["times"].items() if outcome[m][0] == 3):
+        times[module] = max(seconds, times.get(module, 0.0))
     merged: dict[str, Any] = {
         "imported": sorted((m for m, (rank, _f) in outcome.items() if rank == 3), key=position.__getitem__),
         "times": dict(sorted(times.items(), key=lambda item: position[item[0]])),
     }
-    for rank, name in enumerate(("failed", "warnings", "skipped")):
-        found = [f for _m, (r, f) in outcome.items() if r == rank]
-        merged[name] = sorted(found, key=lambda o: position[o["module"]])
+    for rank, name in enumerate(kinds):
+        merged[name] = sorted((f for r, f in outcome.values() if r == rank), key=lambda o: position[o["module"]])
     return merged
 
 
@@ -366,59 +353,15 @@ def default_jobs() -> int:
         return os.cpu_count() or 1
 
 
-def snapshot_fields(info: os.stat_result) -> tuple[int, ...]:
-    """What a snapshot keeps of an lstat: mode, size, inode, modification and change times (ns)."""
-    return (info.st_mode, info.st_size, info.st_ino, info.st_mtime_ns, info.st_ctime_ns)
-
-
-def tree_digest(entries: Iterable[tuple[str, tuple[int, ...]]]) -> str:
-    """One sha256 of the regular files of a snapshot's entries (relative path -> snapshot_fields): a walk
-    that saw the same files, none changed since, gives the same. The build walks the layer while this
-    script runs, and uses its walk only if it gives the digest of the snapshot taken before any import."""
-    digest = hashlib.sha256()
-    for relative, fields in sorted(entries):
-        if stat.S_ISREG(fields[0]):
-            digest.update(relative.encode("utf-8", "surrogateescape") + b"\0" + repr(fields).encode() + b"\n")
-    return digest.hexdigest()
-
-
-def snapshot(site: Path) -> dict[str, tuple[int, ...]]:
-    """relative path -> (mode, size, inode, mtime, ctime in ns) of everything under ``site``, links not
-    followed. The change time is the kernel's: writing a file in place and putting its modification
-    time back still moves it, and no process can set it back, so nothing needs to be read or hashed."""
-    found: dict[str, tuple[int, ...]] = {}
-    pending = [(str(site), "")]
-    while pending:
-        folder, prefix = pending.pop()
-        try:
-            entries = list(os.scandir(folder))
-        except OSError:  # unreadable (as os.walk, which skips it): its entries count as gone
-            continue
-        for entry in entries:
-            info = entry.stat(follow_symlinks=False)
-            relative = prefix + entry.name
-            found[relative] = snapshot_fields(info)
-            if stat.S_ISDIR(info.st_mode):
-                pending.append((entry.path, relative + "/"))
-    return dict(sorted(found.items()))
-
-
-def undo_writes(site: Path, before: dict[str, tuple[int, ...]]) -> dict[str, list[str]]:
-    """What the imports did to the layer: new entries are removed (Lambda's /opt is read-only, so such a
-    write would not happen there, and it would make two builds differ); changed or deleted files are
-    reported, since they cannot be put back."""
-    import shutil  # here, not above: few imports write anything
-
-    after = snapshot(site)
-    new = sorted(set(after) - set(before))
-    for relative in reversed(new):  # deepest first, so a new folder is empty when its turn comes
-        path = site / relative
-        if stat.S_ISDIR(after[relative][0]) and not path.is_symlink():
-            shutil.rmtree(path, ignore_errors=True)
-        elif os.path.lexists(path):
-            path.unlink()
-    changed = [r for r in set(before) & set(after) if before[r] != after[r] and not stat.S_ISDIR(before[r][0])]
-    return {"removed": new, "changed": sorted(changed), "deleted": sorted(set(before) - set(after))}
+def _layer_snapshot() -> Any:
+    """layer_snapshot.py beside this file, loaded by its path: run as a script with ``-I``, this file has no
+    package, and its folder must not go on ``sys.path`` (the layer's modules would see ours)."""
+    path = Path(__file__).with_name("layer_snapshot.py")
+    spec = importlib.util.spec_from_file_location("_cdk_lambda_layer_snapshot", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -428,19 +371,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=0, help="worker processes (default: one per CPU)")
     args = parser.parse_args(argv)
     site = Path(args.site).resolve()
-    before = snapshot(site)
+    layer = _layer_snapshot()
+    before = layer.snapshot(site)
     distributions = _distributions(site)
     order = dependency_order(site, top_level_modules(site, distributions), distributions)
     try:
         parts = groups(site, order, before, distributions)
         report = check_in_workers(site, parts, args.provided, args.jobs or default_jobs())
     except WorkerCrashed as crash:
-        undo_writes(site, before)
+        layer.undo_writes(site, before)
         print(f"importing {crash.module}", file=sys.stderr, flush=True)  # the module the caller names
         print(f"the worker importing {crash.module} died (wait status {crash.status})", file=sys.stderr)
         return 70
-    report["writes"] = undo_writes(site, before)
-    report["tree"] = tree_digest(before.items())
+    report["writes"] = layer.undo_writes(site, before)
+    report["tree"] = layer.tree_digest(before.items())
     sys.stdout.flush()
     print("\n" + json.dumps(report), flush=True)  # on a line of its own, whatever a module wrote before
     return 0
