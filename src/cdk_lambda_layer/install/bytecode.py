@@ -25,12 +25,14 @@ each through a forkserver, which costs more than it saves on a small layer).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
 import py_compile
+import struct
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 #: Where Lambda puts a layer's python/ folder.
@@ -62,7 +64,7 @@ def iter_sources(site: Path) -> Iterator[Path]:
                 yield path
 
 
-def _compile_all(paths: Sequence[Path], site: Path, mode: py_compile.PycInvalidationMode, prefix: str) -> list[str]:
+def _compile_all(paths: Iterable[Path], site: Path, mode: py_compile.PycInvalidationMode, prefix: str) -> list[str]:
     """Compile each file (the code object names /opt/python/<relative path>); the ones that fail."""
     failed = []
     for path in paths:
@@ -85,8 +87,11 @@ def shares(paths: Sequence[Path], jobs: int) -> list[list[Path]]:
     return [share for _size, _index, share in bins if share]
 
 
-def _forked(share: list[Path], site: Path, mode: py_compile.PycInvalidationMode, prefix: str) -> tuple[int, int]:
-    """A child compiling ``share``: (its pid, the read end of the pipe its failures come back on)."""
+def _forked(
+    files: Callable[[], Iterable[Path]], site: Path, mode: py_compile.PycInvalidationMode, prefix: str
+) -> tuple[int, int]:
+    """A child compiling the files ``files()`` gives it: (its pid, the read end of the pipe its failures come
+    back on)."""
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: compile, report, and leave without running the parent's cleanup
@@ -94,13 +99,39 @@ def _forked(share: list[Path], site: Path, mode: py_compile.PycInvalidationMode,
         try:
             os.close(read)
             with os.fdopen(write, "w") as out:
-                json.dump(_compile_all(share, site, mode, prefix), out)
+                json.dump(_compile_all(files(), site, mode, prefix), out)
         except BaseException:
             code = 1
         finally:
             os._exit(code)
     os.close(write)
     return pid, read
+
+
+class _Queue:
+    """The files, largest first, as a queue the workers take from as each finishes one (compile time is not in
+    proportion to size, so shares fixed in advance left one worker compiling alone at the end): a pipe of
+    their numbers, 4 bytes each, written whole before any worker starts (``fits``: into a pipe's buffer)."""
+
+    def __init__(self, paths: Sequence[Path]) -> None:
+        self.paths = paths
+        order = sorted(range(len(paths)), key=lambda i: (-paths[i].stat().st_size, paths[i]))
+        self.read, write = os.pipe()
+        try:
+            os.write(write, b"".join(struct.pack("<I", i) for i in order))
+        finally:
+            os.close(write)
+
+    @staticmethod
+    def fits(paths: Sequence[Path]) -> bool:
+        return len(paths) * 4 <= 60_000
+
+    def take(self) -> Iterator[Path]:
+        while len(number := os.read(self.read, 4)) == 4:
+            yield self.paths[struct.unpack("<I", number)[0]]
+
+    def close(self) -> None:
+        os.close(self.read)
 
 
 def compile_paths(
@@ -112,10 +143,17 @@ def compile_paths(
     mode = _MODES[invalidation]
     if not hasattr(os, "fork"):
         return sorted(_compile_all(paths, site, mode, prefix))
-    # Every share, the first too, in a child: this process (the build image's first process, which code
-    # run later could read through /proc/1/mem) never holds the sources' bytes.
-    parts = shares(paths, jobs if len(paths) >= 2 * _MIN_SHARE else 1)
-    children = [_forked(share, site, mode, prefix) for share in parts]
+    # Every file, the first too, compiled in a child: this process (the build image's first process, which
+    # code run later could read through /proc/1/mem) never holds the sources' bytes.
+    workers = jobs if len(paths) >= 2 * _MIN_SHARE else 1
+    if workers > 1 and _Queue.fits(paths):
+        queue = _Queue(paths)
+        try:
+            children = [_forked(queue.take, site, mode, prefix) for _ in range(workers)]
+        finally:
+            queue.close()
+    else:
+        children = [_forked(functools.partial(iter, share), site, mode, prefix) for share in shares(paths, workers)]
     failed: list[str] = []
     for pid, read in children:
         with os.fdopen(read) as report:
