@@ -503,6 +503,31 @@ def test_a_link_an_import_plants_while_the_layer_is_walked_is_removed_not_refuse
     assert any("(planted): removed again" in w for w in built.warnings)
 
 
+def test_a_folder_an_import_swaps_for_a_link_is_refused_though_the_walk_beside_it_saw_a_folder(tmp_path, monkeypatch):
+    """The layer is walked beside the import check; a folder (an empty one an installer left) that package code
+    replaces by a link to a host folder changes no file the walk saw, so the import check itself must say
+    so: the build is refused, not published with the link in it."""
+    from cdk_lambda_layer.builders import host_steps
+
+    swapper = (
+        "import os, pathlib\nsite = pathlib.Path(__file__).parent.parent\n"
+        "os.rmdir(site / 'emptydir')\nos.symlink('/etc', site / 'emptydir')\n"
+    )
+    project = requirements_project(tmp_path / "swaps", "./lib")
+    hatch_package(project / "lib", "swapper", swapper)
+    finish = host_steps.HostSteps.finish
+
+    def finish_with_an_empty_folder(self, work):
+        outcome = finish(self, work)
+        (work.python / "emptydir").mkdir()
+        return outcome
+
+    monkeypatch.setattr(host_steps.HostSteps, "finish", finish_with_an_empty_folder)
+    with pytest.raises(VerificationError, match="changed or deleted files of the layer: emptydir"):
+        BasedLambdaLayerLocalBuilder(project, python=PY, cache_dir=False, build_dir=tmp_path / "out").run()
+    assert not os.path.lexists(tmp_path / "out" / "lambda" / "layer" / "artifacts" / "python" / "emptydir")
+
+
 def test_source_only_settings_read_as_their_tools_read_them(project_copy):
     """pip applies --no-binary/--only-binary in order (:all: with exceptions); Poetry reads
     installer.no-binary from poetry.toml. Either way the plan never takes those packages' wheels."""
