@@ -279,7 +279,8 @@ def _fork_workers(
     os.write(queue_write, b"".join(struct.pack("<I", i) for i in range(len(parts))))
     os.close(queue_write)
     workers: list[tuple[int, Path]] = []
-    signal.signal(signal.SIGTERM, _stop_workers)  # the build stopped the check: its workers stop with it
+    with contextlib.suppress(ValueError):  # only the main thread may (the script's: always)
+        signal.signal(signal.SIGTERM, _stop_workers)  # the build stopped the check: its workers stop with it
     try:
         for report in (scratch / f"worker-{n}" for n in range(count)):
             if (pid := os.fork()) == 0:
