@@ -78,7 +78,7 @@ def copy_tree(
         raise VerificationError(f"{source} does not hold the files its listing names")
     destination.mkdir(parents=True, exist_ok=True)
     top, into = os.fspath(source), os.fspath(destination)
-    with _Copier(workers, source, expected, known, inspect, _umask_keeps_modes()) as copier:
+    with _Copier(workers, source, expected, known, inspect, umask_keeps_modes()) as copier:
         for folder, _dirs, names, dir_fd in os.fwalk(top, follow_symlinks=False):
             relative = folder[len(top) + 1 :] if folder != top else ""
             if refuse is not None and (reason := refuse(relative, os.fstat(dir_fd))):
@@ -108,7 +108,7 @@ Inspect = Callable[[str, "bytes | None"], None]
 _WHOLE = 32 << 20
 
 
-def _umask_keeps_modes() -> bool:
+def umask_keeps_modes() -> bool:
     """Whether the process's umask leaves 0644 and 0755 alone (a copy is then created with its final mode and
     needs no chmod), read without changing it (os.umask would, for every thread). Read anew for each tree or
     file copied, never kept: the process may change its umask between two copies (a tighter one would
@@ -137,9 +137,9 @@ class _Copier:
         expected: dict[str, list[Any]] | None,
         known: KnownDigests | None,
         inspect: Inspect | None,
-        umask_keeps_modes: bool,
+        keeps_modes: bool,
     ) -> None:
-        self.umask_keeps_modes = umask_keeps_modes
+        self.keeps_modes = keeps_modes
         self.known = known
         self.inspect = inspect
         self.pool = ThreadPoolExecutor(max_workers=workers) if workers > 1 else None
@@ -184,7 +184,7 @@ class _Copier:
             known=self.known,
             noted=f"{target}/{name}",
             peek=peek,
-            umask_keeps_modes=self.umask_keeps_modes,
+            keeps_modes=self.keeps_modes,
         )
 
     def _check(self, key: str, written: list[Any]) -> None:
@@ -239,11 +239,15 @@ def copy_file(
     *,
     dir_fd: int | None = None,
     known: KnownDigests | None = None,
+    keeps_modes: bool | None = None,
 ) -> list[Any]:
     """Copy one regular file with its permission bits (setuid/setgid/sticky dropped: a layer needs
     none); [size, sha256] of the bytes copied. ``seen``: the lstat the caller's walk made; the file
     opened must be that one, mode unchanged. ``dir_fd``: open ``source``'s name relative to that folder descriptor.
-    ``known``: the copy's sha256 is noted there with its stamp (taken once its mode is set)."""
+    ``known``: the copy's sha256 is noted there with its stamp (taken once its mode is set).
+    ``keeps_modes``: umask_keeps_modes(), read once by a caller that copies many files (else read here)."""
+    if keeps_modes is None:
+        keeps_modes = umask_keeps_modes()
     opened = source.name if dir_fd is not None else os.fspath(source)
     return _copy(
         opened,
@@ -254,7 +258,7 @@ def copy_file(
         shown=source,
         known=known,
         noted=os.fspath(target),
-        umask_keeps_modes=_umask_keeps_modes(),
+        keeps_modes=keeps_modes,
     )
 
 
@@ -269,12 +273,12 @@ def _copy(
     known: KnownDigests | None,
     noted: str,
     peek: Callable[[bytes | None], None] | None = None,
-    umask_keeps_modes: bool = False,
+    keeps_modes: bool = False,
 ) -> list[Any]:
     """copy_file's work, on names relative to folder descriptors (``dir_fd`` for the source, ``into`` for
     the target; None: the names are paths). ``shown``: the source as errors name it; ``noted``: the target
-    as ``known`` keys it; ``peek``: gets the bytes copied (see copy_tree's ``inspect``); ``umask_keeps_modes``:
-    _umask_keeps_modes(), read by the caller."""
+    as ``known`` keys it; ``peek``: gets the bytes copied (see copy_tree's ``inspect``); ``keeps_modes``:
+    umask_keeps_modes(), read by the caller."""
     fd = open_regular(name, dir_fd=dir_fd)
     try:
         info = os.fstat(fd)
@@ -283,7 +287,7 @@ def _copy(
             # gets the mode it opens, which must be the one that was checked.
             raise VerificationError(f"{shown} is not the file it was a moment ago")
         mode = stat.S_IMODE(info.st_mode) & 0o777
-        exact = mode in (0o644, 0o755) and umask_keeps_modes
+        exact = mode in (0o644, 0o755) and keeps_modes
         out = os.open(target, _CREATE_FLAGS, mode if exact else 0o600, dir_fd=into)
         try:
             crc: int | None = None

@@ -22,7 +22,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ...core.copy import copy_file, copy_tree
+from ...core.copy import copy_file, copy_tree, umask_keeps_modes
 from ...core.digests import KnownDigests
 from ...core.files import read_regular
 from ...core.locking import held_folder, is_abandoned, open_lock_file, remove_held, sweep, try_lock
@@ -228,10 +228,11 @@ def _copy_in(site: Path, tree: Path, files: Sequence[str]) -> tuple[dict[str, li
     """Copy the package's files into an entry's tree, each with the mode the zip gives it (0644 or 0755,
     whatever the installer or umask made); their listing, and which are executable."""
     listing, executable = {}, []
+    keeps = umask_keeps_modes()  # once for the package's files, not once a file
     for name in sorted(files):
         target = tree / name
         target.parent.mkdir(parents=True, exist_ok=True)
-        listing[name] = copy_file(site / name, target)
+        listing[name] = copy_file(site / name, target, keeps_modes=keeps)
         mode = layer_mode(stat.S_IMODE(os.lstat(target).st_mode))
         target.chmod(mode)
         if mode & stat.S_IXUSR:
