@@ -437,6 +437,33 @@ def test_a_folder_swapped_for_a_link_during_a_tree_copy_is_never_read_through(tm
     assert all(b"SECRET" not in p.read_bytes() for p in (tmp_path / "copy").rglob("*") if p.is_file())
 
 
+def test_copies_made_after_the_umask_tightened_keep_their_modes(tmp_path):
+    """A copy is created with its final mode only while the umask leaves 0644/0755 alone: the umask is read
+    for each copy, so one made after the process tightened it (to 077) is still 0644/0755, not 0600 (the
+    modes of the asset folder CDK zips, and of cache entries)."""
+    from cdk_lambda_layer.core.copy import copy_file, copy_tree
+
+    tree = tmp_path / "tree"
+    (tree / "pkg").mkdir(parents=True)
+    (tree / "pkg" / "mod.py").write_text("x = 1\n")
+    (tree / "pkg" / "tool").write_text("#!/bin/sh\n")
+    (tree / "pkg" / "mod.py").chmod(0o644)
+    (tree / "pkg" / "tool").chmod(0o755)
+    previous = os.umask(0o022)
+    try:
+        copy_tree(tree, tmp_path / "loose")
+        copy_file(tree / "pkg" / "mod.py", tmp_path / "loose.py")
+        os.umask(0o077)
+        copy_tree(tree, tmp_path / "tight")
+        copy_file(tree / "pkg" / "mod.py", tmp_path / "tight.py")
+    finally:
+        os.umask(previous)
+    for copy in ("loose", "tight"):
+        assert (tmp_path / copy / "pkg" / "mod.py").stat().st_mode & 0o777 == 0o644
+        assert (tmp_path / copy / "pkg" / "tool").stat().st_mode & 0o777 == 0o755
+        assert (tmp_path / f"{copy}.py").stat().st_mode & 0o777 == 0o644
+
+
 def _first_file(document):
     return next(iter(document["files"]))
 

@@ -467,6 +467,67 @@ def test_a_walk_that_saw_what_an_import_wrote_is_made_again(tmp_path, monkeypatc
     assert any("wrote into it (writer/_tables.py): removed again" in w for w in built.warnings)
 
 
+def test_a_link_an_import_plants_while_the_layer_is_walked_is_removed_not_refused(tmp_path, monkeypatch):
+    """A link (or fifo) that package code makes in the layer while it is imported is the import check's to
+    remove, as any file it adds: the walk made beside the check that saw it does not fail the build over
+    it, and the layer is walked again after the check, without it."""
+    import time
+
+    from cdk_lambda_layer.builders import host_steps
+
+    planter = (
+        "import os, pathlib, time\n"
+        "os.symlink('/etc/hostname', pathlib.Path(__file__).parent.parent / 'planted')\n"
+        "time.sleep(1)\n"
+    )
+    project = requirements_project(tmp_path / "plants", "./lib")
+    hatch_package(project / "lib", "planter", planter)
+    walks: list[bool] = []
+    real = host_steps.HostSteps._walk
+
+    def late_walk(self, work):  # the first walk once the import planted its link
+        if not walks:
+            deadline = time.monotonic() + 30
+            while not os.path.lexists(work.python / "planted") and time.monotonic() < deadline:
+                time.sleep(0.01)
+        walks.append(os.path.lexists(work.python / "planted"))
+        real(self, work)
+
+    monkeypatch.setattr(host_steps.HostSteps, "_walk", late_walk)
+    built = BasedLambdaLayerLocalBuilder(project, python=PY, cache_dir=False).run()
+    assert walks == [True, False]
+    assert not os.path.lexists(built.python_dir / "planted")
+    with zipfile.ZipFile(built.layer_zip) as archive:
+        assert "python/planted" not in archive.namelist()
+        assert "python/planter/__init__.py" in archive.namelist()
+    assert any("(planted): removed again" in w for w in built.warnings)
+
+
+def test_a_folder_an_import_swaps_for_a_link_is_refused_though_the_walk_beside_it_saw_a_folder(tmp_path, monkeypatch):
+    """The layer is walked beside the import check; a folder (an empty one an installer left) that package code
+    replaces by a link to a host folder changes no file the walk saw, so the import check itself must say
+    so: the build is refused, not published with the link in it."""
+    from cdk_lambda_layer.builders import host_steps
+
+    swapper = (
+        "import os, pathlib\nsite = pathlib.Path(__file__).parent.parent\n"
+        "os.rmdir(site / 'emptydir')\nos.symlink('/etc', site / 'emptydir')\n"
+    )
+    project = requirements_project(tmp_path / "swaps", "./lib")
+    hatch_package(project / "lib", "swapper", swapper)
+    finish = host_steps.HostSteps.finish
+
+    def finish_with_an_empty_folder(self, work):
+        outcome = finish(self, work)
+        (work.python / "emptydir").mkdir()
+        return outcome
+
+    monkeypatch.setattr(host_steps.HostSteps, "finish", finish_with_an_empty_folder)
+    with pytest.raises(VerificationError, match="changed or deleted files of the layer: emptydir"):
+        BasedLambdaLayerLocalBuilder(project, python=PY, cache_dir=False, build_dir=tmp_path / "out").run()
+    assert not os.path.lexists(tmp_path / "out" / "lambda" / "layer" / "artifacts" / "python" / "emptydir")
+
+
 def test_source_only_settings_read_as_their_tools_read_them(project_copy):
     """pip applies --no-binary/--only-binary in order (:all: with exceptions); Poetry reads
     installer.no-binary from poetry.toml. Either way the plan never takes those packages' wheels."""

@@ -806,3 +806,65 @@ def test_steps_one_after_another_copy_the_entries_before_the_install(warm, tmp_p
     result = build(project, cache, tmp_path / "b2")
     assert result.manifest["package_cache"]["installed"] == ["six"]
     assert events == ["copied", "install"]
+
+
+def _namespace_site(folder: Path) -> Path:
+    """Two distributions, ``a`` and ``b``, that both ship ``ns/__init__.py`` (a pkgutil-style namespace
+    package: the same file in each wheel), each compiled beside its source as the bytecode step compiles."""
+    import py_compile
+
+    for name in ("a", "b"):
+        (folder / "ns").mkdir(parents=True, exist_ok=True)
+        (folder / "ns" / "__init__.py").write_text("__path__ = __import__('pkgutil').extend_path(__path__, __name__)\n")
+        (folder / "ns" / f"{name}.py").write_text(f"NAME = {name!r}\n")
+        dist_info = folder / f"{name}-1.dist-info"
+        dist_info.mkdir()
+        (dist_info / "METADATA").write_text(f"Name: {name}\nVersion: 1\n")
+        (dist_info / "RECORD").write_text(f"ns/__init__.py,,\nns/{name}.py,,\n{name}-1.dist-info/RECORD,,\n")
+    for source in (folder / "ns").glob("*.py"):
+        py_compile.compile(
+            str(source), cfile=None, doraise=True, invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH
+        )
+    return folder
+
+
+def test_an_entry_whose_bytecode_another_entry_brings_is_checked_without_waiting_for_that_copy(tmp_path):
+    """Entries are copied a few at a time, and a file two entries bring (a namespace package's __init__.py
+    and its .pyc) is copied from the first only: the second checks that pair on its own entry's files, so
+    it neither fails reading a file the first has not copied yet nor judges half a copy (both wrongly
+    dropped the package cache or removed a good entry)."""
+    import importlib.util
+
+    from cdk_lambda_layer.install.target_python import PYC_FLAGS
+
+    site = _namespace_site(tmp_path / "site")
+    cache = PackageCache(tmp_path / "cache")
+    cache.claim()
+    pyc = (importlib.util.MAGIC_NUMBER, PYC_FLAGS["unchecked-hash"])
+    keys, documents = {}, {}
+    for name in ("a", "b"):
+        keys[name] = PackageKey(
+            name=name,
+            version="1",
+            file=f"{name}-1-py3-none-any.whl",
+            sha256=name * 64,
+            python="3.12",
+            architecture="x86_64",
+            bytecode="none",
+            trim=(),
+        )
+        every = [p.relative_to(site).as_posix() for p in site.rglob("*") if p.is_file()]
+        files = sorted(f for f in every if f"/{name}" in f"/{f}" or "/__init__." in f)
+        with cache.lock(keys[name].digest):
+            assert cache.store(keys[name], site, files, {"compiled": 2, "failed": []})
+            documents[name] = cache.lookup(keys[name])
+    shared = frozenset(documents["a"]["files"]) & frozenset(documents["b"]["files"])
+    assert len(shared) == 2  # ns/__init__.py and its .pyc
+    layer = tmp_path / "layer"
+    with cache.lock(keys["b"].digest):  # b's turn comes before a has copied the shared files
+        assert cache.restore(keys["b"], documents["b"], layer, shared, pyc)
+    assert (layer / "ns" / "b.py").is_file() and not (layer / "ns" / "__init__.py").exists()
+    with cache.lock(keys["a"].digest):
+        assert cache.restore(keys["a"], documents["a"], layer, frozenset(), pyc)
+    with cache.lock(keys["b"].digest):
+        assert cache.lookup(keys["b"]) is not None  # the entry is still there, whole

@@ -290,3 +290,45 @@ def test_work_beside_a_process_starts_once_it_runs_and_its_failure_kills_the_pro
     pid = int(pid_file.read_text())
     with pytest.raises(ProcessLookupError):  # killed and reaped
         os.kill(pid, 0)
+
+
+def test_an_import_check_stopped_by_a_failure_beside_it_leaves_no_worker_importing(tmp_path, monkeypatch):
+    """Where the import check runs without a PID namespace of its own, its workers (in process groups of
+    their own) do not die with it: stopped because the requirements check beside it failed, it must end
+    them, not leave them running the packages' code in a layer the build is removing."""
+    import time
+
+    from package_helpers import hatch_package
+
+    from cdk_lambda_layer import BasedLambdaLayerLocalBuilder
+    from cdk_lambda_layer.builders import host_steps
+    from cdk_lambda_layer.install import target_python
+
+    monkeypatch.setattr(target_python, "sandbox_prefix", lambda: ())
+    monkeypatch.setenv("CDK_LAYER_JOBS", "2")
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "pyproject.toml").write_text('[project]\nname = "svc"\nversion = "0"\nrequires-python = ">=3.10"\n')
+    (project / "requirements.txt").write_text("./one\n./two\n")
+    for name in ("one", "two"):
+        hatch_package(
+            project / name,
+            f"slow{name}",
+            f"import pathlib, time\nmarks = pathlib.Path({str(marks)!r})\n(marks / 'began-{name}').touch()\n"
+            f"time.sleep(2)\n(marks / 'ended-{name}').touch()\n",
+        )
+
+    def unmet(*_args: object) -> None:  # fails once both workers are importing
+        deadline = time.monotonic() + 30
+        while len(list(marks.glob("began-*"))) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        raise VerificationError("requirements of installed packages are missing")
+
+    monkeypatch.setattr(host_steps, "check_requirements", unmet)
+    with pytest.raises(VerificationError, match="requirements of installed packages are missing"):
+        BasedLambdaLayerLocalBuilder(project, python=PYTHON, cache_dir=False).run()
+    assert len(list(marks.glob("began-*"))) == 2
+    time.sleep(3)
+    assert not list(marks.glob("ended-*"))

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from ..cache.packages.store import PackageCache
 from ..core.files import walk_files, walk_stats
+from ..errors import VerificationError
 from ..install import host as installers
 from ..install.host import InstallSettings, merge_tree
 from ..install.inventory import InstalledPackage, installed_packages
@@ -208,25 +209,41 @@ class HostSteps:
         what was started on it is set aside, and the tree is walked again, checked and zipped after."""
         self._zip_level = zip_level
         beside = parallel.overlap()
+        walked: list[bool] = []  # the walk beside the check was made (not cut short by what the imports did)
 
         def before() -> None:
-            self._walk(work)
+            try:
+                self._walk(work)
+            except (VerificationError, OSError) as exc:
+                # A link or fifo an import planted, a file it removed under the walk: the check removes what
+                # the imports added, so only a walk after it says what the layer holds (and refuses).
+                logger.info("the layer changed while it was walked beside the import check (%s)", exc)
+                self._stats, self._packages = [], []
+                return
+            walked.append(True)
             check_requirements(self._packages, self.target, self.options)
-            if beside and self.reuse is not None and self.fresh is not None:
+            if self.reuse is not None and self.fresh is not None:
                 self._start_content(work)
-            if beside and zip_level is not None:
+            if zip_level is not None:
                 self._start_zip(work, zip_level, layer_entries(work.python, self._stats))
 
         if not beside:
-            before()
+            self._walk(work)
+            check_requirements(self._packages, self.target, self.options)
 
         def check() -> ImportOutcome:
             return check_imports(
                 work.python, self.target, self.options, jobs=parallel.jobs(), started=before if beside else None
             )
 
-        outcome = self._settling(lambda: self.log.run("import check", check))
-        if beside and not self._walked_as_imports_began(work, outcome):
+        try:
+            outcome = self._settling(lambda: self.log.run("import check", check))
+        except VerificationError:
+            if beside and not walked:  # what the walk would have refused, or named, before the import check's error
+                self._walk(work)
+                check_requirements(self._packages, self.target, self.options)
+            raise
+        if beside and not (walked and self._walked_as_imports_began(work, outcome)):
             logger.info("the import check changed the tree while it was walked: walking it again")
             self._set_aside(work)
         return outcome
@@ -240,6 +257,7 @@ class HostSteps:
         if started_content:
             self._content = None
         self._walk(work)
+        check_requirements(self._packages, self.target, self.options)  # of the packages the layer holds
 
     def normalize_modes(self, work: LayerPathLayout) -> None:
         """The modes the zip gives, by the build's walk where there was one (the import check, the one step

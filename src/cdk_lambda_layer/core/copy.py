@@ -78,7 +78,7 @@ def copy_tree(
         raise VerificationError(f"{source} does not hold the files its listing names")
     destination.mkdir(parents=True, exist_ok=True)
     top, into = os.fspath(source), os.fspath(destination)
-    with _Copier(workers, source, expected, known, inspect) as copier:
+    with _Copier(workers, source, expected, known, inspect, umask_keeps_modes()) as copier:
         for folder, _dirs, names, dir_fd in os.fwalk(top, follow_symlinks=False):
             relative = folder[len(top) + 1 :] if folder != top else ""
             if refuse is not None and (reason := refuse(relative, os.fstat(dir_fd))):
@@ -107,22 +107,18 @@ Inspect = Callable[[str, "bytes | None"], None]
 #: Files up to this size are read in one call (and handed whole to ``inspect``); larger ones in blocks.
 _WHOLE = 32 << 20
 
-#: How this process's umask treats a file created 0644 or 0755: when it leaves both as they are, a copy
-#: is created with its final mode and needs no chmod.
-_UMASK_KEEPS_MODES: bool | None = None
 
-
-def _umask_keeps_modes() -> bool:
-    """Whether the umask leaves 0755 alone, read without changing it (os.umask would, for every thread)."""
-    global _UMASK_KEEPS_MODES
-    if _UMASK_KEEPS_MODES is None:
-        try:
-            with Path("/proc/self/status").open(encoding="ascii", errors="replace") as status:
-                line = next((row for row in status if row.startswith("Umask:")), "")
-            _UMASK_KEEPS_MODES = bool(line) and int(line.split()[1], 8) & 0o755 == 0
-        except (OSError, ValueError):
-            _UMASK_KEEPS_MODES = False
-    return _UMASK_KEEPS_MODES
+def umask_keeps_modes() -> bool:
+    """Whether the process's umask leaves 0644 and 0755 alone (a copy is then created with its final mode and
+    needs no chmod), read without changing it (os.umask would, for every thread). Read anew for each tree or
+    file copied, never kept: the process may change its umask between two copies (a tighter one would
+    otherwise leave files 0600)."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as status:  # noqa: PTH123
+            line = next((row for row in status if row.startswith("Umask:")), "")
+        return bool(line) and int(line.split()[1], 8) & 0o755 == 0
+    except (OSError, ValueError):
+        return False
 
 
 class _Copier:
@@ -141,7 +137,9 @@ class _Copier:
         expected: dict[str, list[Any]] | None,
         known: KnownDigests | None,
         inspect: Inspect | None,
+        keeps_modes: bool,
     ) -> None:
+        self.keeps_modes = keeps_modes
         self.known = known
         self.inspect = inspect
         self.pool = ThreadPoolExecutor(max_workers=workers) if workers > 1 else None
@@ -186,6 +184,7 @@ class _Copier:
             known=self.known,
             noted=f"{target}/{name}",
             peek=peek,
+            keeps_modes=self.keeps_modes,
         )
 
     def _check(self, key: str, written: list[Any]) -> None:
@@ -240,13 +239,27 @@ def copy_file(
     *,
     dir_fd: int | None = None,
     known: KnownDigests | None = None,
+    keeps_modes: bool | None = None,
 ) -> list[Any]:
     """Copy one regular file with its permission bits (setuid/setgid/sticky dropped: a layer needs
     none); [size, sha256] of the bytes copied. ``seen``: the lstat the caller's walk made; the file
     opened must be that one, mode unchanged. ``dir_fd``: open ``source``'s name relative to that folder descriptor.
-    ``known``: the copy's sha256 is noted there with its stamp (taken once its mode is set)."""
+    ``known``: the copy's sha256 is noted there with its stamp (taken once its mode is set).
+    ``keeps_modes``: umask_keeps_modes(), read once by a caller that copies many files (else read here)."""
+    if keeps_modes is None:
+        keeps_modes = umask_keeps_modes()
     opened = source.name if dir_fd is not None else os.fspath(source)
-    return _copy(opened, dir_fd, os.fspath(target), None, seen=seen, shown=source, known=known, noted=os.fspath(target))
+    return _copy(
+        opened,
+        dir_fd,
+        os.fspath(target),
+        None,
+        seen=seen,
+        shown=source,
+        known=known,
+        noted=os.fspath(target),
+        keeps_modes=keeps_modes,
+    )
 
 
 def _copy(
@@ -260,10 +273,12 @@ def _copy(
     known: KnownDigests | None,
     noted: str,
     peek: Callable[[bytes | None], None] | None = None,
+    keeps_modes: bool = False,
 ) -> list[Any]:
     """copy_file's work, on names relative to folder descriptors (``dir_fd`` for the source, ``into`` for
     the target; None: the names are paths). ``shown``: the source as errors name it; ``noted``: the target
-    as ``known`` keys it; ``peek``: gets the bytes copied (see copy_tree's ``inspect``)."""
+    as ``known`` keys it; ``peek``: gets the bytes copied (see copy_tree's ``inspect``); ``keeps_modes``:
+    umask_keeps_modes(), read by the caller."""
     fd = open_regular(name, dir_fd=dir_fd)
     try:
         info = os.fstat(fd)
@@ -272,7 +287,7 @@ def _copy(
             # gets the mode it opens, which must be the one that was checked.
             raise VerificationError(f"{shown} is not the file it was a moment ago")
         mode = stat.S_IMODE(info.st_mode) & 0o777
-        exact = mode in (0o644, 0o755) and _umask_keeps_modes()
+        exact = mode in (0o644, 0o755) and keeps_modes
         out = os.open(target, _CREATE_FLAGS, mode if exact else 0o600, dir_fd=into)
         try:
             crc: int | None = None

@@ -44,6 +44,9 @@ class Command:
     #: Start from a minimal environment instead of ours: for commands that run code of the packages
     #: being packaged (the import check), which must not see credentials in our environment.
     minimal_env: bool = False
+    #: When the build stops it early: ask it to end (SIGTERM) before it is killed, for a process that ends
+    #: workers of its own on SIGTERM (the import check outside a PID namespace, which would take them along).
+    stop_first: bool = False
 
 
 @dataclass(frozen=True)
@@ -131,12 +134,30 @@ def cause_line(stderr: str) -> str:
     return (errors[0] if errors else (lines[-1] if lines else "")).lstrip(_UV_ERROR_MARK + _UV_CAUSE_MARK + " ")
 
 
+#: Seconds a process asked to end (SIGTERM) has before it is killed.
+STOP_GRACE = 5.0
+
+
+def _stop(process: subprocess.Popen[str], command: Command) -> None:
+    """End a process the build no longer waits for: killed, or with ``command.stop_first`` asked first
+    (SIGTERM), so that workers it started in process groups of their own (the import check's) end with it,
+    and killed if it has not ended within STOP_GRACE seconds."""
+    if command.stop_first:
+        process.terminate()
+        try:
+            process.wait(timeout=STOP_GRACE)
+            return
+        except subprocess.TimeoutExpired:
+            pass
+    process.kill()
+
+
 def run(command: Command, *, secrets: Iterable[str] = (), started: Callable[[], object] | None = None) -> Completed:
     """Run ``command``; return its output or raise CommandError / ToolNotFoundError.
 
     ``started``: called once the process runs, before it is waited for: work that goes on beside the
     process starts then, not before, so that it does not slow the process's start (threads of this
-    process hold the interpreter while it forks and execs). If it raises, the process is killed.
+    process hold the interpreter while it forks and execs). If it raises, the process is ended (_stop).
     """
     secrets = tuple(secrets)
     shown = redact(shlex.join(command.argv), secrets)
@@ -161,7 +182,7 @@ def run(command: Command, *, secrets: Iterable[str] = (), started: Callable[[], 
                 started()
             stdout, stderr = process.communicate()
         except BaseException:
-            process.kill()
+            _stop(process, command)
             raise
     proc = subprocess.CompletedProcess(command.argv, process.returncode, stdout, stderr)
     seconds = time.perf_counter() - began

@@ -242,6 +242,7 @@ def _collect(workers: Sequence[tuple[int, Path]]) -> list[dict[str, Any]]:
             _pid, status = os.waitpid(pid, 0)
             _stop_leftovers(pid)
             running.discard(pid)
+            _RUNNING.discard(pid)
             lines = path.read_text(encoding="utf-8", errors="replace").splitlines() if path.is_file() else []
             if status != 0 or not lines or not lines[-1].startswith("report "):
                 begun = [line.removeprefix("start ") for line in lines if line.startswith("start ")]
@@ -268,14 +269,34 @@ def _fork_workers(
     os.write(queue_write, b"".join(struct.pack("<I", i) for i in range(len(parts))))
     os.close(queue_write)
     workers: list[tuple[int, Path]] = []
+    with contextlib.suppress(ValueError):  # only the main thread may (the script's: always)
+        signal.signal(signal.SIGTERM, _stop_workers)  # the build stopped the check: its workers stop with it
     try:
         for report in (scratch / f"worker-{n}" for n in range(count)):
             if (pid := os.fork()) == 0:
                 _work(site, parts, provided, queue_read, report)
+            with contextlib.suppress(OSError):  # as the worker does: its group exists before any signal
+                os.setpgid(pid, pid)
+            _RUNNING.add(pid)
             workers.append((pid, report))
     finally:
         os.close(queue_read)
     return workers
+
+
+#: The workers forked and not yet waited for.
+_RUNNING: set[int] = set()
+
+
+def _stop_workers(signum: int, _frame: object) -> NoReturn:
+    """SIGTERM (the build stopped waiting: another check failed, or it was interrupted): the workers, in
+    process groups of their own, and what they left running, are killed, then this process ends. Without
+    it they would go on importing the packages' code into a layer the build is removing."""
+    for pid in list(_RUNNING):
+        _stop_leftovers(pid)
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    os._exit(128 + signum)
 
 
 def _stop_leftovers(pid: int) -> None:
@@ -316,6 +337,7 @@ def _work(site: Path, parts: Sequence[Sequence[str]], provided: Sequence[str], q
     a queue a module closed or replaced ends its taking (others, or another round, take the rest)."""
     code = 1
     try:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's handler
         os.setpgid(0, 0)  # its own process group: what its modules leave running is killed after it
         me, queue_id, reports, order = os.getpid(), os.fstat(queue), [], []
         while os.getpid() == me and (number := _take(queue, queue_id, len(parts))) is not None:

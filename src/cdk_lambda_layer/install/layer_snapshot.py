@@ -51,8 +51,8 @@ def snapshot(site: Path) -> dict[str, tuple[int, ...]]:
 
 def undo_writes(site: Path, before: dict[str, tuple[int, ...]]) -> dict[str, list[str]]:
     """What the imports did to the layer: new entries are removed (Lambda's /opt is read-only, so such a
-    write would not happen there, and it would make two builds differ); changed or deleted files are
-    reported, since they cannot be put back."""
+    write would not happen there, and it would make two builds differ); changed or deleted files, and
+    folders replaced by anything else, are reported, since they cannot be put back."""
     import shutil  # here, not above: few imports write anything
 
     after = snapshot(site)
@@ -63,5 +63,11 @@ def undo_writes(site: Path, before: dict[str, tuple[int, ...]]) -> dict[str, lis
             shutil.rmtree(path, ignore_errors=True)
         elif os.path.lexists(path):
             path.unlink()
-    changed = [r for r in set(before) & set(after) if before[r] != after[r] and not stat.S_ISDIR(before[r][0])]
+    # A folder's times change with what is written in it and removed again; a folder that is no longer one
+    # (an empty folder swapped for a link) is a change: the build's walk may have seen the folder.
+    changed = [
+        r
+        for r in set(before) & set(after)
+        if before[r] != after[r] and (not stat.S_ISDIR(before[r][0]) or not stat.S_ISDIR(after[r][0]))
+    ]
     return {"removed": new, "changed": sorted(changed), "deleted": sorted(set(before) - set(after))}

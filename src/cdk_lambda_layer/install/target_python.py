@@ -184,12 +184,16 @@ def check_imports(
         # Importing runs the packages' own code: give it a scratch home and folder, none of our
         # environment's variables (credentials, tokens), only PATH and the locale, and, where Linux
         # allows it, a PID namespace of its own, so it cannot read ours in /proc/<pid>/environ either.
+        prefix = sandbox_prefix()
         command = Command(
-            argv=(*sandbox_prefix(), *argv),
+            argv=(*prefix, *argv),
             label="import check",
             cwd=Path(scratch),
             env={"HOME": scratch},
             minimal_env=True,
+            # Stopped early, it must end its workers (import_check._stop_workers); in a PID namespace of its
+            # own a kill ends them all (unshare --kill-child), and unshare ignores SIGTERM.
+            stop_first=not prefix,
         )
         outcome = _run_import_check(command, interpreter, target, started)
     return replace(outcome, sandboxed=sandboxed())

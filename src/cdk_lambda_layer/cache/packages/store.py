@@ -12,6 +12,7 @@ damaged, truncated, linked or foreign entry is removed and built again.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -21,7 +22,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ...core.copy import copy_file, copy_tree
+from ...core.copy import copy_file, copy_tree, umask_keeps_modes
 from ...core.digests import KnownDigests
 from ...core.files import read_regular
 from ...core.locking import held_folder, is_abandoned, open_lock_file, remove_held, sweep, try_lock
@@ -126,7 +127,7 @@ class PackageCache:
             )
             check_against_record(destination, document["files"])
             if pycs is not None:
-                pycs.verify(destination)
+                pycs.verify(destination, entry.tree, skip)
             if known is not None:
                 known.update(copied)
             return True
@@ -227,10 +228,11 @@ def _copy_in(site: Path, tree: Path, files: Sequence[str]) -> tuple[dict[str, li
     """Copy the package's files into an entry's tree, each with the mode the zip gives it (0644 or 0755,
     whatever the installer or umask made); their listing, and which are executable."""
     listing, executable = {}, []
+    keeps = umask_keeps_modes()  # once for the package's files, not once a file
     for name in sorted(files):
         target = tree / name
         target.parent.mkdir(parents=True, exist_ok=True)
-        listing[name] = copy_file(site / name, target)
+        listing[name] = copy_file(site / name, target, keeps_modes=keeps)
         mode = layer_mode(stat.S_IMODE(os.lstat(target).st_mode))
         target.chmod(mode)
         if mode & stat.S_IXUSR:
@@ -262,8 +264,9 @@ class PycCheck:
     header is not something a header shows.
 
     Called by the copy with each file's bytes (copy_tree's ``inspect``), so that nothing is read twice;
-    a file the copy did not hold whole (too large, or skipped: another entry brought it) is read from the
-    tree. Not CPython (no ``_imp.source_hash``): nothing to compare with, nothing checked."""
+    a file the copy did not hold whole (too large) is read from the copy, one it skipped (another entry
+    brings it, copied at the same time or not at all) from the entry's own tree, checked against the listing.
+    Not CPython (no ``_imp.source_hash``): nothing to compare with, nothing checked."""
 
     def __init__(self, files: Mapping[str, list[Any]], magic: bytes, flags: int) -> None:
         self.hash = getattr(__import__("_imp"), "source_hash", None)
@@ -272,6 +275,7 @@ class PycCheck:
         #: .pyc -> its source, for every .pyc whose source the entry lists (a sourceless module a wheel
         #: ships has its RECORD row instead).
         self.pairs = {name: source for name in files if (source := _source_of(name)) in files}
+        self.files = files
         self.sources = frozenset(self.pairs.values())
         self.hashes: dict[str, bytes] = {}
         self.headers: dict[str, bytes] = {}
@@ -284,18 +288,28 @@ class PycCheck:
         elif name in self.pairs:
             self.headers[name] = data[:16]
 
-    def verify(self, tree: Path) -> None:
+    def verify(self, tree: Path, entry_tree: Path | None = None, skip: frozenset[str] = frozenset()) -> None:
+        """Check every pair: ``tree`` is the copy; a file in ``skip`` (another entry brings it, and may not have
+        copied it yet) is read from ``entry_tree``, this entry's own, and must be the file its listing names."""
         if self.hash is None:
             return
         for name, source in self.pairs.items():
             header = self.headers.get(name)
             if header is None:
-                header = read_regular(tree / name)[:16]
+                header = self._read(name, tree, entry_tree, skip)[:16]
             digest = self.hashes.get(source)
             if digest is None:
-                digest = self.hash(self.key, read_regular(tree / source))
+                digest = self.hash(self.key, self._read(source, tree, entry_tree, skip))
             if header != self.prefix + digest:
                 raise VerificationError(f"{name} in a package entry is not the bytecode of {source}")
+
+    def _read(self, name: str, tree: Path, entry_tree: Path | None, skip: frozenset[str]) -> bytes:
+        if name not in skip or entry_tree is None:
+            return read_regular(tree / name)
+        data = read_regular(entry_tree / name)
+        if [len(data), hashlib.sha256(data).hexdigest()] != self.files[name]:
+            raise VerificationError(f"{entry_tree / name} is not the file its listing names")
+        return data
 
 
 def _source_of(name: str) -> str | None:
