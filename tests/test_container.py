@@ -60,6 +60,7 @@ def install_for_another_user(site: Path) -> tuple[str, Path]:
             python,
             "packaging",
             "pyelftools",
+            "tomli",
             "docker",
             "uv",
         ],

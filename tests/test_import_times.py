@@ -13,7 +13,7 @@ import pytest
 
 from cdk_lambda_layer import UVBasedLambdaLayerContainerBuilder, UVBasedLambdaLayerLocalBuilder
 from cdk_lambda_layer.builders.summary import closing_lines, synth_line
-from cdk_lambda_layer.install.import_check import dependency_order
+from cdk_lambda_layer.install.import_plan import dependency_order
 
 PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 

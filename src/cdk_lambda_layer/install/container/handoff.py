@@ -26,6 +26,7 @@ STEP_MODULES = (
     "install/trim.py",
     "install/bytecode.py",
     "install/import_check.py",
+    "install/import_plan.py",
     "install/layer_snapshot.py",
     "install/container/step.py",
 )
