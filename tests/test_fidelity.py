@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -434,30 +435,37 @@ def test_what_the_import_check_writes_into_the_layer_is_removed_or_refused(tmp_p
     assert "changed or deleted files of the layer: changer/__init__.py" in str(info.value)
 
 
-def test_a_walk_that_saw_what_an_import_wrote_is_made_again(tmp_path, monkeypatch):
-    """The build walks the layer while the import check runs; a walk that saw a file an import wrote (and the
-    check then removed) is not the layer's: it is made again, and the zip and the checks are done on the
-    layer as it is after the check, without the file."""
+def hold_first_walk_until(monkeypatch, seen: Callable[[Path], bool]) -> list[bool]:
+    """Hold the build's first walk of the layer (made beside the import check) until ``seen(python folder)``,
+    so that it sees what an import does; each walk's ``seen`` is recorded in the list returned."""
     import time
 
     from cdk_lambda_layer.builders import host_steps
 
+    walks: list[bool] = []
+    real = host_steps.HostSteps._walk
+
+    def late_walk(self, work):
+        if not walks:
+            deadline = time.monotonic() + 30
+            while not seen(work.python) and time.monotonic() < deadline:
+                time.sleep(0.01)
+        walks.append(seen(work.python))
+        real(self, work)
+
+    monkeypatch.setattr(host_steps.HostSteps, "_walk", late_walk)
+    return walks
+
+
+def test_a_walk_that_saw_what_an_import_wrote_is_made_again(tmp_path, monkeypatch):
+    """The build walks the layer while the import check runs; a walk that saw a file an import wrote (and the
+    check then removed) is not the layer's: it is made again, and the zip and the checks are done on the
+    layer as it is after the check, without the file."""
     python = f"{sys.version_info.major}.{sys.version_info.minor}"
     writer = "import pathlib, time\n(pathlib.Path(__file__).parent / '_tables.py').write_text('T = 1')\ntime.sleep(1)\n"
     project = requirements_project(tmp_path / "writes", "./lib")
     hatch_package(project / "lib", "writer", writer)
-    walks: list[bool] = []
-    real = host_steps.HostSteps._walk
-
-    def late_walk(self, work):  # the first walk after the import wrote its file
-        if not walks:
-            deadline = time.monotonic() + 30
-            while not (work.python / "writer" / "_tables.py").exists() and time.monotonic() < deadline:
-                time.sleep(0.01)
-        walks.append((work.python / "writer" / "_tables.py").exists())
-        real(self, work)
-
-    monkeypatch.setattr(host_steps.HostSteps, "_walk", late_walk)
+    walks = hold_first_walk_until(monkeypatch, lambda python: (python / "writer" / "_tables.py").exists())
     built = BasedLambdaLayerLocalBuilder(project, python=python, cache_dir=False).run()
     assert walks == [True, False]  # the walk that saw it was made again
     assert not (built.python_dir / "writer" / "_tables.py").exists()
@@ -471,10 +479,6 @@ def test_a_link_an_import_plants_while_the_layer_is_walked_is_removed_not_refuse
     """A link (or fifo) that package code makes in the layer while it is imported is the import check's to
     remove, as any file it adds: the walk made beside the check that saw it does not fail the build over
     it, and the layer is walked again after the check, without it."""
-    import time
-
-    from cdk_lambda_layer.builders import host_steps
-
     planter = (
         "import os, pathlib, time\n"
         "os.symlink('/etc/hostname', pathlib.Path(__file__).parent.parent / 'planted')\n"
@@ -482,18 +486,7 @@ def test_a_link_an_import_plants_while_the_layer_is_walked_is_removed_not_refuse
     )
     project = requirements_project(tmp_path / "plants", "./lib")
     hatch_package(project / "lib", "planter", planter)
-    walks: list[bool] = []
-    real = host_steps.HostSteps._walk
-
-    def late_walk(self, work):  # the first walk once the import planted its link
-        if not walks:
-            deadline = time.monotonic() + 30
-            while not os.path.lexists(work.python / "planted") and time.monotonic() < deadline:
-                time.sleep(0.01)
-        walks.append(os.path.lexists(work.python / "planted"))
-        real(self, work)
-
-    monkeypatch.setattr(host_steps.HostSteps, "_walk", late_walk)
+    walks = hold_first_walk_until(monkeypatch, lambda python: os.path.lexists(python / "planted"))
     built = BasedLambdaLayerLocalBuilder(project, python=PY, cache_dir=False).run()
     assert walks == [True, False]
     assert not os.path.lexists(built.python_dir / "planted")
