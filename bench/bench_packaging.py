@@ -156,7 +156,8 @@ layer's zip alone, copied out with its sha256 checked and unpacked into the `pyt
 **{hit / copy:.2f}×** (goal ≤ 1.2×: {"met" if hit / copy <= 1.2 else "missed"}).
 Fastest runs: {min(hits):.2f} s and {min(copies):.2f} s. Both create the same ~2500 files; the hit
 inflates them from the zip (checking each member's CRC-32) instead of reading them, and pays the
-command line's start-up (~0.3 s). On this VM the time to create those files varies severalfold between
-identical back-to-back runs, so at this size the comparison measures the VM's disk as much as either copy.
+command line's start-up (a Python process importing this library). Where creating a file is slow (see the
+machine line: a file system without a journal) both pay it alike; where it is fast, the copy is mostly the
+kernel's and the hit's own work shows.
 """
     write_section("verify", body)
