@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import re
 import shutil
 import sys
@@ -82,12 +83,45 @@ def pip_version() -> str:
         ) from None
 
 
-@cache
-def tool_version(executable: str, name: str) -> str:
-    """The tool's version string, e.g. '0.13.9'; checked against MIN_VERSIONS."""
+def installed_version(executable: str, name: str) -> str | None:
+    """The version a console script's own environment has installed, read without starting it
+    (``poetry --version`` costs ~0.8 s of CPU: all of Poetry is imported to print one line).
+
+    A pipx, installer or venv script names that environment's interpreter on its first line; the
+    distribution's metadata is then in the environment's site-packages. None when the script is not
+    such a file (a shell wrapper, ``#!/usr/bin/env python``) or the environment holds no single copy.
+    """
+    try:
+        with Path(executable).open("rb") as script:
+            first = script.readline(1024)
+    except OSError:
+        return None
+    if not first.startswith(b"#!/") or b"\x00" in first:
+        return None
+    interpreter = Path(os.fsdecode(first[2:].split()[0]))
+    if interpreter.name.startswith("env") or not interpreter.name.startswith("python"):
+        return None
+    environment = interpreter.parent.parent
+    found = {
+        dist.version
+        for site in environment.glob("lib/python3*/site-packages")
+        for dist in importlib.metadata.distributions(name=name, path=[str(site)])
+    }
+    return found.pop() if len(found) == 1 else None
+
+
+def asked_version(executable: str, name: str) -> str:
+    """The version the tool prints for ``--version`` (it runs)."""
     out = run(Command(argv=(executable, "--version"), label=f"{name} --version")).stdout
     match = re.search(r"(\d+\.\d+(?:\.\d+)?\S*)", out)
-    version = match.group(1).rstrip(")") if match else out.strip()
+    return match.group(1).rstrip(")") if match else out.strip()
+
+
+@cache
+def tool_version(executable: str, name: str) -> str:
+    """The tool's version string, e.g. '0.13.9'; checked against MIN_VERSIONS. Poetry's is read from
+    its environment's metadata when the script names that environment (uv answers in 10 ms)."""
+    version = (installed_version(executable, name) if name == "poetry" else None) or asked_version(executable, name)
     minimum = MIN_VERSIONS.get(name)
     if minimum is not None:
         try:
