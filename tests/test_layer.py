@@ -367,7 +367,7 @@ def test_errors_during_bundling_name_the_construct(uv_app, tmp_path):
         synth_layer(
             uv_app, outdir=tmp_path / "out", runtime=lambda_.Runtime.PYTHON_3_12, build="local", exclude=["nump"]
         )
-    assert "Stack/Deps: exclude/provided name 'nump'" in str(info.value)
+    assert "[Stack/Deps] exclude/provided name 'nump'" in str(info.value)  # CDK's validation names it
     spec = LayerBuildSpec(
         project=load_project(uv_app),
         target=LambdaTarget(python="3.12"),

@@ -1,14 +1,15 @@
 """CDK bundling for a layer: the local path (our builder) and the Docker path (the build image).
 
-CDK calls ``try_bundle`` first. It builds the layer on this machine (or in the build image
-through the Docker SDK) and answers True. Only for remote engines (``bundling_file_access``)
-does it prepare the hand-off in the bundling output folder and answer False, so CDK's own
-Docker bundling runs ``container.step_command`` in the build image (the same step the
-container builders run). Either way the host exports and plans: the tool (uv, Poetry)
+CDK calls ``try_bundle`` first. It builds the layer on this machine (or in the build image through
+the Docker SDK) and answers True; by default the build runs beside the synth and the construct's
+validation finishes it (side_by_side.py), so an app's layers build at the same time. Only for remote
+engines (``bundling_file_access``) does it prepare the hand-off in the bundling output folder and
+answer False, so CDK's own Docker bundling runs ``container.step_command`` in the build image (the
+same step the container builders run). Either way the host exports and plans: the tool (uv, Poetry)
 and the lock are here; the image only needs its Python.
 
-Each layer says what happened in one line on stderr, which ``cdk synth`` shows under its
-"Bundling asset" line (see summary.py).
+Each layer says what happened in one line on stderr when its build ends, which ``cdk synth``
+shows among its "Bundling asset" lines (see summary.py).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from ..options import LayerOptions
 from ..package.layout import LayerPathLayout
 from ..project.load import Project
 from ..target import LambdaTarget
+from .side_by_side import FinishLayer, PendingLayer
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +75,8 @@ class LayerBuildSpec:
     credentials: tuple[IndexCredentials, ...] = ()
     #: Print the one summary line per layer (off under --quiet, see layer.py).
     announce: bool = True
+    #: Build beside the synth, finished by the construct's validation (side_by_side.py).
+    side_by_side: bool = True
 
     def builder_options(self, work: Path) -> dict[str, Any]:
         """Keyword arguments for a builder that reproduces this spec, staging in ``work``."""
@@ -112,10 +116,18 @@ class LocalLayerBundling:
 
     def __init__(self, spec: LayerBuildSpec) -> None:
         self.spec = spec
+        #: The construct's validation, which finishes a build started beside the synth.
+        self.finish = FinishLayer()
 
     def try_bundle(self, output_dir: str, options: Any) -> bool:
+        output = Path(output_dir)
+        if self.spec.side_by_side and not self.spec.cdk_docker:
+            # CDK's own Docker bundling must run right after an answer of False: never deferred.
+            self.finish.pending = PendingLayer.start(self.spec.construct_path, output, self._bundle)
+            if self.finish.pending is not None:
+                return True
         try:
-            return self._bundle(Path(output_dir))
+            return self._bundle(output)
         except LayerBuildError as exc:
             raise with_construct_path(exc, self.spec.construct_path) from exc
 
@@ -177,7 +189,7 @@ class LocalLayerBundling:
 
 
 def bundling_options(
-    spec: LayerBuildSpec,
+    local: LocalLayerBundling,
     image: DockerImage,
     *,
     environment: Mapping[str, str] | None,
@@ -189,7 +201,7 @@ def bundling_options(
 ) -> BundlingOptions:
     """CDK's bundling for the layer: ``LocalLayerBundling`` first; CDK's own Docker bundling runs the
     in-image step only when the local hook hands over (remote engines: ``bundling_file_access``)."""
-    target, options = spec.target, spec.options
+    target, options = local.spec.target, local.spec.options
     return BundlingOptions(
         image=image,
         platform=target.architecture.docker_platform,
@@ -203,5 +215,5 @@ def bundling_options(
         user=user,
         security_opt=security_opt,
         bundling_file_access=bundling_file_access,
-        local=LocalLayerBundling(spec),
+        local=local,
     )

@@ -23,6 +23,7 @@ CONTEXT_INSTALLER = "cdk-lambda-layer:installer"
 CONTEXT_CACHE_DIR = "cdk-lambda-layer:cacheDir"
 CONTEXT_BYTECODE = "cdk-lambda-layer:bytecode"
 CONTEXT_QUIET = "cdk-lambda-layer:quiet"
+CONTEXT_PARALLEL = "cdk-lambda-layer:parallel"
 CONTEXT_REMOTE_CACHE = "cdk-lambda-layer:remoteCache"
 CONTEXT_REMOTE_CACHE_READ_ONLY = "cdk-lambda-layer:remoteCacheReadOnly"
 #: The environment's way to silence the per-layer synth lines (CDK does not pass --quiet to apps).
@@ -73,6 +74,13 @@ def quiet(context: Any) -> bool:
     quiet = flag(context, context_key(CONTEXT_QUIET), "true or false")
     environment = os.environ.get(QUIET_ENV, "").strip() or None
     return bool(quiet) or bool(flag(environment, f"${QUIET_ENV}", "1 or 0 (true or false)"))
+
+
+def parallel(context: Any) -> bool:
+    """Whether the app's layers build side by side (default), finished by each construct's validation;
+    false builds each inside its construct, which then raises a failed build's error itself."""
+    value = flag(context, context_key(CONTEXT_PARALLEL), "true or false")
+    return True if value is None else value
 
 
 def context_image(value: Any) -> str | None:

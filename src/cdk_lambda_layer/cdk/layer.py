@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
+import aws_cdk as cdk
 from aws_cdk import AssetHashType, BundlingFileAccess, DockerImage, DockerVolume, RemovalPolicy
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
@@ -26,21 +28,24 @@ from ..project.check import check_project
 from ..project.discover import ToolName
 from ..project.load import load_project
 from ..target import Architecture, LambdaTarget
-from .bundling import LayerBuildSpec, bundling_options, with_construct_path
+from .bundling import LayerBuildSpec, LocalLayerBundling, bundling_options, with_construct_path
 from .context import (
     CONTEXT_BUILD,
     CONTEXT_BYTECODE,
     CONTEXT_CACHE_DIR,
     CONTEXT_IMAGE,
     CONTEXT_INSTALLER,
+    CONTEXT_PARALLEL,
     CONTEXT_QUIET,
     bytecode_choice,
     cache_dir_choice,
     choice,
     context_image,
+    parallel,
     quiet,
     remote_choice,
 )
+from .side_by_side import sweep_unfinished
 
 
 def newest_python_runtime() -> lambda_.Runtime:
@@ -178,6 +183,7 @@ class PythonDependencyLayer(lambda_.LayerVersion):
             remote = remote_choice(remote_cache, remote_cache_read_only, context)
             image = image or context_image(context(CONTEXT_IMAGE))
             announce = not quiet(context(CONTEXT_QUIET))
+            side_by_side = parallel(context(CONTEXT_PARALLEL))
             if credentials and bundling_file_access is not None:
                 raise ProjectError(
                     "credentials cannot go through CDK's own Docker bundling (bundling_file_access): CDK "
@@ -207,13 +213,18 @@ class PythonDependencyLayer(lambda_.LayerVersion):
             remote_cache=remote,
             credentials=tuple(credentials),
             announce=announce,
+            side_by_side=side_by_side,
         )
         try:
             asset_hash = fingerprint(loaded, target, options, build=mode, image=docker_image.image)
         except LayerBuildError as exc:
             raise with_construct_path(exc, path) from exc
+        stage = cdk.Stage.of(scope)
+        if side_by_side and stage is not None:
+            sweep_unfinished(Path(stage.asset_outdir))
+        local = LocalLayerBundling(spec)
         bundling = bundling_options(
-            spec,
+            local,
             docker_image,
             environment=environment,
             volumes=volumes,
@@ -236,6 +247,7 @@ class PythonDependencyLayer(lambda_.LayerVersion):
             removal_policy=removal_policy,
             license=license,
         )
+        self.node.add_validation(local.finish)
         #: The fingerprint used as the asset hash (what determines this layer).
         self.fingerprint = asset_hash
         self.target = target

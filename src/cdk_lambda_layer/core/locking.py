@@ -74,7 +74,7 @@ def held_folder(parent: Path, name: str) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def _if_abandoned(folder: Path) -> Iterator[bool]:
+def if_abandoned(folder: Path) -> Iterator[bool]:
     """True (while holding its lock) when ``folder`` has a lock file that no live process holds.
 
     No lock file, or one that is not a regular file, is no proof that this library made the folder:
@@ -96,7 +96,7 @@ def _if_abandoned(folder: Path) -> Iterator[bool]:
 
 def is_abandoned(folder: Path) -> bool:
     """Whether ``folder``'s owner is gone (its lock can be taken right now)."""
-    with _if_abandoned(folder) as free:
+    with if_abandoned(folder) as free:
         return free
 
 
@@ -138,7 +138,7 @@ def sweep(parent: Path, prefixes: tuple[str, ...]) -> list[Path]:
             with contextlib.suppress(OSError):  # its owner died before locking it: empty, or left alone
                 child.rmdir()
             continue
-        with _if_abandoned(child) as free:
+        with if_abandoned(child) as free:
             if free:
                 remove_held(child)
                 removed.append(child)

@@ -21,6 +21,7 @@ import re
 import shutil
 import sys
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,11 +91,19 @@ class _BuiltWheels:
     it ends) and checked against their hash when handed out again. The key holds the uv settings the build
     reads (the settings folder's pyproject.toml and uv.toml: build constraints, indexes). Packages whose
     version is computed when built (from git, or any dynamic version) are always built again: their files'
-    digest does not see what the version comes from."""
+    digest does not see what the version comes from. Layers built side by side (cdk/side_by_side.py)
+    wait for one build of a wheel they share instead of each running it."""
 
     def __init__(self) -> None:
         self.folder: Path | None = None
         self.wheels: dict[tuple[str, ...], tuple[Path, str]] = {}
+        self._locks: dict[tuple[str, ...], threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def building(self, key: tuple[str, ...]) -> threading.Lock:
+        """The lock held while the wheel for ``key`` is looked up and built: one build per key at a time."""
+        with self._guard:
+            return self._locks.setdefault(key, threading.Lock())
 
     def key(self, pin: LocalPin, where: Path | None) -> tuple[str, ...] | None:
         if versions_from_git(pin.path) or _dynamic_version(pin.path):
@@ -127,9 +136,10 @@ class _BuiltWheels:
         return wheel
 
     def put(self, key: tuple[str, ...], wheel: Path) -> None:
-        if self.folder is None:
-            self.folder = Path(tempfile.mkdtemp(prefix="cdk-lambda-layer-wheels-"))
-            atexit.register(shutil.rmtree, self.folder, ignore_errors=True)
+        with self._guard:
+            if self.folder is None:
+                self.folder = Path(tempfile.mkdtemp(prefix="cdk-lambda-layer-wheels-"))
+                atexit.register(shutil.rmtree, self.folder, ignore_errors=True)
         kept = Path(tempfile.mkdtemp(dir=self.folder)) / wheel.name
         shutil.copyfile(wheel, kept)
         self.wheels[key] = (kept, hashlib.sha256(kept.read_bytes()).hexdigest())
@@ -152,14 +162,16 @@ def _dynamic_version(folder: Path) -> bool:
 def _wheel(pin: LocalPin, out: Path, where: Path | None) -> Path:
     """The local package's wheel: built now, or the one this process built from the very same inputs."""
     key = _BUILT.key(pin, where)
-    reused = _BUILT.get(key, out) if key is not None else None
-    if reused is not None:
-        logger.info("local package %s: the wheel built earlier in this process from the same files", pin.name)
-        return reused
-    wheel = _run_build(pin, out, "wheel", where)
-    if key is not None:
+    if key is None:
+        return _run_build(pin, out, "wheel", where)
+    with _BUILT.building(key):
+        reused = _BUILT.get(key, out)
+        if reused is not None:
+            logger.info("local package %s: the wheel built earlier in this process from the same files", pin.name)
+            return reused
+        wheel = _run_build(pin, out, "wheel", where)
         _BUILT.put(key, wheel)
-    return wheel
+        return wheel
 
 
 def _run_build(pin: LocalPin, out: Path, kind: str, where: Path | None = None) -> Path:

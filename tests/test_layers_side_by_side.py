@@ -1,0 +1,170 @@
+"""An app's layers build side by side: every layer is complete before the assembly is written, a
+failed build fails the synth and leaves no asset behind, and a synth killed mid-build is rebuilt."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk.assertions import Template
+
+from cdk_lambda_layer import PythonDependencyLayer
+from cdk_lambda_layer.cdk.side_by_side import PENDING_PREFIX, sweep_unfinished
+from cdk_lambda_layer.core.locking import held_folder
+
+PY312 = lambda_.Runtime.PYTHON_3_12
+ASSET = "asset." + "ab" * 32
+
+
+@pytest.fixture
+def uv_app(project_copy):
+    return project_copy("uv_app")
+
+
+def _assets(outdir: Path) -> list[Path]:
+    return sorted(p for p in outdir.iterdir() if p.name.startswith("asset."))
+
+
+def _leftovers(outdir: Path) -> list[str]:
+    return sorted(
+        p.name for p in outdir.iterdir() if p.name.startswith((PENDING_PREFIX, ".cdk-lambda-layer", ".init-"))
+    )
+
+
+def _handed_to_cdk(outdir: Path) -> bool:
+    """A build is pending and CDK has renamed its bundling folder to the asset folder."""
+    if not outdir.is_dir() or not any(n.startswith(PENDING_PREFIX) for n in os.listdir(outdir)):
+        return False
+    return any(not a.name.endswith("-building") and (a / "python").is_dir() for a in _assets(outdir))
+
+
+def _app_script(tmp_path: Path, project: Path, *, synth: str = "app.synth()", **props: object) -> Path:
+    """A CDK app with one layer, run as the CDK CLI runs it (its own process, CDK_OUTDIR set)."""
+    script = tmp_path / "app.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import aws_cdk as cdk
+            from aws_cdk import aws_lambda as lambda_
+            from cdk_lambda_layer import PythonDependencyLayer
+
+            app = cdk.App()
+            stack = cdk.Stack(app, "Stack")
+            PythonDependencyLayer(stack, "Deps", project={str(project)!r}, runtime=lambda_.Runtime.PYTHON_3_12,
+                                  build="local", **{props!r})
+            {synth}
+            """
+        )
+    )
+    return script
+
+
+def _run_app(script: Path, outdir: Path) -> subprocess.Popen[str]:
+    env = {**os.environ, "CDK_OUTDIR": str(outdir)}
+    return subprocess.Popen([sys.executable, str(script)], env=env, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.network
+def test_every_layer_of_the_app_is_complete_when_synth_returns(project_copy, tmp_path):
+    outdir = tmp_path / "cdk.out"
+    app = cdk.App(outdir=str(outdir))
+    stack = cdk.Stack(app, "Stack")
+    for name in ("uv_app", "pip_requirements"):
+        PythonDependencyLayer(stack, name, project=project_copy(name), runtime=PY312, build="local")
+    app.synth()
+    complete = {a.name: {p.name for p in (a / "python").iterdir()} for a in _assets(outdir)}
+    assert len(complete) == 2
+    assert any({"pydantic", "orjson"} <= names for names in complete.values())
+    assert any({"requests", "urllib3"} <= names for names in complete.values())
+    assert _leftovers(outdir) == []
+
+
+def test_a_failed_build_fails_the_synth_naming_the_layer_and_leaves_no_asset(uv_app, tmp_path):
+    outdir = tmp_path / "cdk.out"
+    app = cdk.App(outdir=str(outdir))
+    stack = cdk.Stack(app, "Stack")
+    PythonDependencyLayer(stack, "Deps", project=uv_app, runtime=PY312, build="local", exclude=["nump"])
+    with pytest.raises(Exception, match=r"(?s)Stack/Deps.*exclude/provided name 'nump'"):
+        Template.from_stack(stack)
+    assert _assets(outdir) == []  # CDK would take a leftover asset folder as bundled
+    assert _leftovers(outdir) == []
+
+
+def test_parallel_false_fails_in_the_constructor_as_cdk_bundling_does(uv_app, tmp_path):
+    app = cdk.App(outdir=str(tmp_path / "cdk.out"), context={"cdk-lambda-layer:parallel": False})
+    with pytest.raises(RuntimeError, match=r"Failed to bundle asset .*Stack/Deps: exclude/provided name 'nump'"):
+        PythonDependencyLayer(cdk.Stack(app, "Stack"), "Deps", project=uv_app, runtime=PY312, exclude=["nump"])
+
+
+@pytest.mark.network
+def test_a_synth_killed_mid_build_is_built_again_by_the_next_synth(uv_app, tmp_path):
+    outdir = tmp_path / "cdk.out"
+    process = _run_app(_app_script(tmp_path, uv_app), outdir)
+    deadline = time.monotonic() + 60
+    while not _handed_to_cdk(outdir):  # CDK has its asset folder; the build still runs
+        assert process.poll() is None and time.monotonic() < deadline, "the build never started"
+        time.sleep(0.002)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    (asset,) = _assets(outdir)
+    assert list((asset / "python").iterdir()) == []  # what CDK would take as bundled next time
+
+    app = cdk.App(outdir=str(outdir))
+    PythonDependencyLayer(cdk.Stack(app, "Stack"), "Deps", project=uv_app, runtime=PY312, build="local")
+    app.synth()
+    (rebuilt,) = _assets(outdir)
+    assert rebuilt.name == asset.name
+    assert {"pydantic", "orjson"} <= {p.name for p in (rebuilt / "python").iterdir()}
+    assert not [n for n in _leftovers(outdir) if n.startswith(PENDING_PREFIX)]
+
+
+@pytest.mark.network
+def test_a_synth_that_skips_validation_still_finishes_its_layers(uv_app, tmp_path):
+    outdir = tmp_path / "cdk.out"
+    process = _run_app(_app_script(tmp_path, uv_app, synth="app.synth(skip_validation=True)"), outdir)
+    _, stderr = process.communicate(timeout=300)
+    assert process.returncode == 0, stderr
+    (asset,) = _assets(outdir)
+    assert {"pydantic", "orjson"} <= {p.name for p in (asset / "python").iterdir()}
+
+
+def test_a_failed_build_without_validation_ends_the_app_with_an_error(uv_app, tmp_path):
+    outdir = tmp_path / "cdk.out"
+    script = _app_script(tmp_path, uv_app, synth="app.synth(skip_validation=True)", exclude=["nump"])
+    process = _run_app(script, outdir)
+    _, stderr = process.communicate(timeout=300)
+    assert process.returncode == 1
+    assert "[cdk-lambda-layer] ERROR Stack/Deps: exclude/provided name 'nump'" in stderr
+    assert _assets(outdir) == []
+
+
+def test_the_sweep_leaves_a_live_synths_layer_and_folders_not_ours(tmp_path):
+    outdir = tmp_path / "cdk.out"
+    outdir.mkdir()
+    (outdir / ASSET / "python").mkdir(parents=True)
+    other = "asset." + "cd" * 32
+    (outdir / other / "python").mkdir(parents=True)
+    (outdir / f"{PENDING_PREFIX}{other}").mkdir()  # named like ours, but no lock file: not ours
+    with held_folder(outdir, PENDING_PREFIX + ASSET):  # a synth still building it
+        assert sweep_unfinished(outdir) == []
+    assert (outdir / ASSET / "python").is_dir() and (outdir / other / "python").is_dir()
+
+
+def test_the_sweep_removes_an_asset_whose_synth_is_gone_and_follows_no_link(tmp_path):
+    outdir, elsewhere = tmp_path / "cdk.out", tmp_path / "elsewhere"
+    (elsewhere / "python").mkdir(parents=True)
+    outdir.mkdir()
+    (outdir / ASSET).symlink_to(elsewhere)
+    with held_folder(outdir, PENDING_PREFIX + ASSET):
+        pass  # its owner is gone: the lock is free
+    assert sweep_unfinished(outdir) == [ASSET]
+    assert not os.path.lexists(outdir / ASSET) and (elsewhere / "python").is_dir()
+    assert _leftovers(outdir) == []
