@@ -389,7 +389,7 @@ def test_locked_false_builds_a_stale_uv_lock_as_the_error_suggests(uv_app, tmp_p
     pyproject.write_text(pyproject.read_text().replace('"orjson>=3.10"', '"orjson>=3.10", "six"'))
     with pytest.raises(Exception) as info:
         synth_layer(uv_app, outdir=tmp_path / "locked", runtime=lambda_.Runtime.PYTHON_3_12, build="local")
-    assert "Stack/Deps: " in str(info.value) and "locked=False" in str(info.value)
+    assert "[Stack/Deps] " in str(info.value) and "locked=False" in str(info.value)
     _, _, stack = synth_layer(
         uv_app, outdir=tmp_path / "frozen", runtime=lambda_.Runtime.PYTHON_3_12, build="local", locked=False
     )
