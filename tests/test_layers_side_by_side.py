@@ -168,3 +168,61 @@ def test_the_sweep_removes_an_asset_whose_synth_is_gone_and_follows_no_link(tmp_
     assert sweep_unfinished(outdir) == [ASSET]
     assert not os.path.lexists(outdir / ASSET) and (elsewhere / "python").is_dir()
     assert _leftovers(outdir) == []
+
+
+class _Killed(BaseException):
+    """The process dies here (the kernel then drops its locks)."""
+
+
+def _pending_in_asset(outdir: Path, build) -> object:
+    """A layer started as CDK starts it: its bundling folder, then renamed to the asset folder."""
+    from cdk_lambda_layer.cdk.side_by_side import PendingLayer
+
+    building = outdir / f"{ASSET}-building"
+    building.mkdir(parents=True)
+    pending = PendingLayer.start("Stack/Deps", building, build)
+    building.rename(outdir / ASSET)
+    return pending
+
+
+def _fail(folder: Path) -> None:
+    from cdk_lambda_layer.errors import LayerBuildError
+
+    raise LayerBuildError("the build failed")
+
+
+def test_a_synth_killed_while_removing_a_failed_layer_leaves_it_to_the_sweep(tmp_path, monkeypatch):
+    from cdk_lambda_layer.cdk import side_by_side
+
+    outdir = tmp_path / "cdk.out"
+    pending = _pending_in_asset(outdir, _fail)
+
+    def killed(path: Path) -> None:
+        raise _Killed
+
+    monkeypatch.setattr(side_by_side, "_remove_asset", killed)
+    with pytest.raises(_Killed):
+        pending.finish()
+    pending._hold.close()  # the process is gone: its lock is free
+    side_by_side._pending.remove(pending)
+    monkeypatch.undo()
+    assert sweep_unfinished(outdir) == [ASSET]  # else CDK takes the empty placeholder as bundled
+    assert _assets(outdir) == []
+
+
+def test_a_build_that_raises_a_base_exception_leaves_no_asset(tmp_path):
+    from cdk_lambda_layer.cdk import side_by_side
+
+    def exits(folder: Path) -> None:
+        raise SystemExit(3)
+
+    outdir = tmp_path / "cdk.out"
+    pending = _pending_in_asset(outdir, exits)
+    try:
+        message = pending.finish()
+    except BaseException as exc:  # a SystemExit would end the test run
+        pytest.fail(f"finish raised {exc!r} instead of reporting it")
+    assert "SystemExit(3)" in message
+    side_by_side._pending.remove(pending)
+    assert _assets(outdir) == []
+    assert _leftovers(outdir) == []
