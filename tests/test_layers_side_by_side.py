@@ -226,3 +226,27 @@ def test_a_build_that_raises_a_base_exception_leaves_no_asset(tmp_path):
     side_by_side._pending.remove(pending)
     assert _assets(outdir) == []
     assert _leftovers(outdir) == []
+
+
+def test_the_sweep_leaves_an_asset_whose_synth_finishes_while_it_looks(tmp_path, monkeypatch):
+    import contextlib
+
+    from cdk_lambda_layer.core import locking
+
+    outdir = tmp_path / "cdk.out"
+    (outdir / ASSET / "python" / "pydantic").mkdir(parents=True)  # moved into place a moment ago
+    owner = contextlib.ExitStack()
+    folder = owner.enter_context(held_folder(outdir, PENDING_PREFIX + ASSET))
+    real = locking.try_lock
+
+    def owner_finishes_first(handle, *, blocking):
+        # The sweep has opened the lock file; the owner now removes its pending folder and lets go.
+        if not folder.exists():
+            return real(handle, blocking=blocking)
+        locking.remove_held(folder)
+        owner.close()
+        return real(handle, blocking=blocking)
+
+    monkeypatch.setattr(locking, "try_lock", owner_finishes_first)
+    assert sweep_unfinished(outdir) == []
+    assert (outdir / ASSET / "python" / "pydantic").is_dir()
