@@ -250,3 +250,30 @@ def test_the_sweep_leaves_an_asset_whose_synth_finishes_while_it_looks(tmp_path,
     monkeypatch.setattr(locking, "try_lock", owner_finishes_first)
     assert sweep_unfinished(outdir) == []
     assert (outdir / ASSET / "python" / "pydantic").is_dir()
+
+
+def test_a_synth_again_in_the_same_process_after_a_failed_build_builds_the_layer(uv_app, tmp_path, monkeypatch):
+    from cdk_lambda_layer.cdk.bundling import LocalLayerBundling
+    from cdk_lambda_layer.errors import LayerBuildError
+
+    builds = []
+
+    def flaky(self, output: Path) -> bool:  # the index timed out once
+        builds.append(output)
+        if len(builds) == 1:
+            raise LayerBuildError("the index timed out")
+        (output / "python" / "pydantic").mkdir(parents=True)
+        return True
+
+    monkeypatch.setattr(LocalLayerBundling, "_bundle", flaky)
+    outdir = tmp_path / "cdk.out"
+    for attempt in range(2):
+        app = cdk.App(outdir=str(outdir))
+        PythonDependencyLayer(cdk.Stack(app, "Stack"), "Deps", project=uv_app, runtime=PY312, build="local")
+        if attempt == 0:
+            with pytest.raises(Exception, match="the index timed out"):
+                app.synth()
+        else:
+            app.synth()
+    (asset,) = _assets(outdir)  # CDK's asset cache must not answer for the asset the failure removed
+    assert (asset / "python" / "pydantic").is_dir()

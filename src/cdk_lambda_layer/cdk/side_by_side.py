@@ -42,6 +42,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
+import aws_cdk as cdk
 import jsii
 from constructs import IValidation
 
@@ -207,6 +208,10 @@ class FinishLayer:
             return []
         message = self.pending.finish()
         self.pending.reported = True
+        if message:
+            # CDK keeps what it staged for the process: an app synthesized again in it (the same outdir)
+            # would be handed the asset folder just removed, and never bundle it.
+            cdk.AssetStaging.clear_asset_hash_cache()
         return [message] if message else []
 
 
