@@ -168,3 +168,112 @@ def test_the_sweep_removes_an_asset_whose_synth_is_gone_and_follows_no_link(tmp_
     assert sweep_unfinished(outdir) == [ASSET]
     assert not os.path.lexists(outdir / ASSET) and (elsewhere / "python").is_dir()
     assert _leftovers(outdir) == []
+
+
+class _Killed(BaseException):
+    """The process dies here (the kernel then drops its locks)."""
+
+
+def _pending_in_asset(outdir: Path, build) -> object:
+    """A layer started as CDK starts it: its bundling folder, then renamed to the asset folder."""
+    from cdk_lambda_layer.cdk.side_by_side import PendingLayer
+
+    building = outdir / f"{ASSET}-building"
+    building.mkdir(parents=True)
+    pending = PendingLayer.start("Stack/Deps", building, build)
+    building.rename(outdir / ASSET)
+    return pending
+
+
+def _fail(folder: Path) -> None:
+    from cdk_lambda_layer.errors import LayerBuildError
+
+    raise LayerBuildError("the build failed")
+
+
+def test_a_synth_killed_while_removing_a_failed_layer_leaves_it_to_the_sweep(tmp_path, monkeypatch):
+    from cdk_lambda_layer.cdk import side_by_side
+
+    outdir = tmp_path / "cdk.out"
+    pending = _pending_in_asset(outdir, _fail)
+
+    def killed(path: Path) -> None:
+        raise _Killed
+
+    monkeypatch.setattr(side_by_side, "_remove_asset", killed)
+    with pytest.raises(_Killed):
+        pending.finish()
+    pending._hold.close()  # the process is gone: its lock is free
+    side_by_side._pending.remove(pending)
+    monkeypatch.undo()
+    assert sweep_unfinished(outdir) == [ASSET]  # else CDK takes the empty placeholder as bundled
+    assert _assets(outdir) == []
+
+
+def test_a_build_that_raises_a_base_exception_leaves_no_asset(tmp_path):
+    from cdk_lambda_layer.cdk import side_by_side
+
+    def exits(folder: Path) -> None:
+        raise SystemExit(3)
+
+    outdir = tmp_path / "cdk.out"
+    pending = _pending_in_asset(outdir, exits)
+    try:
+        message = pending.finish()
+    except BaseException as exc:  # a SystemExit would end the test run
+        pytest.fail(f"finish raised {exc!r} instead of reporting it")
+    assert "SystemExit(3)" in message
+    side_by_side._pending.remove(pending)
+    assert _assets(outdir) == []
+    assert _leftovers(outdir) == []
+
+
+def test_the_sweep_leaves_an_asset_whose_synth_finishes_while_it_looks(tmp_path, monkeypatch):
+    import contextlib
+
+    from cdk_lambda_layer.core import locking
+
+    outdir = tmp_path / "cdk.out"
+    (outdir / ASSET / "python" / "pydantic").mkdir(parents=True)  # moved into place a moment ago
+    owner = contextlib.ExitStack()
+    folder = owner.enter_context(held_folder(outdir, PENDING_PREFIX + ASSET))
+    real = locking.try_lock
+
+    def owner_finishes_first(handle, *, blocking):
+        # The sweep has opened the lock file; the owner now removes its pending folder and lets go.
+        if not folder.exists():
+            return real(handle, blocking=blocking)
+        locking.remove_held(folder)
+        owner.close()
+        return real(handle, blocking=blocking)
+
+    monkeypatch.setattr(locking, "try_lock", owner_finishes_first)
+    assert sweep_unfinished(outdir) == []
+    assert (outdir / ASSET / "python" / "pydantic").is_dir()
+
+
+def test_a_synth_again_in_the_same_process_after_a_failed_build_builds_the_layer(uv_app, tmp_path, monkeypatch):
+    from cdk_lambda_layer.cdk.bundling import LocalLayerBundling
+    from cdk_lambda_layer.errors import LayerBuildError
+
+    builds = []
+
+    def flaky(self, output: Path) -> bool:  # the index timed out once
+        builds.append(output)
+        if len(builds) == 1:
+            raise LayerBuildError("the index timed out")
+        (output / "python" / "pydantic").mkdir(parents=True)
+        return True
+
+    monkeypatch.setattr(LocalLayerBundling, "_bundle", flaky)
+    outdir = tmp_path / "cdk.out"
+    for attempt in range(2):
+        app = cdk.App(outdir=str(outdir))
+        PythonDependencyLayer(cdk.Stack(app, "Stack"), "Deps", project=uv_app, runtime=PY312, build="local")
+        if attempt == 0:
+            with pytest.raises(Exception, match="the index timed out"):
+                app.synth()
+        else:
+            app.synth()
+    (asset,) = _assets(outdir)  # CDK's asset cache must not answer for the asset the failure removed
+    assert (asset / "python" / "pydantic").is_dir()

@@ -601,3 +601,45 @@ def test_services_sharing_a_library_build_it_once_per_process(repo, caplog):
     caplog.clear()
     layer("billing")
     assert "ledger: the wheel built earlier" not in caplog.text
+
+
+def test_layers_building_side_by_side_never_build_one_package_folder_at_once(tmp_path, monkeypatch):
+    # A package versioned from git is built (its sdist) in its own folder, where setuptools writes its
+    # egg-info: two layers of one app sharing it must not build it there at the same time.
+    import threading
+    import time
+
+    from cdk_lambda_layer.install import local_packages
+    from cdk_lambda_layer.plan.model import LocalPin
+
+    library = tmp_path / "libs" / "common"
+    library.mkdir(parents=True)
+    (library / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["setuptools", "setuptools-scm"]\nbuild-backend = "setuptools.build_meta"\n'
+    )
+    pin = LocalPin(name="common", path=library)
+    running, most = [0], [0]
+    guard = threading.Lock()
+
+    def build(pin, out, kind, where=None):
+        with guard:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.2)
+        with guard:
+            running[0] -= 1
+        out.mkdir(parents=True, exist_ok=True)
+        wheel = out / "common-1.0-py3-none-any.whl"
+        wheel.write_bytes(b"")
+        return wheel
+
+    monkeypatch.setattr(local_packages, "_run_build", build)
+    threads = [
+        threading.Thread(target=local_packages._wheel, args=(pin, tmp_path / f"layer{i}" / "wheels", None))
+        for i in range(2)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert most[0] == 1

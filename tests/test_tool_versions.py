@@ -20,12 +20,14 @@ def _script(path: Path, text: str) -> str:
     return str(path)
 
 
-def _environment(root: Path, version: str) -> Path:
-    """A venv-shaped folder whose site-packages holds Poetry's metadata at ``version``."""
+def _environment(root: Path, version: str, *, venv: bool = True) -> Path:
+    """A venv-shaped folder whose site-packages holds Poetry's metadata at ``version`` (a venv: pyvenv.cfg)."""
     site = root / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages"
     dist = site / f"poetry-{version}.dist-info"
     dist.mkdir(parents=True)
     (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: poetry\nVersion: {version}\n")
+    if venv:
+        (root / "pyvenv.cfg").write_text(f"home = {Path(sys.executable).parent}\n")
     return root
 
 
@@ -57,3 +59,15 @@ def test_a_script_that_names_no_environment_is_asked(tmp_path, first_line):
     poetry = _script(tmp_path / "bin" / "poetry", f"{first_line}\n{body}\n")
     tool_version.cache_clear()
     assert tool_version(poetry, "poetry") == "2.9.1"
+
+
+def test_a_poetry_run_by_a_python_that_is_not_a_venv_is_asked(tmp_path):
+    # `pip install --user poetry` (or into /usr/local) writes #!/usr/bin/python3: what it imports comes from
+    # the user's or /usr/local's site, ahead of /usr/lib's (where a distribution's older Poetry may sit).
+    system = _environment(tmp_path / "usr", "1.8.3", venv=False)
+    (system / "bin").mkdir()
+    (system / "bin" / "python3").symlink_to(sys.executable)
+    body = "print('Poetry (version 2.1.0)')"
+    poetry = _script(tmp_path / "local" / "bin" / "poetry", f"#!{system}/bin/python3\n{body}\n")
+    tool_version.cache_clear()
+    assert tool_version(poetry, "poetry") == "2.1.0"

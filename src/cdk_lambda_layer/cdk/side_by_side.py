@@ -42,6 +42,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
+import aws_cdk as cdk
 import jsii
 from constructs import IValidation
 
@@ -130,20 +131,24 @@ class PendingLayer:
         assert self._future is not None
         error = self._future.exception()  # waits
         target = self.bundle_dir if self.bundle_dir.exists() else self.outdir / self.name
-        try:
-            if error is None:
+        if error is None:
+            try:
                 _replace_placeholder(target / "python", self.folder / "python")
-                return None
-            raise error
-        except LayerBuildError as exc:
-            message = str(exc)
-        except Exception as exc:  # a bug must not leave an empty layer behind either
-            logger.debug("%s: layer build failed", self.construct_path, exc_info=exc)
-            message = f"the layer build failed: {exc!r}"
-        finally:
+                message = None
+            except LayerBuildError as exc:
+                message = str(exc)
+        elif isinstance(error, LayerBuildError):
+            message = str(error)
+        else:  # a bug (or a SystemExit on the worker) must not leave an empty layer behind either
+            logger.debug("%s: layer build failed", self.construct_path, exc_info=error)
+            message = f"the layer build failed: {error!r}"
+        if message is not None:
+            # No asset folder survives a failed build: CDK would take it as bundled. Removed while the
+            # pending folder still says it is unfinished, so a synth killed meanwhile leaves it to the sweep.
+            _remove_asset(target)
+        if message is None or not os.path.lexists(target):
             remove_held(self.folder)
-            self._hold.close()
-        _remove_asset(target)  # no asset folder survives a failed build: CDK would take it as bundled
+        self._hold.close()
         return message
 
 
@@ -203,6 +208,10 @@ class FinishLayer:
             return []
         message = self.pending.finish()
         self.pending.reported = True
+        if message:
+            # CDK keeps what it staged for the process: an app synthesized again in it (the same outdir)
+            # would be handed the asset folder just removed, and never bundle it.
+            cdk.AssetStaging.clear_asset_hash_cache()
         return [message] if message else []
 
 

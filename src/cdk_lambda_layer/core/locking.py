@@ -79,7 +79,8 @@ def if_abandoned(folder: Path) -> Iterator[bool]:
 
     No lock file, or one that is not a regular file, is no proof that this library made the folder:
     False. The file is opened without following links and without blocking (a fifo planted there
-    must not hang the sweeper).
+    must not hang the sweeper); once locked, it must still be the folder's lock file (its owner may have
+    finished and let go meanwhile).
     """
     if fcntl is None:  # pragma: no cover - Windows
         yield False
@@ -91,7 +92,16 @@ def if_abandoned(folder: Path) -> Iterator[bool]:
         yield False
         return
     with os.fdopen(fd) as handle:
-        yield stat.S_ISREG(os.fstat(fd).st_mode) and try_lock(handle, blocking=False)
+        yield stat.S_ISREG(os.fstat(fd).st_mode) and try_lock(handle, blocking=False) and _still_there(fd, folder)
+
+
+def _still_there(fd: int, folder: Path) -> bool:
+    """The locked file is still ``folder``'s lock file: an owner that finished between our open and our
+    lock has unlinked it (and removed its folder) before letting go, and is not a dead one."""
+    try:
+        return os.path.samestat(os.fstat(fd), os.lstat(folder / LOCK_NAME))
+    except OSError:
+        return False
 
 
 def is_abandoned(folder: Path) -> bool:

@@ -89,7 +89,9 @@ def installed_version(executable: str, name: str) -> str | None:
 
     A pipx, installer or venv script names that environment's interpreter on its first line; the
     distribution's metadata is then in the environment's site-packages. None when the script is not
-    such a file (a shell wrapper, ``#!/usr/bin/env python``) or the environment holds no single copy.
+    such a file (a shell wrapper, ``#!/usr/bin/env python``), names a Python that is not a venv's (its
+    user and /usr/local sites come first: ``pip install --user poetry`` writes ``#!/usr/bin/python3``),
+    or the environment holds no single copy.
     """
     try:
         with Path(executable).open("rb") as script:
@@ -102,6 +104,8 @@ def installed_version(executable: str, name: str) -> str | None:
     if interpreter.name.startswith("env") or not interpreter.name.startswith("python"):
         return None
     environment = interpreter.parent.parent
+    if not (environment / "pyvenv.cfg").is_file():
+        return None  # a system Python also imports from the user's and /usr/local's sites: ask
     found = {
         dist.version
         for site in environment.glob("lib/python3*/site-packages")

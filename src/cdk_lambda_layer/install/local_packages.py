@@ -163,7 +163,10 @@ def _wheel(pin: LocalPin, out: Path, where: Path | None) -> Path:
     """The local package's wheel: built now, or the one this process built from the very same inputs."""
     key = _BUILT.key(pin, where)
     if key is None:
-        return _run_build(pin, out, "wheel", where)
+        # Built anew each time, but never twice at once from one folder: a git-versioned package's sdist
+        # is made in its own folder (setuptools writes its egg-info there), and layers build side by side.
+        with _BUILT.building(("folder", str(pin.path.resolve()))):
+            return _run_build(pin, out, "wheel", where)
     with _BUILT.building(key):
         reused = _BUILT.get(key, out)
         if reused is not None:
