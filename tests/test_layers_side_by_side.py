@@ -46,11 +46,23 @@ def _handed_to_cdk(outdir: Path) -> bool:
     return any(not a.name.endswith("-building") and (a / "python").is_dir() for a in _assets(outdir))
 
 
-def _app_script(tmp_path: Path, project: Path, *, synth: str = "app.synth()", **props: object) -> Path:
-    """A CDK app with one layer, run as the CDK CLI runs it (its own process, CDK_OUTDIR set)."""
+SLOW_BUILD = """
+import time
+from cdk_lambda_layer.cdk import bundling
+_bundle = bundling.LocalLayerBundling._bundle
+bundling.LocalLayerBundling._bundle = lambda self, output: time.sleep(5) or _bundle(self, output)
+"""
+
+
+def _app_script(
+    tmp_path: Path, project: Path, *, synth: str = "app.synth()", before: str = "", **props: object
+) -> Path:
+    """A CDK app with one layer, run as the CDK CLI runs it (its own process, CDK_OUTDIR set).
+    ``before``: code run first (SLOW_BUILD: the build starts 5 s late, a layer that takes long)."""
     script = tmp_path / "app.py"
     script.write_text(
-        textwrap.dedent(
+        before
+        + textwrap.dedent(
             f"""
             import aws_cdk as cdk
             from aws_cdk import aws_lambda as lambda_
@@ -277,3 +289,32 @@ def test_a_synth_again_in_the_same_process_after_a_failed_build_builds_the_layer
             app.synth()
     (asset,) = _assets(outdir)  # CDK's asset cache must not answer for the asset the failure removed
     assert (asset / "python" / "pydantic").is_dir()
+
+
+@pytest.mark.network
+def test_a_synth_into_a_cdk_out_another_synth_is_building_waits_for_its_layer(uv_app, tmp_path):
+    outdir = tmp_path / "cdk.out"
+    first = _run_app(_app_script(tmp_path, uv_app, before=SLOW_BUILD), outdir)
+    deadline = time.monotonic() + 60
+    while not _handed_to_cdk(outdir):  # the first synth's layer is pending, its asset folder empty
+        assert first.poll() is None and time.monotonic() < deadline, "the build never started"
+        time.sleep(0.002)
+
+    app = cdk.App(outdir=str(outdir))  # CDK finds the asset folder in place and does not bundle it
+    PythonDependencyLayer(cdk.Stack(app, "Stack"), "Deps", project=uv_app, runtime=PY312, build="local")
+    app.synth()
+    (asset,) = _assets(outdir)
+    assert {"pydantic", "orjson"} <= {p.name for p in (asset / "python").iterdir()}
+    _, stderr = first.communicate(timeout=300)
+    assert first.returncode == 0, stderr
+
+
+def test_the_same_layer_declared_twice_is_finished_once_for_both(uv_app, tmp_path):
+    outdir = tmp_path / "cdk.out"
+    app = cdk.App(outdir=str(outdir))
+    stack = cdk.Stack(app, "Stack")
+    for name in ("A", "B"):  # one asset: CDK bundles it once
+        PythonDependencyLayer(stack, name, project=uv_app, runtime=PY312, build="local", exclude=["nump"])
+    with pytest.raises(Exception, match=r"(?s)\[Stack/A\] exclude/provided name 'nump'.*\[Stack/B\] exclude"):
+        app.synth()
+    assert _assets(outdir) == []

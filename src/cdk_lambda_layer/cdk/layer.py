@@ -45,7 +45,7 @@ from .context import (
     quiet,
     remote_choice,
 )
-from .side_by_side import sweep_unfinished
+from .side_by_side import staged_asset, sweep_unfinished
 
 
 def newest_python_runtime() -> lambda_.Runtime:
@@ -247,6 +247,7 @@ class PythonDependencyLayer(lambda_.LayerVersion):
             removal_policy=removal_policy,
             license=license,
         )
+        local.finish.locate = lambda: staged_asset(self)
         self.node.add_validation(local.finish)
         #: The fingerprint used as the asset hash (what determines this layer).
         self.fingerprint = asset_hash

@@ -44,9 +44,9 @@ from pathlib import Path
 
 import aws_cdk as cdk
 import jsii
-from constructs import IValidation
+from constructs import Construct, IValidation
 
-from ..core.locking import held_folder, if_abandoned, remove_held
+from ..core.locking import held_folder, if_abandoned, remove_held, wait_for_owner
 from ..errors import LayerBuildError
 
 logger = logging.getLogger(__name__)
@@ -59,6 +59,8 @@ _BUILDING = "-building"
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 _pending: list[PendingLayer] = []
+#: This process's pending builds by (cdk.out, asset name): a second construct of the same asset waits on it.
+_by_asset: dict[tuple[str, str], PendingLayer] = {}
 _swept: set[str] = set()
 
 
@@ -76,6 +78,16 @@ def _submit(work: Callable[[], object]) -> Future[object]:
             _pool = ThreadPoolExecutor(workers(), thread_name_prefix="cdk-lambda-layer")
             atexit.register(finish_all_at_exit)
         return _pool.submit(work)
+
+
+def staged_asset(construct: Construct) -> tuple[Path, str] | None:
+    """(cdk.out, asset.<hash>) of the asset CDK staged for ``construct`` (its "Code" child); None when
+    staging is off or the name is not one CDK gives a bundled asset."""
+    code, stage = construct.node.try_find_child("Code"), cdk.Stage.of(construct)
+    path = getattr(code, "asset_path", None)
+    if stage is None or not path or not _ASSET_NAME.fullmatch(Path(path).name):
+        return None
+    return Path(stage.asset_outdir), Path(path).name
 
 
 def asset_name(bundle_dir: Path) -> str | None:
@@ -115,6 +127,7 @@ class PendingLayer:
         (bundle_dir / "python").mkdir()  # CDK refuses an empty bundling folder
         pending._future = _submit(lambda: build(pending.folder))
         _pending.append(pending)
+        _by_asset[(os.fspath(pending.outdir), name)] = pending
         return pending
 
     def finish(self) -> str | None:
@@ -195,6 +208,31 @@ def sweep_unfinished(outdir: Path) -> list[str]:
     return removed
 
 
+def wait_for_other_build(outdir: Path, name: str) -> str | None:
+    """For an asset CDK found in place and did not bundle: wait for a build of it still running, in this
+    process (the same layer declared twice) or in another synth into the same cdk.out (apps run
+    directly; the CDK CLI locks cdk.out), so this synth never finishes naming an unfinished layer.
+    The error message when that build did not finish it."""
+    own = _by_asset.get((os.fspath(outdir), name))
+    if own is not None:
+        return own.finish()
+    marker = outdir / f"{PENDING_PREFIX}{name}"
+    if marker.is_symlink() or not marker.is_dir():
+        return None
+    if wait_for_owner(marker):
+        return (
+            f"its asset folder {outdir / name} was left unfinished by another synth that stopped: run the "
+            "synth again (it builds the layer anew)."
+        )
+    python = outdir / name / "python"
+    if python.is_symlink() or not python.is_dir() or not any(python.iterdir()):
+        return (
+            f"another synth building this layer into {outdir} at the same time did not finish it: run the "
+            "synth again, one synth per cdk.out at a time."
+        )
+    return None
+
+
 @jsii.implements(IValidation)
 class FinishLayer:
     """The construct's validation: the layer's build is finished (or its error reported) before
@@ -202,10 +240,14 @@ class FinishLayer:
 
     def __init__(self) -> None:
         self.pending: PendingLayer | None = None
+        #: Where CDK staged the asset, (cdk.out, asset.<hash>), asked at validation (set by the construct).
+        self.locate: Callable[[], tuple[Path, str] | None] = lambda: None
 
     def validate(self) -> list[str]:
         if self.pending is None:
-            return []
+            located = self.locate()
+            message = wait_for_other_build(*located) if located else None
+            return [message] if message else []
         message = self.pending.finish()
         self.pending.reported = True
         if message:

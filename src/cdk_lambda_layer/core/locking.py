@@ -95,6 +95,24 @@ def if_abandoned(folder: Path) -> Iterator[bool]:
         yield stat.S_ISREG(os.fstat(fd).st_mode) and try_lock(handle, blocking=False) and _still_there(fd, folder)
 
 
+def wait_for_owner(folder: Path) -> bool:
+    """Wait until ``folder``'s owner lets go of it. True when the folder is then still there with nobody
+    holding it (its owner died without finishing), False when the owner finished with it or there was none
+    (no lock file, or not a regular one: never a fifo to hang on)."""
+    if fcntl is None:  # pragma: no cover - Windows
+        return False
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        fd = os.open(folder / LOCK_NAME, flags)
+    except OSError:
+        return False
+    with os.fdopen(fd) as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False
+        try_lock(handle, blocking=True)
+        return _still_there(fd, folder)
+
+
 def _still_there(fd: int, folder: Path) -> bool:
     """The locked file is still ``folder``'s lock file: an owner that finished between our open and our
     lock has unlinked it (and removed its folder) before letting go, and is not a dead one."""
