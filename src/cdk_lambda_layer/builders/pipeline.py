@@ -207,8 +207,9 @@ class LayerRun:
         """Every step from the lock to a verified layer, in the staging folder; its manifest and packages
         (verification's inventory of the finished tree: nothing after it changes a file but its mode)."""
         b = self.builder
-        # Asking each tool its version costs a process start (~0.5 s for Poetry): do it beside the export
-        # and install, and let a missing or too old tool win over the error that the missing tool caused.
+        # Asking a tool its version can cost a process start (uv's; Poetry's is read from its metadata where
+        # it can be, core/tools.py): do it beside the export and install, and let a missing or too old tool
+        # win over the error that the missing tool caused.
         b.locate_tools()
         with ThreadPoolExecutor(max_workers=1) as pool:
             versions = pool.submit(b.tool_versions)
