@@ -318,3 +318,45 @@ def test_the_same_layer_declared_twice_is_finished_once_for_both(uv_app, tmp_pat
     with pytest.raises(Exception, match=r"(?s)\[Stack/A\] exclude/provided name 'nump'.*\[Stack/B\] exclude"):
         app.synth()
     assert _assets(outdir) == []
+
+
+@pytest.fixture
+def empty_project(tmp_path):
+    """A project with no dependencies: a complete layer whose python/ is empty, built with no network."""
+    project = tmp_path / "empty"
+    project.mkdir()
+    (project / "pyproject.toml").write_text('[project]\nname = "empty"\nversion = "0"\ndependencies = []\n')
+    return project
+
+
+def test_a_layer_declared_again_in_a_stack_validated_first_does_not_hang_with_a_relative_outdir(
+    empty_project, tmp_path
+):
+    script = tmp_path / "twice.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import aws_cdk as cdk
+            from aws_cdk import aws_lambda as lambda_
+            from cdk_lambda_layer import PythonDependencyLayer
+
+            app = cdk.App(outdir="cdk.out")  # relative: CDK bundles into its absolute form
+            first, second = cdk.Stack(app, "First"), cdk.Stack(app, "Second")
+            for stack in (second, first):  # bundled in Second, validated first in First
+                PythonDependencyLayer(stack, "Deps", project={str(empty_project)!r},
+                                      runtime=lambda_.Runtime.PYTHON_3_12, build="local")
+            app.synth()
+            """
+        )
+    )
+    process = subprocess.Popen([sys.executable, str(script)], cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    try:
+        _, stderr = process.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        pytest.fail("the synth waited forever on its own layer's build")
+    assert process.returncode == 0, stderr
+    (asset,) = _assets(tmp_path / "cdk.out")
+    assert (asset / "python").is_dir()
+    assert _leftovers(tmp_path / "cdk.out") == []

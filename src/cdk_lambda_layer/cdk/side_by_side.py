@@ -60,6 +60,7 @@ _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 _pending: list[PendingLayer] = []
 #: This process's pending builds by (cdk.out, asset name): a second construct of the same asset waits on it.
+#: cdk.out as a real path: CDK bundles into an absolute one, a stage's asset_outdir is spelled as given.
 _by_asset: dict[tuple[str, str], PendingLayer] = {}
 _swept: set[str] = set()
 
@@ -88,6 +89,27 @@ def staged_asset(construct: Construct) -> tuple[Path, str] | None:
     if stage is None or not path or not _ASSET_NAME.fullmatch(Path(path).name):
         return None
     return Path(stage.asset_outdir), Path(path).name
+
+
+def _asset_key(outdir: Path, name: str) -> tuple[str, str]:
+    return os.path.realpath(outdir), name
+
+
+def _own_pending(outdir: Path, name: str, marker: Path) -> PendingLayer | None:
+    """This process's build of the asset: by its cdk.out, else by its pending folder (a lock of our own
+    is never waited on: this process lets go of it only in a validation after this one, or at exit)."""
+    own = _by_asset.get(_asset_key(outdir, name))
+    if own is not None:
+        return own
+    try:
+        here = marker.lstat()
+    except OSError:
+        return None
+    for pending in list(_pending):
+        with contextlib.suppress(OSError):
+            if os.path.samestat(pending.folder.lstat(), here):
+                return pending
+    return None
 
 
 def asset_name(bundle_dir: Path) -> str | None:
@@ -127,7 +149,7 @@ class PendingLayer:
         (bundle_dir / "python").mkdir()  # CDK refuses an empty bundling folder
         pending._future = _submit(lambda: build(pending.folder))
         _pending.append(pending)
-        _by_asset[(os.fspath(pending.outdir), name)] = pending
+        _by_asset[_asset_key(pending.outdir, name)] = pending
         return pending
 
     def finish(self) -> str | None:
@@ -213,10 +235,10 @@ def wait_for_other_build(outdir: Path, name: str) -> str | None:
     process (the same layer declared twice) or in another synth into the same cdk.out (apps run
     directly; the CDK CLI locks cdk.out), so this synth never finishes naming an unfinished layer.
     The error message when that build did not finish it."""
-    own = _by_asset.get((os.fspath(outdir), name))
+    marker = outdir / f"{PENDING_PREFIX}{name}"
+    own = _own_pending(outdir, name, marker)
     if own is not None:
         return own.finish()
-    marker = outdir / f"{PENDING_PREFIX}{name}"
     if marker.is_symlink() or not marker.is_dir():
         return None
     if wait_for_owner(marker):
