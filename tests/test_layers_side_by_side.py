@@ -360,3 +360,20 @@ def test_a_layer_declared_again_in_a_stack_validated_first_does_not_hang_with_a_
     (asset,) = _assets(tmp_path / "cdk.out")
     assert (asset / "python").is_dir()
     assert _leftovers(tmp_path / "cdk.out") == []
+
+
+def test_a_synth_waiting_for_another_synths_layer_with_no_packages_takes_it_as_finished(empty_project, tmp_path):
+    outdir = tmp_path / "cdk.out"
+    first = _run_app(_app_script(tmp_path, empty_project, before=SLOW_BUILD), outdir)
+    deadline = time.monotonic() + 60
+    while not _handed_to_cdk(outdir):
+        assert first.poll() is None and time.monotonic() < deadline, "the build never started"
+        time.sleep(0.002)
+
+    app = cdk.App(outdir=str(outdir))
+    PythonDependencyLayer(cdk.Stack(app, "Stack"), "Deps", project=empty_project, runtime=PY312, build="local")
+    app.synth()  # the layer is complete: its python/ is empty because the project has no dependencies
+    _, stderr = first.communicate(timeout=300)
+    assert first.returncode == 0, stderr
+    (asset,) = _assets(outdir)
+    assert (asset / "python").is_dir()

@@ -246,8 +246,10 @@ def wait_for_other_build(outdir: Path, name: str) -> str | None:
             f"its asset folder {outdir / name} was left unfinished by another synth that stopped: run the "
             "synth again (it builds the layer anew)."
         )
+    # Its owner let go without dying: it moved the finished python/ in (empty for a layer with no
+    # packages), or it failed and removed the asset folder.
     python = outdir / name / "python"
-    if python.is_symlink() or not python.is_dir() or not any(python.iterdir()):
+    if python.is_symlink() or not python.is_dir():
         return (
             f"another synth building this layer into {outdir} at the same time did not finish it: run the "
             "synth again, one synth per cdk.out at a time."
