@@ -377,3 +377,22 @@ def test_a_synth_waiting_for_another_synths_layer_with_no_packages_takes_it_as_f
     assert first.returncode == 0, stderr
     (asset,) = _assets(outdir)
     assert (asset / "python").is_dir()
+
+
+def test_a_synth_with_parallel_false_rebuilds_a_layer_a_killed_synth_left_unfinished(empty_project, tmp_path):
+    outdir = tmp_path / "cdk.out"
+    script = (
+        _app_script(tmp_path, empty_project)
+        .read_text()
+        .replace("cdk.App()", "cdk.App(context={'cdk-lambda-layer:parallel': False})")
+    )
+    (tmp_path / "app.py").write_text(script)
+    first = _run_app(tmp_path / "app.py", outdir)
+    assert first.wait(timeout=300) == 0
+    (asset,) = _assets(outdir)
+    with held_folder(outdir, PENDING_PREFIX + asset.name):
+        pass  # a side-by-side synth of it was killed: its marker stays, its lock is free
+    again = _run_app(tmp_path / "app.py", outdir)  # what the error says to do: run the synth again
+    _, stderr = again.communicate(timeout=300)
+    assert again.returncode == 0, stderr
+    assert _leftovers(outdir) == []

@@ -220,7 +220,7 @@ class PythonDependencyLayer(lambda_.LayerVersion):
         except LayerBuildError as exc:
             raise with_construct_path(exc, path) from exc
         stage = cdk.Stage.of(scope)
-        if side_by_side and stage is not None:
+        if stage is not None:  # also without side by side: a killed side-by-side synth's asset is rebuilt
             sweep_unfinished(Path(stage.asset_outdir))
         local = LocalLayerBundling(spec)
         bundling = bundling_options(
