@@ -292,7 +292,7 @@ def test_a_synth_again_in_the_same_process_after_a_failed_build_builds_the_layer
 
 
 @pytest.mark.network
-def test_a_synth_into_a_cdk_out_another_synth_is_building_waits_for_its_layer(uv_app, tmp_path):
+def test_a_synth_into_a_cdk_out_another_synth_is_building_waits_for_its_layer(uv_app, tmp_path, capfd):
     outdir = tmp_path / "cdk.out"
     first = _run_app(_app_script(tmp_path, uv_app, before=SLOW_BUILD), outdir)
     deadline = time.monotonic() + 60
@@ -305,6 +305,7 @@ def test_a_synth_into_a_cdk_out_another_synth_is_building_waits_for_its_layer(uv
     app.synth()
     (asset,) = _assets(outdir)
     assert {"pydantic", "orjson"} <= {p.name for p in (asset / "python").iterdir()}
+    assert f"[cdk-lambda-layer] waiting for another synth building {asset.name}" in capfd.readouterr().err
     _, stderr = first.communicate(timeout=300)
     assert first.returncode == 0, stderr
 

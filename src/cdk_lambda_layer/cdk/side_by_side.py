@@ -241,7 +241,15 @@ def wait_for_other_build(outdir: Path, name: str) -> str | None:
         return own.finish()
     if marker.is_symlink() or not marker.is_dir():
         return None
-    if wait_for_owner(marker):
+
+    def waiting() -> None:
+        print(
+            f"[cdk-lambda-layer] waiting for another synth building {name} into {outdir} (its marker: {marker})",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    if wait_for_owner(marker, waiting):
         return (
             f"its asset folder {outdir / name} was left unfinished by another synth that stopped: run the "
             "synth again (it builds the layer anew)."

@@ -23,7 +23,7 @@ import shutil
 import stat
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -95,10 +95,11 @@ def if_abandoned(folder: Path) -> Iterator[bool]:
         yield stat.S_ISREG(os.fstat(fd).st_mode) and try_lock(handle, blocking=False) and _still_there(fd, folder)
 
 
-def wait_for_owner(folder: Path) -> bool:
-    """Wait until ``folder``'s owner lets go of it. True when the folder is then still there with nobody
-    holding it (its owner died without finishing), False when the owner finished with it or there was none
-    (no lock file, or not a regular one: never a fifo to hang on)."""
+def wait_for_owner(folder: Path, waiting: Callable[[], object] = lambda: None) -> bool:
+    """Wait until ``folder``'s owner lets go of it (``waiting()`` is called first when it still holds it,
+    so a wait is never silent). True when the folder is then still there with nobody holding it (its
+    owner died without finishing), False when the owner finished with it or there was none (no lock file,
+    or not a regular one: never a fifo to hang on)."""
     if fcntl is None:  # pragma: no cover - Windows
         return False
     flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
@@ -109,7 +110,9 @@ def wait_for_owner(folder: Path) -> bool:
     with os.fdopen(fd) as handle:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             return False
-        try_lock(handle, blocking=True)
+        if not try_lock(handle, blocking=False):
+            waiting()
+            try_lock(handle, blocking=True)
         return _still_there(fd, folder)
 
 
