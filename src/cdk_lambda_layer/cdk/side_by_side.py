@@ -52,7 +52,8 @@ from ..errors import LayerBuildError
 logger = logging.getLogger(__name__)
 
 PENDING_PREFIX = ".cdk-lambda-layer-pending-"
-#: CDK's name for a bundled asset folder; its bundling folder adds ``-building`` (aws-cdk-lib ≥ 2.200).
+#: CDK's name for a bundled asset folder; its bundling folder adds ``-building`` (as aws-cdk-lib 2.275 does).
+#: A CDK that bundles into the asset folder itself works too: that folder is used as it is.
 _ASSET_NAME = re.compile(r"asset\.[0-9a-f]{64}")
 _BUILDING = "-building"
 
