@@ -85,14 +85,22 @@ def if_abandoned(folder: Path) -> Iterator[bool]:
     if fcntl is None:  # pragma: no cover - Windows
         yield False
         return
+    with _lock_file(folder) as handle:
+        yield handle is not None and try_lock(handle, blocking=False) and _still_there(handle.fileno(), folder)
+
+
+@contextlib.contextmanager
+def _lock_file(folder: Path) -> Iterator[IO[str] | None]:
+    """``folder``'s lock file opened without following a link and without blocking, or None when it is
+    missing or not a regular file (a fifo planted there must not hang us)."""
     flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
     try:
         fd = os.open(folder / LOCK_NAME, flags)
     except OSError:
-        yield False
+        yield None
         return
     with os.fdopen(fd) as handle:
-        yield stat.S_ISREG(os.fstat(fd).st_mode) and try_lock(handle, blocking=False) and _still_there(fd, folder)
+        yield handle if stat.S_ISREG(os.fstat(fd).st_mode) else None
 
 
 def wait_for_owner(folder: Path, waiting: Callable[[], object] = lambda: None) -> bool:
@@ -102,18 +110,13 @@ def wait_for_owner(folder: Path, waiting: Callable[[], object] = lambda: None) -
     or not a regular one: never a fifo to hang on)."""
     if fcntl is None:  # pragma: no cover - Windows
         return False
-    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
-    try:
-        fd = os.open(folder / LOCK_NAME, flags)
-    except OSError:
-        return False
-    with os.fdopen(fd) as handle:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+    with _lock_file(folder) as handle:
+        if handle is None:
             return False
         if not try_lock(handle, blocking=False):
             waiting()
             try_lock(handle, blocking=True)
-        return _still_there(fd, folder)
+        return _still_there(handle.fileno(), folder)
 
 
 def _still_there(fd: int, folder: Path) -> bool:
