@@ -321,6 +321,7 @@ def test_more_bad_props_name_the_construct_and_the_fix(project_copy, tmp_path, p
     [
         ("cdk-lambda-layer:bytecode", "maybe", "'auto', true or false"),
         ("cdk-lambda-layer:quiet", "maybe", "true or false"),
+        ("cdk-lambda-layer:parallel", "sometimes", "true or false"),
         ("cdk-lambda-layer:cacheDir", "", "a folder, or false"),
         ("cdk-lambda-layer:cacheDir", "  ", "a folder, or false"),
         ("cdk-lambda-layer:build", "docker", "'auto' or 'local' or 'container'"),

@@ -16,8 +16,13 @@ import pytest
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk.assertions import Template
 
-from cdk_lambda_layer import PythonDependencyLayer
-from cdk_lambda_layer.cdk.side_by_side import PENDING_PREFIX, sweep_unfinished
+from cdk_lambda_layer import LayerBuildError, PythonDependencyLayer
+from cdk_lambda_layer.cdk.side_by_side import (
+    PENDING_PREFIX,
+    _replace_placeholder,
+    sweep_unfinished,
+    wait_for_other_build,
+)
 from cdk_lambda_layer.core.locking import held_folder
 
 PY312 = lambda_.Runtime.PYTHON_3_12
@@ -397,3 +402,32 @@ def test_a_synth_with_parallel_false_rebuilds_a_layer_a_killed_synth_left_unfini
     _, stderr = again.communicate(timeout=300)
     assert again.returncode == 0, stderr
     assert _leftovers(outdir) == []
+
+
+def test_a_layer_whose_builder_died_says_to_synth_again(tmp_path):
+    outdir = tmp_path / "cdk.out"
+    (outdir / ASSET / "python").mkdir(parents=True)
+    with held_folder(outdir, PENDING_PREFIX + ASSET):
+        pass  # the other synth is gone and never finished: its marker stays
+    message = wait_for_other_build(outdir, ASSET)
+    assert message == (
+        f"its asset folder {outdir / ASSET} was left unfinished by another synth that stopped: run the synth again "
+        "(it builds the layer anew)."
+    )
+
+
+def test_a_layer_another_synth_let_go_of_unfinished_is_named_as_such(tmp_path):
+    outdir = tmp_path / "cdk.out"
+    (outdir / f"{PENDING_PREFIX}{ASSET}").mkdir(parents=True)  # let go of, and no python/ in its asset
+    message = wait_for_other_build(outdir, ASSET)
+    assert message is not None and message.startswith(f"another synth building this layer into {outdir}")
+    assert message.endswith("run the synth again, one synth per cdk.out at a time.")
+
+
+def test_a_finished_layer_is_not_moved_over_what_was_written_into_its_asset_meanwhile(tmp_path):
+    placeholder, built = tmp_path / "asset" / "python", tmp_path / "built" / "python"
+    (placeholder / "planted").mkdir(parents=True)
+    built.mkdir(parents=True)
+    with pytest.raises(LayerBuildError, match=r"could not be moved into .*asset .*Run the synth again\."):
+        _replace_placeholder(placeholder, built)
+    assert (placeholder / "planted").is_dir() and built.is_dir()
